@@ -1,0 +1,49 @@
+# beian: two commands on a fresh machine. `make run` serves the platform on SQLite with the demo
+# world; `make test` runs the whole suite (lint, import contracts, pytest on SQLite and PostgreSQL).
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: run test test-sqlite test-postgres lint bench migrate demo clean
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null || { echo "beian needs $(PYTHON) on PATH" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall whenever the pinned dependencies change.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+migrate: $(STAMP)
+	$(BIN)/python -m beian migrate --noinput
+	$(BIN)/python -m beian migrate --noinput --database bureau
+
+demo: migrate
+	$(BIN)/python -m beian demo_world
+
+run: demo
+	$(BIN)/honcho start -f Procfile
+
+lint: $(STAMP)
+	$(BIN)/ruff check beian tests
+	$(BIN)/ruff format --check beian tests
+	$(BIN)/lint-imports
+	$(BIN)/python -m beian makemigrations --check --dry-run
+
+test-sqlite: $(STAMP)
+	BEIAN_DATABASE_URL= BEIAN_BUREAU_DATABASE_URL= ./scripts/pytest-run sqlite
+
+test-postgres: $(STAMP)
+	./scripts/pytest-run postgres
+
+test: lint test-sqlite test-postgres
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var

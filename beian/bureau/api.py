@@ -1,0 +1,431 @@
+"""The bureau's HTTP API (DESIGN §6) at /bureau/api/v1/, with its OpenAPI document.
+
+Errors are problem documents (`application/problem+json`) with stable codes and field-level
+messages in Chinese and English; nothing that a client sends produces a 500.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+from uuid import UUID
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI, Query, Schema, Status
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+from ninja.security import HttpBearer
+
+from beian.bureau import (
+    feed,
+    query,
+    recovery,
+    review,
+    secrets,
+    simulation,
+    submission,
+    throttle,
+    verification,
+)
+from beian.bureau.errors import BureauError
+from beian.bureau.models import Operation, Provider
+from beian.bureau.rules import current as current_rules
+from beian.bureau.schemas import (
+    EventsOut,
+    MessageOut,
+    OperationIn,
+    OperationOut,
+    ProblemOut,
+    QueryOut,
+    RecoveryIn,
+    ResendIn,
+    VerificationIn,
+    VerificationOut,
+)
+from beian.bureau.transitions import Actor
+from beian.core import provinces
+from beian.core.errors import FieldError, ValidationFailed
+
+# pydantic error type → (中文, English) for the field-level messages of a malformed request.
+_SHAPE_MESSAGES: dict[str, tuple[str, str]] = {
+    "missing": ("必填项", "This field is required"),
+    "extra_forbidden": ("不允许的字段", "Unknown field"),
+    "string_type": ("应为文本", "Must be a string"),
+    "string_too_long": ("内容过长", "Too long"),
+    "list_type": ("应为列表", "Must be a list"),
+    "too_long": ("条目过多", "Too many items"),
+    "too_short": ("条目过少", "Too few items"),
+    "model_type": ("应为对象", "Must be an object"),
+    "model_attributes_type": ("应为对象", "Must be an object"),
+    "dict_type": ("应为对象", "Must be an object"),
+    "uuid_parsing": ("应为 UUID", "Must be a UUID"),
+    "uuid_type": ("应为 UUID", "Must be a UUID"),
+    "bool_type": ("应为 true 或 false", "Must be true or false"),
+    "bool_parsing": ("应为 true 或 false", "Must be true or false"),
+    "int_type": ("应为整数", "Must be an integer"),
+    "int_parsing": ("应为整数", "Must be an integer"),
+    "greater_than_equal": ("数值过小", "Too small"),
+    "less_than_equal": ("数值过大", "Too large"),
+    "literal_error": ("取值不在允许范围内", "Not one of the allowed values"),
+    "union_tag_invalid": ("未知的操作类型", "Unknown operation type"),
+    "union_tag_not_found": ("缺少操作类型 type", "The operation type is missing"),
+    "json_invalid": ("不是有效的 JSON", "Not valid JSON"),
+}
+_DEFAULT_SHAPE = ("格式不正确", "Invalid value")
+_OPERATION_TAGS = frozenset(current_rules().operations)
+
+
+def _field_path(loc: tuple) -> str:
+    # ("body", "payload", "new_filing", "entity", "principal", "mobile") → "entity.principal.mobile"
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "query", "path"}:
+        parts = parts[2:] if len(parts) > 1 and parts[1] in {"payload", "body"} else parts[1:]
+    return ".".join(p for p in parts if p not in _OPERATION_TAGS)
+
+
+def _shape_errors(errors: list[dict]) -> list[FieldError]:
+    out = []
+    for e in errors:
+        message, message_en = _SHAPE_MESSAGES.get(e.get("type", ""), _DEFAULT_SHAPE)
+        out.append(FieldError(_field_path(tuple(e.get("loc", ()))), e.get("type", "invalid"), message, message_en))
+    return out
+
+
+def problem(error: BureauError) -> HttpResponse:
+    import json
+
+    response = HttpResponse(
+        json.dumps(error.problem(), ensure_ascii=False),
+        status=error.status,
+        content_type="application/problem+json",
+    )
+    if error.retry_after is not None:
+        response["Retry-After"] = str(error.retry_after)
+    return response
+
+
+class ProviderKey(HttpBearer):
+    """`Authorization: Bearer <key_id>.<secret>`. A verified secret is remembered in this process
+    as a SHA-256 digest so that Argon2's cost is paid once per key and process, not per request."""
+
+    _verified: dict[str, tuple[int, bytes]] = {}
+    _lock = threading.Lock()
+
+    def authenticate(self, request: HttpRequest, token: str) -> Provider | None:
+        parts = secrets.split_api_key(token)
+        if parts is None:
+            return None
+        key_id, _ = parts
+        digest = hashlib.sha256(token.encode()).digest()
+        remembered = self._verified.get(key_id)
+        provider = Provider.objects.filter(key_id=key_id, active=True).first()
+        if provider is None:
+            return None
+        if remembered and remembered[0] == provider.pk and hmac.compare_digest(remembered[1], digest):
+            return provider
+        if not secrets.check_secret(token, provider.key_hash):
+            return None
+        with self._lock:
+            self._verified[key_id] = (provider.pk, digest)
+        return provider
+
+
+api = NinjaAPI(
+    title="beian bureau API",
+    version="1",
+    description=(
+        "The authority side of ICP filing (工信部/管局), as simulated by beian: providers submit "
+        "operations and read their event feed; principals confirm SMS codes; anyone can query "
+        "approved filings and recover a filing password. Errors are problem documents with stable "
+        "codes and field-level messages in Chinese and English."
+    ),
+    urls_namespace="bureau-api",
+    docs_url="/docs",
+)
+provider_auth = ProviderKey()
+
+
+@api.exception_handler(BureauError)
+def _bureau_error(request, exc: BureauError):
+    return problem(exc)
+
+
+@api.exception_handler(ValidationFailed)
+def _invalid(request, exc: ValidationFailed):
+    return problem(BureauError("validation_failed", errors=exc.errors))
+
+
+@api.exception_handler(NinjaValidationError)
+def _shape_error(request, exc: NinjaValidationError):
+    errors = _shape_errors(exc.errors)
+    if any(e.code == "json_invalid" for e in errors):
+        return problem(
+            BureauError("malformed_request", detail="请求体不是有效的 JSON", detail_en="The body is not valid JSON")
+        )
+    return problem(BureauError("validation_failed", errors=errors))
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request, exc):
+    response = problem(BureauError("unauthorized"))
+    response["WWW-Authenticate"] = 'Bearer realm="beian-bureau"'
+    return response
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_big(request, exc):
+    return problem(BureauError("payload_too_large"))
+
+
+@api.exception_handler(HttpError)
+def _http_error(request, exc: HttpError):
+    code = {
+        400: "malformed_request",
+        401: "unauthorized",
+        403: "forbidden",
+        404: "not_found",
+        415: "unsupported_media_type",
+    }
+    return problem(BureauError(code.get(exc.status_code, "malformed_request")))
+
+
+def _available() -> None:
+    if simulation.outage():
+        raise BureauError("bureau_unavailable", retry_after=30)
+
+
+def _client(request: HttpRequest) -> str:
+    return request.META.get("REMOTE_ADDR", "unknown")
+
+
+PROBLEMS = {
+    400: ProblemOut,
+    401: ProblemOut,
+    403: ProblemOut,
+    404: ProblemOut,
+    409: ProblemOut,
+    413: ProblemOut,
+    422: ProblemOut,
+    429: ProblemOut,
+    503: ProblemOut,
+}
+
+
+# ---------------------------------------------------------------- providers
+
+
+@api.post(
+    "/operations",
+    auth=provider_auth,
+    response={200: OperationOut, 201: OperationOut, **PROBLEMS},
+    summary="Submit an operation",
+    tags=["provider"],
+)
+def submit_operation(request, payload: OperationIn):
+    """Submit one of the nine operation types. The same `idempotency_key` returns the same
+    operation (200) instead of creating a second one (201)."""
+    _available()
+    data = payload.model_dump(exclude={"idempotency_key", "type"}, exclude_unset=False)
+    result = submission.submit(
+        provider=request.auth, op_type=payload.type, data=data, idempotency_key=payload.idempotency_key
+    )
+    return Status(201 if result.created else 200, feed.operation_snapshot(result.operation))
+
+
+def _own(request, operation_id: UUID) -> Operation:
+    op = Operation.objects.filter(pk=operation_id, provider=request.auth).select_related("entity", "website").first()
+    if op is None:  # someone else's operation is as absent as one that does not exist
+        raise BureauError("not_found")
+    return op
+
+
+@api.get(
+    "/operations/{operation_id}",
+    auth=provider_auth,
+    response={200: OperationOut, **PROBLEMS},
+    summary="Read an operation",
+    tags=["provider"],
+)
+def read_operation(request, operation_id: UUID):
+    _available()
+    return feed.operation_snapshot(_own(request, operation_id))
+
+
+@api.post(
+    "/operations/{operation_id}/withdraw",
+    auth=provider_auth,
+    response={200: OperationOut, **PROBLEMS},
+    summary="Withdraw an operation before the bureau decides",
+    tags=["provider"],
+)
+def withdraw_operation(request, operation_id: UUID):
+    """Only where the catalogue allows it: cancellations and cancel-access cannot be withdrawn."""
+    _available()
+    op = review.withdraw(_own(request, operation_id), actor=f"{Actor.PROVIDER}:{request.auth.slug}")
+    return feed.operation_snapshot(op)
+
+
+class EventsQuery(Schema):
+    after: int = 0
+    limit: int = 100
+
+
+@api.get(
+    "/events",
+    auth=provider_auth,
+    response={200: EventsOut, **PROBLEMS},
+    summary="The provider's event feed",
+    tags=["provider"],
+)
+def events(request, params: Query[EventsQuery]):
+    """Events after the cursor, oldest first. Store `next_after` with what you applied."""
+    _available()
+    if params.after < 0 or not 1 <= params.limit <= 1000:
+        raise BureauError("validation_failed", detail_en="after >= 0 and 1 <= limit <= 1000")
+    items = feed.read(request.auth, after=params.after, limit=params.limit)
+    return {
+        "events": [
+            {"seq": e.seq, "kind": e.kind, "created_at": e.created_at.isoformat(), "data": e.data} for e in items
+        ],
+        "next_after": items[-1].seq if items else params.after,
+    }
+
+
+# ---------------------------------------------------------------- public
+
+
+@api.post(
+    "/verifications",
+    response={200: VerificationOut, **PROBLEMS},
+    summary="Confirm an SMS code",
+    tags=["public"],
+)
+def confirm_code(request, payload: VerificationIn):
+    _available()
+    throttle.hit("verification", _client(request), per_minute=request_limit())
+    outcome = verification.confirm(
+        operation_id=payload.operation,
+        mobile=payload.mobile.strip(),
+        id_last6=payload.id_last6.strip(),
+        code=payload.code,
+    )
+    return {
+        "verified": outcome.verified,
+        "code": outcome.code,
+        "attempts_left": outcome.attempts_left,
+        "review_started": outcome.review_started,
+    }
+
+
+@api.post(
+    "/verifications/resend",
+    response={200: MessageOut, **PROBLEMS},
+    summary="Send a new SMS code",
+    tags=["public"],
+)
+def resend_code(request, payload: ResendIn):
+    _available()
+    throttle.hit("resend", _client(request), per_minute=request_limit())
+    verification.resend(operation_id=payload.operation, mobile=payload.mobile.strip())
+    return {"message": "新的核验码已发送", "message_en": "A new code has been sent"}
+
+
+RECOVERY_ANSWER = {
+    "message": "如信息匹配，新的备案密码已发送至主体负责人的手机和邮箱，原密码即时失效。",
+    "message_en": "If the details match, a new filing password has been sent to the principal's phone and email; "
+    "the old one no longer works.",
+}
+
+
+@api.post(
+    "/password-recoveries",
+    response={200: MessageOut, **PROBLEMS},
+    summary="Recover a filing password online",
+    tags=["public"],
+)
+def recover_password(request, payload: RecoveryIn):
+    """The same answer whether or not the details matched (R3, S05)."""
+    _available()
+    throttle.hit("recovery", _client(request), per_minute=request_limit())
+    recovery.recover_online(
+        province=payload.province, entity_number=payload.entity_number, cert_number=payload.cert_number
+    )
+    return RECOVERY_ANSWER
+
+
+class QueryParams(Schema):
+    domain: str | None = None
+    number: str | None = None
+    name: str | None = None
+
+
+@api.get(
+    "/query",
+    response={200: QueryOut, **PROBLEMS},
+    summary="Public query of approved filings",
+    tags=["public"],
+)
+def public_query(request, params: Query[QueryParams]):
+    """By domain, filing number or entity name: public fields only (DESIGN §7a)."""
+    _available()
+    throttle.hit("query", _client(request), per_minute=request_limit())
+    given = {k: val for k, val in params.dict().items() if val}
+    if len(given) != 1:
+        raise BureauError(
+            "validation_failed",
+            detail="请只填写 domain、number、name 中的一项",
+            detail_en="Give exactly one of domain, number, name",
+        )
+    ((kind, text),) = given.items()
+    if len(text) > 300:
+        raise BureauError("validation_failed", detail="查询内容过长", detail_en="The query is too long")
+    results = {"domain": query.by_domain, "number": query.by_number, "name": query.by_name}[kind](text)
+    return {"results": results}
+
+
+@api.get("/provinces", summary="The provinces and their rules", tags=["public"])
+def list_provinces(request):
+    return {
+        "provinces": [
+            {
+                "code": p.code,
+                "name": p.name,
+                "short": p.short,
+                "name_en": p.name_en,
+                "review_limit_days": p.review_limit_days,
+                "online_recovery_only": p.online_recovery_only,
+            }
+            for p in provinces.PROVINCES
+        ]
+    }
+
+
+@api.get("/catalogue", summary="The operation catalogue in force", tags=["public"])
+def catalogue(request):
+    rules = current_rules()
+    return {
+        "rule_set": rules.code,
+        "max_domains_per_website": rules.max_domains_per_website,
+        "operations": [
+            {
+                "code": t.code,
+                "name": t.name,
+                "name_en": t.name_en,
+                "password": t.password,
+                "verify": [p.value for p in t.verify],
+                "irreversible": t.irreversible,
+                "serving": t.serving.value,
+                "review_days": list(t.review_days),
+                "rejectable": t.rejectable,
+            }
+            for t in rules.operations.values()
+        ],
+    }
+
+
+def request_limit() -> int:
+    from django.conf import settings
+
+    return settings.BEIAN_PUBLIC_RATE_PER_MINUTE

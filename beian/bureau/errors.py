@@ -1,0 +1,85 @@
+"""One error type with stable codes (as Boulder has). It becomes an HTTP problem document only at
+the edge; the service layer raises it and changes nothing."""
+
+from __future__ import annotations
+
+from beian.core.errors import FieldError
+
+# code → (HTTP status, 中文, English)
+CODES: dict[str, tuple[int, str, str]] = {
+    "malformed_request": (400, "请求格式不正确", "The request is malformed"),
+    "unauthorized": (401, "缺少或无效的接入商凭据", "Missing or invalid provider credentials"),
+    "forbidden": (403, "无权执行此操作", "Not allowed"),
+    "not_accessed_here": (403, "该网站未在本接入商接入", "The website is not accessed with this provider"),
+    "filing_password_wrong": (403, "备案密码不正确", "The filing password is wrong"),
+    "not_found": (404, "未找到", "Not found"),
+    "entity_busy": (409, "该主体有正在办理的备案操作（主办者冲突）", "The entity has an open operation"),
+    "domain_busy": (409, "域名有正在办理的备案操作（域名冲突）", "A domain has an open operation"),
+    "idempotency_key_reused": (
+        409,
+        "幂等键已用于另一内容不同的请求",
+        "The idempotency key was already used for a different request",
+    ),
+    "transition_not_allowed": (409, "当前状态不允许此操作", "Not allowed in the current state"),
+    "operation_changed": (
+        409,
+        "操作已被同时修改，请刷新后重试",
+        "The operation changed meanwhile; reload and retry",
+    ),
+    "payload_too_large": (413, "请求内容过大", "The request body is too large"),
+    "unsupported_media_type": (415, "请求须为 JSON", "The request body must be JSON"),
+    "validation_failed": (422, "提交的信息有误", "Some fields are invalid"),
+    "filing_password_locked": (
+        429,
+        "备案密码错误次数过多，请稍后再试或找回密码",
+        "Too many wrong filing passwords; try later or recover the password",
+    ),
+    "rate_limited": (429, "请求过于频繁，请稍后再试", "Too many requests; try again later"),
+    "bureau_unavailable": (503, "管局系统暂不可用，请稍后重试", "The bureau is unavailable; retry later"),
+    "simulation_disabled": (404, "模拟接口未启用", "The simulation interface is not enabled"),
+}
+
+
+class BureauError(Exception):
+    def __init__(
+        self,
+        code: str,
+        *,
+        detail: str | None = None,
+        detail_en: str | None = None,
+        errors: list[FieldError] | None = None,
+        retry_after: int | None = None,
+    ):
+        status, title, title_en = CODES[code]
+        super().__init__(f"{code}: {detail_en or title_en}")
+        self.code = code
+        self.status = status
+        self.title = title
+        self.title_en = title_en
+        self.detail = detail or title
+        self.detail_en = detail_en or title_en
+        self.errors = errors or []
+        self.retry_after = retry_after
+
+    def problem(self) -> dict:
+        body: dict = {
+            "type": f"urn:beian:error:{self.code}",
+            "code": self.code,
+            "title": self.title,
+            "title_en": self.title_en,
+            "status": self.status,
+            "detail": self.detail,
+            "detail_en": self.detail_en,
+        }
+        if self.errors:
+            body["errors"] = [e.as_dict() for e in self.errors]
+        return body
+
+
+def field_error(code: str, field: str, field_code: str, message: str, message_en: str) -> BureauError:
+    return BureauError(
+        code,
+        detail=message,
+        detail_en=message_en,
+        errors=[FieldError(field, field_code, message, message_en)],
+    )

@@ -1,0 +1,99 @@
+"""The providers' event feeds (DESIGN §6).
+
+An event is written in the transaction of the change it reports. Each provider's events carry a
+sequence number taken from that provider's counter row under a row lock, so they commit in
+sequence order: a reader that has seen N and asks for `after=N` never skips one that commits later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from beian.bureau.models import Access, Entity, Event, FeedCounter, Operation, Provider, Website
+from beian.core import clock
+
+
+def emit(provider: Provider, kind: str, data: dict) -> Event:
+    counter, _ = FeedCounter.objects.select_for_update().get_or_create(provider=provider)
+    seq = counter.last_seq + 1
+    FeedCounter.objects.filter(provider=provider).update(last_seq=seq)
+    return Event.objects.create(provider=provider, seq=seq, kind=kind, data=data, created_at=clock.now())
+
+
+def read(provider: Provider, *, after: int, limit: int) -> list[Event]:
+    return list(Event.objects.filter(provider=provider, seq__gt=after).order_by("seq")[:limit])
+
+
+def operation_snapshot(op: Operation) -> dict:
+    return {
+        "id": str(op.id),
+        "idempotency_key": str(op.idempotency_key),
+        "type": op.type,
+        "state": op.state,
+        "reason_code": op.reason_code,
+        "reason": op.reason,
+        "submitted_at": op.submitted_at.isoformat(),
+        "verification_deadline": op.verification_deadline.isoformat() if op.verification_deadline else None,
+        "review_started_at": op.review_started_at.isoformat() if op.review_started_at else None,
+        "window": {
+            "earliest": op.window_earliest.isoformat(),
+            "latest": op.window_latest.isoformat(),
+            "calendar_provisional": op.window_provisional,
+        }
+        if op.window_latest
+        else None,
+        "decided_at": op.decided_at.isoformat() if op.decided_at else None,
+        "result": op.result,
+        "entity_number": op.entity.number if op.entity_id else op.result.get("entity_number"),
+        "website_number": op.website.number if op.website_id else op.result.get("website_number"),
+    }
+
+
+def entity_snapshot(entity: Entity) -> dict:
+    return {
+        "number": entity.number,
+        "name": entity.name,
+        "unit_type": entity.unit_type,
+        "province": entity.province_id,
+        "status": entity.status,
+        "deregistered_at": entity.deregistered_at.isoformat() if entity.deregistered_at else None,
+    }
+
+
+def website_snapshot(website: Website, provider: Provider) -> dict:
+    """The website as one provider may see it: its own access only."""
+    access = Access.objects.filter(website=website, provider=provider).order_by("-since", "-id").first()
+    return {
+        "number": website.number,
+        "name": website.name,
+        "home_url": website.home_url,
+        "status": website.status,
+        "deregistered_at": website.deregistered_at.isoformat() if website.deregistered_at else None,
+        "deregistered_reason": website.deregistered_reason,
+        "shell_since": website.shell_since.isoformat() if website.shell_since else None,
+        "domains": sorted(website.domains.filter(active=True).values_list("name", flat=True)),
+        "entity": entity_snapshot(website.entity),
+        "access": {
+            "state": access.state,
+            "ips": access.ips,
+            "since": access.since.isoformat(),
+            "until": access.until.isoformat() if access.until else None,
+        }
+        if access
+        else None,
+    }
+
+
+def providers_concerned(websites: Iterable[Website]) -> list[Provider]:
+    """Every provider that has or had an access to one of these websites: a provider keeps
+    hearing about a website it once served, so it learns of a later deregistration (S13)."""
+    ids = {w.pk for w in websites}
+    return list(Provider.objects.filter(accesses__website_id__in=ids).distinct().order_by("pk"))
+
+
+def websites_changed(websites: Iterable[Website]) -> None:
+    websites = list(websites)
+    for provider in providers_concerned(websites):
+        for website in websites:
+            if Access.objects.filter(website=website, provider=provider).exists():
+                emit(provider, "website.updated", website_snapshot(website, provider))

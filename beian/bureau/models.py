@@ -1,0 +1,377 @@
+"""The national registry and the bureau's own records, on the `bureau` database.
+
+Nothing here is ever deleted: a deregistered entity or website keeps its row and its number as
+history, and a number once issued is never issued again.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+
+from beian.core import clock
+
+
+def _now():
+    return clock.now()
+
+
+class Province(models.Model):
+    """The provincial bureaus, seeded from `beian.core.provinces`."""
+
+    code = models.CharField(max_length=2, primary_key=True)
+    name = models.CharField(max_length=20)
+    short = models.CharField(max_length=2, unique=True)
+    name_en = models.CharField(max_length=40)
+    review_limit_days = models.PositiveSmallIntegerField()
+    online_recovery_only = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Provider(models.Model):
+    """A hosting provider (接入服务商) that submits operations with its own API key.
+
+    The key reads `<key_id>.<secret>`; only an Argon2 hash of the secret is kept."""
+
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(unique=True)
+    key_id = models.CharField(max_length=32, unique=True)
+    key_hash = models.CharField(max_length=200)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=_now)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Status(models.TextChoices):
+    ACTIVE = "active", "已备案"
+    DEREGISTERED = "deregistered", "已注销"
+
+
+class PrincipalFields(models.Model):
+    principal_name = models.CharField(max_length=30)
+    principal_id_type = models.CharField(max_length=40)
+    principal_id_number = models.CharField(max_length=40)
+    principal_mobile = models.CharField(max_length=11)
+    principal_email = models.CharField(max_length=254)
+
+    class Meta:
+        abstract = True
+
+
+class Entity(PrincipalFields):
+    """A filer (备案主体). One active entity per certificate; a cancelled one may file again and
+    then gets a new row and a new number."""
+
+    province = models.ForeignKey(Province, on_delete=models.PROTECT)
+    number = models.CharField(max_length=40, unique=True)
+    unit_type = models.CharField(max_length=40)
+    name = models.CharField(max_length=100)
+    cert_type = models.CharField(max_length=40)
+    cert_number = models.CharField(max_length=40)
+    address = models.CharField(max_length=200)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    password_hash = models.CharField(max_length=200, blank=True)
+    password_issued_at = models.DateTimeField(null=True, blank=True)
+    # The next website's N in "…号-N": counts up and never goes back, so numbers are not reused.
+    next_website_seq = models.PositiveIntegerField(default=1)
+    approved_at = models.DateTimeField()
+    deregistered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "entities"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cert_type", "cert_number"],
+                condition=Q(status="active"),
+                name="one_active_entity_per_certificate",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.name}"
+
+
+class Website(PrincipalFields):
+    entity = models.ForeignKey(Entity, on_delete=models.PROTECT, related_name="websites")
+    seq = models.PositiveIntegerField()
+    number = models.CharField(max_length=44, unique=True)
+    name = models.CharField(max_length=50)
+    home_url = models.CharField(max_length=300)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    approved_at = models.DateTimeField()
+    deregistered_at = models.DateTimeField(null=True, blank=True)
+    deregistered_reason = models.CharField(max_length=40, blank=True)
+    # Set when the website is left with no access anywhere (空壳网站); the sweep deregisters it
+    # once the grace period has passed.
+    shell_since = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["entity", "seq"], name="website_seq_unique_per_entity")]
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.name}"
+
+
+class Domain(models.Model):
+    """A domain of a website. A domain is active in at most one website at a time; removed and
+    deregistered domains keep their rows."""
+
+    website = models.ForeignKey(Website, on_delete=models.PROTECT, related_name="domains")
+    name = models.CharField(max_length=253)
+    active = models.BooleanField(default=True)
+    added_at = models.DateTimeField()
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["name"], condition=Q(active=True), name="domain_active_once"),
+        ]
+        indexes = [models.Index(fields=["name"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Access(models.Model):
+    """A website hosted with a provider (接入). `provisional` is a transfer-in that has been
+    submitted but not yet approved: served, and removed if the bureau rejects it."""
+
+    class State(models.TextChoices):
+        PROVISIONAL = "provisional", "转入中"
+        ACTIVE = "active", "接入中"
+        ENDED = "ended", "已取消接入"
+
+    website = models.ForeignKey(Website, on_delete=models.PROTECT, related_name="accesses")
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="accesses")
+    ips = models.JSONField(default=list)
+    state = models.CharField(max_length=20, choices=State.choices)
+    since = models.DateTimeField()
+    until = models.DateTimeField(null=True, blank=True)
+    ended_reason = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        verbose_name_plural = "accesses"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["website", "provider"],
+                condition=Q(state__in=["provisional", "active"]),
+                name="one_live_access_per_provider",
+            ),
+        ]
+
+
+class Operation(models.Model):
+    """An operation (操作) a provider submitted. Its `state` is written only by
+    `beian.bureau.transitions.apply`."""
+
+    class State(models.TextChoices):
+        RECEIVED = "received", "已接收"
+        AWAITING_VERIFICATION = "awaiting_verification", "待短信核验"
+        UNDER_REVIEW = "under_review", "管局审核中"
+        APPROVED = "approved", "审核通过"
+        REJECTED = "rejected", "管局驳回"
+        EXPIRED = "expired", "已过期"
+        WITHDRAWN = "withdrawn", "已撤回"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="operations")
+    type = models.CharField(max_length=30)
+    state = models.CharField(max_length=30, choices=State.choices, default=State.RECEIVED)
+    version = models.PositiveIntegerField(default=0)
+    idempotency_key = models.UUIDField()
+    payload_digest = models.CharField(max_length=64)
+    # The submitted data, normalised, without the filing password.
+    data = models.JSONField()
+    province = models.ForeignKey(Province, on_delete=models.PROTECT)
+    entity = models.ForeignKey(Entity, null=True, blank=True, on_delete=models.PROTECT, related_name="operations")
+    website = models.ForeignKey(Website, null=True, blank=True, on_delete=models.PROTECT, related_name="operations")
+    submitted_at = models.DateTimeField()
+    verification_deadline = models.DateTimeField(null=True, blank=True)
+    review_started_at = models.DateTimeField(null=True, blank=True)
+    window_earliest = models.DateField(null=True, blank=True)
+    window_latest = models.DateField(null=True, blank=True)
+    window_provisional = models.BooleanField(default=False)
+    # The simulation's planned decision (auto review): when, and which way.
+    planned_decision_at = models.DateTimeField(null=True, blank=True)
+    planned_decision = models.CharField(max_length=10, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reason_code = models.CharField(max_length=60, blank=True)
+    reason = models.TextField(blank=True)
+    # What approval produced: entity and website numbers.
+    result = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "idempotency_key"], name="operation_idempotency"),
+        ]
+        indexes = [
+            models.Index(fields=["state", "submitted_at"]),
+            models.Index(fields=["state", "planned_decision_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.id}"
+
+
+class OperationLock(models.Model):
+    """One open operation per entity and per domain (主办者冲突 / 域名冲突). The primary key does
+    the work: two submissions that race for the same key cannot both insert it."""
+
+    key = models.CharField(max_length=300, primary_key=True)
+    operation = models.ForeignKey(Operation, on_delete=models.CASCADE, related_name="locks")
+
+
+class Verification(models.Model):
+    """The SMS code one principal must confirm before review starts."""
+
+    operation = models.ForeignKey(Operation, on_delete=models.PROTECT, related_name="verifications")
+    roles = models.JSONField(default=list)  # ["entity"], ["website"] or both when one person is both
+    name = models.CharField(max_length=30)
+    mobile = models.CharField(max_length=11)
+    id_last6 = models.CharField(max_length=6)
+    code_digest = models.CharField(max_length=64)
+    sent_count = models.PositiveSmallIntegerField(default=1)
+    issued_at = models.DateTimeField()
+    wrong_attempts = models.PositiveSmallIntegerField(default=0)
+    verified_at = models.DateTimeField(null=True, blank=True)
+
+
+class NumberSerial(models.Model):
+    """The last serial issued per province and year. It only ever counts up."""
+
+    province = models.ForeignKey(Province, on_delete=models.PROTECT)
+    year = models.PositiveSmallIntegerField()
+    last = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["province", "year"], name="one_serial_per_province_year")]
+
+
+class FeedCounter(models.Model):
+    """The last event sequence number per provider. Locked while an event is written, so a
+    provider's events commit in sequence order and a reader at cursor N never skips one."""
+
+    provider = models.OneToOneField(Provider, on_delete=models.PROTECT, primary_key=True)
+    last_seq = models.PositiveBigIntegerField(default=0)
+
+
+class Event(models.Model):
+    """An entry of a provider's event feed, written in the transaction of the change it reports."""
+
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="events")
+    seq = models.PositiveBigIntegerField()
+    kind = models.CharField(max_length=40)
+    data = models.JSONField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["provider", "seq"], name="event_seq_unique_per_provider")]
+
+
+class AuditHead(models.Model):
+    """The head of the audit chain (a single row). Locked by every append, so the chain is a line."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    last_seq = models.PositiveBigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64, default="0" * 64)
+
+
+class AuditRecord(models.Model):
+    """Append-only and hash-chained: `hash = sha256(prev_hash + canonical record)`."""
+
+    seq = models.PositiveBigIntegerField(primary_key=True)
+    at = models.DateTimeField()
+    actor = models.CharField(max_length=100)  # "provider:<slug>", "reviewer:<username>", "principal", "system", "sim"
+    action = models.CharField(max_length=60)
+    subject = models.CharField(max_length=100)  # "operation:<uuid>", "entity:<number>", …
+    from_state = models.CharField(max_length=30, blank=True)
+    to_state = models.CharField(max_length=30, blank=True)
+    reason = models.TextField(blank=True)
+    data = models.JSONField(default=dict)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+
+class OutgoingMessage(models.Model):
+    """An SMS or email the bureau has to send, written in the transaction that decided to send
+    it; a dispatcher hands it to the messaging backend and then blanks the body, so a filing
+    password never rests in the bureau's database."""
+
+    class Channel(models.TextChoices):
+        SMS = "sms"
+        EMAIL = "email"
+
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    recipient = models.CharField(max_length=254)
+    subject = models.CharField(max_length=200, blank=True)
+    body = models.TextField()
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # A dispatcher's lease: another dispatcher leaves the message alone until it runs out.
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["sent_at", "id"])]
+
+
+class PasswordFailure(models.Model):
+    """A wrong filing password, counted per entity and per client for rate limiting."""
+
+    entity = models.ForeignKey(Entity, on_delete=models.PROTECT)
+    client = models.CharField(max_length=100)
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["entity", "at"]), models.Index(fields=["client", "at"])]
+
+
+class Throttle(models.Model):
+    """A fixed-window request counter for the public endpoints (query, recovery, verification)."""
+
+    scope = models.CharField(max_length=40)
+    key = models.CharField(max_length=100)
+    window = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "key", "window"], name="throttle_window_unique")]
+
+
+class MailedRecovery(models.Model):
+    """A mailed 《找回备案密码申请表》 recorded by bureau staff (R3b)."""
+
+    entity = models.ForeignKey(Entity, on_delete=models.PROTECT, related_name="mailed_recoveries")
+    recorded_by = models.CharField(max_length=150)
+    received_on = models.DateField()
+    recorded_at = models.DateTimeField()
+    note = models.TextField(blank=True)
+
+
+class Reviewer(models.Model):
+    """Bureau staff who review operations in the console at /bureau/console/. Kept in the bureau's
+    database: the bureau is a separate deployment with its own staff."""
+
+    username = models.CharField(max_length=150, unique=True)
+    name = models.CharField(max_length=100)
+    password = models.CharField(max_length=200)
+    province = models.ForeignKey(Province, null=True, blank=True, on_delete=models.PROTECT)
+    active = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return self.username
+
+
+class SimState(models.Model):
+    """The simulation's switches that every process must see alike (a single row)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    clock_offset_seconds = models.BigIntegerField(default=0)
+    outage = models.BooleanField(default=False)

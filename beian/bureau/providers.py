@@ -1,0 +1,28 @@
+"""Registering providers and issuing their API keys."""
+
+from __future__ import annotations
+
+from beian.bureau import secrets
+from beian.bureau.models import FeedCounter, Provider
+
+
+def register(*, slug: str, name: str, rotate: bool = False, key: str | None = None) -> tuple[Provider, str]:
+    """Create (or, with rotate, re-key) a provider. `key` fixes the key instead of drawing one
+    (the demo world prints documented keys); returns the provider and its key in clear, once."""
+    if key is None:
+        key_id, key = secrets.new_api_key()
+    else:
+        parts = secrets.split_api_key(key)
+        if parts is None:
+            raise ValueError("a key reads <key_id>.<secret>")
+        key_id = parts[0]
+    existing = Provider.objects.filter(slug=slug).first()
+    if existing is not None and not rotate:
+        raise ValueError(f"provider {slug} exists; use --rotate for a new key")
+    if existing is None:
+        provider = Provider.objects.create(slug=slug, name=name, key_id=key_id, key_hash=secrets.hash_secret(key))
+        FeedCounter.objects.create(provider=provider)
+    else:
+        Provider.objects.filter(pk=existing.pk).update(name=name, key_id=key_id, key_hash=secrets.hash_secret(key))
+        provider = Provider.objects.get(pk=existing.pk)
+    return provider, key

@@ -1,0 +1,63 @@
+"""Secrets the bureau issues and checks: filing passwords, provider API keys and SMS codes.
+
+Filing passwords and API keys are kept only as Argon2 hashes. An SMS code lives 24 hours and is
+kept as an HMAC, so a copy of the database does not reveal codes that are still valid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import string
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from django.conf import settings
+
+# Letters and digits that survive being read off a phone: no 0/O, 1/l/I.
+_PASSWORD_ALPHABET = "".join(c for c in string.ascii_letters + string.digits if c not in "0O1lI")
+
+
+def _hasher() -> PasswordHasher:
+    return PasswordHasher(time_cost=settings.BEIAN_ARGON2_TIME_COST, memory_cost=settings.BEIAN_ARGON2_MEMORY_KIB)
+
+
+def hash_secret(value: str) -> str:
+    return _hasher().hash(value)
+
+
+def check_secret(value: str, hashed: str) -> bool:
+    if not hashed:
+        return False
+    try:
+        return _hasher().verify(hashed, value)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def new_filing_password() -> str:
+    """Ten characters: about 57 bits, enough against guessing behind the per-entity lockout."""
+    return "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(10))
+
+
+def new_sms_code() -> str:
+    return f"{secrets.randbelow(1_000_000):06d}"
+
+
+def code_digest(operation_id: str, mobile: str, code: str) -> str:
+    message = f"{operation_id}:{mobile}:{code}".encode()
+    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
+
+
+def new_api_key() -> tuple[str, str]:
+    """A new provider key: (key_id, full key `key_id.secret`)."""
+    key_id = secrets.token_hex(8)
+    return key_id, f"{key_id}.{secrets.token_urlsafe(32)}"
+
+
+def split_api_key(key: str) -> tuple[str, str] | None:
+    key_id, dot, secret = key.partition(".")
+    if not dot or not key_id or not secret or len(key) > 200:
+        return None
+    return key_id, secret

@@ -1,0 +1,146 @@
+"""The simulation's management interface at /bureau/sim/v1/ (in the spirit of Pebble's): force a
+decision, move the clock, read what a phone or address received, switch an outage on and off.
+Served only when BEIAN_SIMULATION is on; it is a test double's control panel, not a public API."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from ninja import NinjaAPI, Query, Schema
+
+from beian.bureau import api as bureau_api
+from beian.bureau import outbox, review, simulation, work
+from beian.bureau.errors import BureauError
+from beian.bureau.models import Operation
+from beian.bureau.schemas import AdvanceIn, DecisionIn, OutageIn
+from beian.bureau.transitions import Actor
+from beian.core import clock, workdays
+from beian.messaging import send
+
+sim = NinjaAPI(
+    title="beian bureau simulation API",
+    version="1",
+    description="Controls of the simulated bureau. Only in simulation mode.",
+    urls_namespace="bureau-sim",
+    docs_url="/docs",
+)
+
+for exc_type, handler in (
+    (BureauError, bureau_api._bureau_error),
+    (bureau_api.ValidationFailed, bureau_api._invalid),
+    (bureau_api.NinjaValidationError, bureau_api._shape_error),
+    (bureau_api.RequestDataTooBig, bureau_api._too_big),
+    (bureau_api.HttpError, bureau_api._http_error),
+):
+    sim.add_exception_handler(exc_type, handler)
+
+
+def _enabled() -> None:
+    if not settings.BEIAN_SIMULATION:
+        raise BureauError("simulation_disabled")
+
+
+def _clock_state() -> dict:
+    now = clock.now()
+    return {
+        "now": now.isoformat(),
+        "today": clock.local_date(now).isoformat(),
+        "offset_seconds": int(simulation.offset().total_seconds()),
+        "calendar_published": workdays.is_published(clock.local_date(now).year),
+    }
+
+
+@sim.post("/decisions", summary="Force a decision on an operation under review")
+def force_decision(request, payload: DecisionIn):
+    _enabled()
+    op = Operation.objects.filter(pk=payload.operation).first()
+    if op is None:
+        raise BureauError("not_found")
+    reason = payload.reason or ("" if payload.decision == "approve" else "模拟驳回")
+    op = review.decide(
+        op,
+        payload.decision,
+        actor=Actor.SIMULATION,
+        reason=reason,
+        reason_code="" if payload.decision == "approve" else "simulated_rejection",
+    )
+    return {"operation": str(op.pk), "state": op.state, "result": op.result}
+
+
+@sim.get("/clock", summary="The simulated time")
+def read_clock(request):
+    _enabled()
+    return _clock_state()
+
+
+@sim.post("/clock/advance", summary="Move simulated time forward and run what became due")
+def advance_clock(request, payload: AdvanceIn):
+    _enabled()
+    today = clock.today()
+    delta = timedelta(days=payload.days, hours=payload.hours, minutes=payload.minutes)
+    if payload.working_days:
+        delta += timedelta(days=(workdays.add(today, payload.working_days) - today).days)
+    simulation.advance(delta)
+    done = work.run_due()
+    return {
+        **_clock_state(),
+        "done": {
+            "expired": done.expired,
+            "decided": done.decided,
+            "shells_deregistered": done.shells_deregistered,
+            "messages_sent": done.messages_sent,
+        },
+    }
+
+
+class MessagesQuery(Schema):
+    to: str
+
+
+@sim.get("/messages", summary="What a phone number or email address received")
+def messages(request, params: Query[MessagesQuery]):
+    _enabled()
+    outbox.dispatch()  # the simulated gateway delivers what is queued before the phone is read
+    try:
+        received = send.received(params.to)
+    except ValueError:
+        received = []
+    return {
+        "to": params.to,
+        "messages": [
+            {
+                "channel": m.channel,
+                "sender": m.sender,
+                "subject": m.subject,
+                "body": m.body,
+                "created_at": m.created_at.isoformat(),
+            }
+            for m in received
+        ],
+    }
+
+
+@sim.get("/outage", summary="Whether the bureau is down")
+def read_outage(request):
+    _enabled()
+    return {"on": simulation.outage()}
+
+
+@sim.put("/outage", summary="Take the bureau down, or bring it back")
+def set_outage(request, payload: OutageIn):
+    _enabled()
+    simulation.set_outage(payload.on)
+    return {"on": payload.on}
+
+
+@sim.post("/work", summary="Run the bureau's due work now (expiries, planned decisions, shell sweeps, messages)")
+def run_work(request):
+    _enabled()
+    done = work.run_due()
+    return {
+        "expired": done.expired,
+        "decided": done.decided,
+        "shells_deregistered": done.shells_deregistered,
+        "messages_sent": done.messages_sent,
+    }

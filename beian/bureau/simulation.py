@@ -1,0 +1,66 @@
+"""The simulation's shared switches: the clock offset and the outage flag.
+
+They live in the bureau's database so that the web server's processes and the worker see the same
+simulated time and the same outage. The offset is cached for a second per process; the process
+that moves the clock sees the move at once.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+
+from beian.bureau.models import SimState
+from beian.core import clock
+
+_CACHE_SECONDS = 1.0
+_cached: tuple[float, int] | None = None
+
+
+def state() -> SimState:
+    return SimState.objects.get_or_create(id=1)[0]
+
+
+def offset() -> timedelta:
+    global _cached
+    now = time.monotonic()
+    if _cached is None or now - _cached[0] > _CACHE_SECONDS:
+        row = SimState.objects.filter(id=1).values_list("clock_offset_seconds", flat=True).first()
+        _cached = (now, row or 0)
+    return timedelta(seconds=_cached[1])
+
+
+def forget_cache() -> None:
+    global _cached
+    _cached = None
+
+
+def advance(delta: timedelta) -> None:
+    if delta < timedelta(0):
+        raise ValueError("time does not run backwards")
+    with transaction.atomic(using="bureau"):
+        state()
+        SimState.objects.filter(id=1).update(
+            clock_offset_seconds=F("clock_offset_seconds") + int(delta.total_seconds())
+        )
+    forget_cache()
+
+
+def set_outage(on: bool) -> None:
+    with transaction.atomic(using="bureau"):
+        state()
+        SimState.objects.filter(id=1).update(outage=on)
+
+
+def outage() -> bool:
+    return settings.BEIAN_SIMULATION and bool(SimState.objects.filter(id=1, outage=True).exists())
+
+
+def install_clock() -> None:
+    """Simulated time = the process's clock + the shared offset."""
+    if not isinstance(clock.current(), clock.OffsetClock):
+        clock.install(clock.OffsetClock(clock.current(), offset))

@@ -1,0 +1,30 @@
+"""The bureau's background work, run by `python -m beian bureau_worker` (and at once after the
+simulation moves its clock). Each step claims its rows by compare-and-set, so several workers
+may run side by side."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from beian.bureau import outbox, registry, review, verification
+
+
+@dataclass(frozen=True)
+class Done:
+    expired: int
+    decided: int
+    shells_deregistered: int
+    messages_sent: int
+
+    @property
+    def total(self) -> int:
+        return self.expired + self.decided + self.shells_deregistered + self.messages_sent
+
+
+def run_due() -> Done:
+    return Done(
+        expired=verification.expire_overdue(),
+        decided=review.decide_due(),
+        shells_deregistered=registry.sweep_shells(),
+        messages_sent=outbox.dispatch(),
+    )

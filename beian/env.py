@@ -1,0 +1,96 @@
+"""Small readers of the environment that fail loudly on a bad value.
+
+A typo in a deployment's environment must stop the process at start-up, not surface later as a
+silently ignored switch.
+"""
+
+import os
+from pathlib import Path
+from collections.abc import Iterable
+
+import dj_database_url
+
+
+class ImproperValue(Exception):
+    pass
+
+
+def _raw(name: str) -> str | None:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return None
+    return value.strip()
+
+
+def string(name: str, default: str) -> str:
+    value = _raw(name)
+    return default if value is None else value
+
+
+def boolean(name: str, default: bool) -> bool:
+    value = _raw(name)
+    if value is None:
+        return default
+    lowered = value.lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperValue(f"{name}={value!r}: expected true/false, 1/0, yes/no or on/off")
+
+
+def integer(name: str, default: int, *, minimum: int | None = None) -> int:
+    value = _raw(name)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ImproperValue(f"{name}={value!r}: expected an integer") from None
+    if minimum is not None and number < minimum:
+        raise ImproperValue(f"{name}={number}: must be at least {minimum}")
+    return number
+
+
+def fraction(name: str, default: float) -> float:
+    value = _raw(name)
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ImproperValue(f"{name}={value!r}: expected a number between 0 and 1") from None
+    if not 0.0 <= number <= 1.0:
+        raise ImproperValue(f"{name}={number}: expected a number between 0 and 1")
+    return number
+
+
+def choice(name: str, default: str, allowed: Iterable[str]) -> str:
+    allowed = tuple(allowed)
+    value = string(name, default)
+    if value not in allowed:
+        raise ImproperValue(f"{name}={value!r}: expected one of {', '.join(allowed)}")
+    return value
+
+
+def database(name: str, default_sqlite_path: str) -> dict:
+    value = _raw(name)
+    url = value if value is not None else f"sqlite:///{default_sqlite_path}"
+    try:
+        config = dj_database_url.parse(url, conn_max_age=0)
+    except Exception as exc:
+        raise ImproperValue(f"{name}={url!r}: not a database URL ({exc})") from None
+    engine = config["ENGINE"]
+    if engine not in {"django.db.backends.sqlite3", "django.db.backends.postgresql"}:
+        raise ImproperValue(f"{name}: beian runs on SQLite or PostgreSQL, not {engine}")
+    if engine == "django.db.backends.sqlite3":
+        Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+        # WAL and a busy timeout let the web server and the workers share the file without
+        # "database is locked" errors; IMMEDIATE makes every transaction take the write lock up
+        # front, so two writers queue instead of deadlocking on lock upgrade.
+        config["OPTIONS"] = {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    return config

@@ -1,0 +1,116 @@
+"""The one settings module. Every deployment switch is an environment variable read through
+`beian.env`, which refuses a bad value at start-up."""
+
+from pathlib import Path
+
+from beian import env
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env.string("BEIAN_VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env.boolean("BEIAN_DEBUG", False)
+# The embedded default runs on one machine for one person; a real deployment must set its own key.
+SECRET_KEY = env.string("BEIAN_SECRET_KEY", "beian-embedded-default-not-for-production")
+ALLOWED_HOSTS = env.string("BEIAN_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.staticfiles",
+    "ninja",
+    "beian.messaging",
+    "beian.bureau",
+    "beian.demo",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "beian.urls"
+WSGI_APPLICATION = "beian.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "beian" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+            ],
+        },
+    },
+]
+
+# Two databases: `default` for the provider's platform, `bureau` for the simulated authority. In
+# production they are separate deployments; embedded, they are two SQLite files.
+DATABASES = {
+    "default": env.database("BEIAN_DATABASE_URL", str(VAR_DIR / "beian.sqlite3")),
+    "bureau": env.database("BEIAN_BUREAU_DATABASE_URL", str(VAR_DIR / "bureau.sqlite3")),
+}
+DATABASE_ROUTERS = ["beian.routers.BureauRouter"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "beian" / "locale"]
+TIME_ZONE = "Asia/Shanghai"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+WHITENOISE_USE_FINDERS = True
+
+# A request body larger than this is refused with 413 before any parsing.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.integer("BEIAN_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+
+# Messages: email through Django's backends (SMTP in production), SMS through beian.messaging.
+# The embedded default keeps both in the sandbox shown at /messages/.
+EMAIL_BACKEND = env.string("BEIAN_EMAIL_BACKEND", "beian.messaging.backends.SandboxEmailBackend")
+BEIAN_SMS_BACKEND = env.string("BEIAN_SMS_BACKEND", "beian.messaging.backends.SandboxSmsBackend")
+DEFAULT_FROM_EMAIL = env.string("BEIAN_FROM_EMAIL", "beian@example.cn")
+BEIAN_BUREAU_FROM_EMAIL = env.string("BEIAN_BUREAU_FROM_EMAIL", "noreply@beian.miit.example")
+
+# The bureau. Simulation mode exposes /bureau/sim/v1/ (force decisions, move the clock, read
+# messages, outages); a deployment that talks to a real authority turns it off.
+BEIAN_SIMULATION = env.boolean("BEIAN_SIMULATION", True)
+BEIAN_RULE_SET = env.choice("BEIAN_RULE_SET", "faq", ("faq", "miit2020"))
+BEIAN_BUREAU_REVIEW = env.choice("BEIAN_BUREAU_REVIEW", "manual", ("manual", "auto"))
+BEIAN_BUREAU_DELAY = env.choice("BEIAN_BUREAU_DELAY", "window", ("window", "instant"))
+BEIAN_BUREAU_REJECT_SHARE = env.fraction("BEIAN_BUREAU_REJECT_SHARE", 0.0)
+BEIAN_BUREAU_SEED = env.integer("BEIAN_BUREAU_SEED", 0)
+BEIAN_SHELL_GRACE_DAYS = env.integer("BEIAN_SHELL_GRACE_DAYS", 20, minimum=0)
+BEIAN_PASSWORD_MAX_FAILURES = env.integer("BEIAN_PASSWORD_MAX_FAILURES", 5, minimum=1)
+BEIAN_PASSWORD_LOCK_MINUTES = env.integer("BEIAN_PASSWORD_LOCK_MINUTES", 60, minimum=1)
+BEIAN_CLIENT_PASSWORD_MAX_FAILURES = env.integer("BEIAN_CLIENT_PASSWORD_MAX_FAILURES", 20, minimum=1)
+BEIAN_PUBLIC_RATE_PER_MINUTE = env.integer("BEIAN_PUBLIC_RATE_PER_MINUTE", 30, minimum=1)
+BEIAN_WORKER_INTERVAL_SECONDS = env.integer("BEIAN_WORKER_INTERVAL_SECONDS", 2, minimum=1)
+# Argon2 parameters for filing passwords and API keys (argon2-cffi's RFC 9106 low-memory profile).
+BEIAN_ARGON2_TIME_COST = env.integer("BEIAN_ARGON2_TIME_COST", 3, minimum=1)
+BEIAN_ARGON2_MEMORY_KIB = env.integer("BEIAN_ARGON2_MEMORY_KIB", 65536, minimum=64)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.string("BEIAN_LOG_LEVEL", "INFO")},
+}
+BEIAN_BUREAU_PUBLIC_URL = env.string("BEIAN_BUREAU_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")

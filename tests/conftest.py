@@ -1,0 +1,24 @@
+"""Shared fixtures. Time is a ManualClock, never a sleep; hashing is cheap so the suite is fast
+(the production parameters are in settings, and one test checks they are Argon2)."""
+
+from datetime import datetime
+
+import pytest
+
+from beian.core import clock as clock_module
+from beian.core.clock import CHINA, ManualClock
+
+
+@pytest.fixture(autouse=True)
+def _fast_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.BEIAN_ARGON2_TIME_COST = 1
+    settings.BEIAN_ARGON2_MEMORY_KIB = 64
+
+
+@pytest.fixture
+def clock():
+    """A manual clock at 10:00 on Monday 2026-03-02 in China, installed for the test."""
+    manual = ManualClock(datetime(2026, 3, 2, 10, 0, tzinfo=CHINA))
+    with clock_module.using(manual):
+        yield manual
