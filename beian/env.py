@@ -5,8 +5,8 @@ silently ignored switch.
 """
 
 import os
-from pathlib import Path
 from collections.abc import Iterable
+from pathlib import Path
 
 import dj_database_url
 

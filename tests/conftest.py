@@ -6,7 +6,14 @@ from datetime import datetime
 import pytest
 
 from beian.core import clock as clock_module
-from beian.core.clock import CHINA, ManualClock
+from beian.core.clock import CHINA, ManualClock, SystemClock
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _plain_clock():
+    """The running bureau adds its simulated offset (kept in its database) to every clock reading;
+    tests that want it ask for `sim_clock`, the rest read a plain clock and touch no database."""
+    clock_module.install(SystemClock())
 
 
 @pytest.fixture(autouse=True)

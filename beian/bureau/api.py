@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Query, Schema, Status
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.renderers import JSONRenderer
 from ninja.security import HttpBearer
 
 from beian.bureau import (
@@ -132,7 +133,14 @@ class ProviderKey(HttpBearer):
         return provider
 
 
+class ReadableJSON(JSONRenderer):
+    """Chinese stays Chinese in the responses."""
+
+    json_dumps_params = {"ensure_ascii": False}
+
+
 api = NinjaAPI(
+    renderer=ReadableJSON(),
     title="beian bureau API",
     version="1",
     description=(

@@ -19,6 +19,7 @@ from beian.core import clock, workdays
 from beian.messaging import send
 
 sim = NinjaAPI(
+    renderer=bureau_api.ReadableJSON(),
     title="beian bureau simulation API",
     version="1",
     description="Controls of the simulated bureau. Only in simulation mode.",

@@ -138,8 +138,9 @@ def _website(errors: Errors, prefix: str, w: dict, *, unit_type: str) -> dict:
     home = (w.get("home_url") or "").strip()
     if not home and domains:
         home = f"http://{domains[0]}"
-    with errors.field(f"{prefix}.home_url"):
-        out["home_url"] = _home_url(home, domains)
+    if domains:  # without a valid domain there is nothing to check the home URL against
+        with errors.field(f"{prefix}.home_url"):
+            out["home_url"] = _home_url(home, domains)
     out["principal"] = _principal(errors, f"{prefix}.principal", w["principal"])
     return out
 
@@ -381,7 +382,8 @@ def _entity_changes(errors: Errors, entity: Entity, changes: dict) -> dict:
                 )
         del changes["province"]
     if not changes:
-        errors.add("entity", "no_change", "没有需要变更的内容", "Nothing to change")
+        if not errors:
+            errors.add("entity", "no_change", "没有需要变更的内容", "Nothing to change")
         return {}
     unit_code = changes.get("unit_type", entity.unit_type)
     with errors.field("entity.unit_type"):

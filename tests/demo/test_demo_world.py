@@ -1,0 +1,46 @@
+"""The demo world `make run` creates: made through the real operations, documented keys work."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.test import Client
+
+from beian.bureau.models import Entity, Operation, Provider, Reviewer, Website
+from beian.demo import world
+
+pytestmark = pytest.mark.django_db(databases=["default", "bureau"])
+
+
+@pytest.fixture(autouse=True)
+def _sandbox(settings):
+    settings.EMAIL_BACKEND = "beian.messaging.backends.SandboxEmailBackend"
+
+
+def test_demo_world_is_filed_through_the_operations_and_created_once(clock, capsys):
+    call_command("demo_world")
+    printed = capsys.readouterr().out
+    assert world.OPERATOR[2] in printed
+    assert Entity.objects.count() == 3
+    assert Website.objects.count() == 3
+    assert set(Operation.objects.values_list("state", flat=True)) == {"approved"}
+    assert Reviewer.objects.filter(username="reviewer").exists()
+    assert set(get_user_model().objects.values_list("username", flat=True)) == {"alice", "bob", "charlie"}
+
+    call_command("demo_world")
+    assert "already present" in capsys.readouterr().out
+    assert Entity.objects.count() == 3
+
+
+def test_demo_transfer_in_candidate_is_accessed_only_at_the_other_provider(clock):
+    world.create()
+    site = Website.objects.get(domains__name="xihu-net.cn")
+    assert list(site.accesses.values_list("provider__slug", flat=True)) == ["othercloud"]
+
+
+def test_documented_demo_keys_authenticate(clock):
+    world.create()
+    client = Client()
+    for slug, _, key in (world.OPERATOR, world.OTHER):
+        response = client.get("/bureau/api/v1/events", HTTP_AUTHORIZATION=f"Bearer {key}")
+        assert response.status_code == 200, slug
+        assert Provider.objects.get(slug=slug).key_hash.startswith("$argon2")
