@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test test-sqlite test-postgres lint bench migrate demo clean
+.PHONY: run test test-sqlite test-postgres lint migrate demo clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "beian needs $(PYTHON) on PATH" >&2; exit 1; }
@@ -41,9 +41,6 @@ test-postgres: $(STAMP)
 	./scripts/pytest-run postgres
 
 test: lint test-sqlite test-postgres
-
-bench: $(STAMP)
-	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) var
