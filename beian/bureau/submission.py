@@ -35,7 +35,7 @@ from beian.bureau.models import (
 from beian.bureau.rules import current as current_rules
 from beian.bureau.rules import operation_type
 from beian.bureau.transitions import Actor
-from beian.core import clock, numbers, provinces
+from beian.core import clock, filing, numbers, provinces
 from beian.core import validators as v
 from beian.core.catalogue import OPERATION_CODES
 from beian.core.errors import Errors, Invalid
@@ -58,130 +58,11 @@ class Target:
     website: Website | None = None
 
 
-# ---------------------------------------------------------------- field validation
-
-
-def _principal(errors: Errors, prefix: str, p: dict) -> dict:
-    out = dict(p)
-    with errors.field(f"{prefix}.name"):
-        out["name"] = v.person_name(p["name"])
-    id_type_ok = p["id_type"] in v.PERSON_ID_TYPES
-    if not id_type_ok:
-        errors.add(
-            f"{prefix}.id_type",
-            "id_type_not_person",
-            "负责人证件类型须为个人证件",
-            "A principal's ID must be a personal document",
-        )
-    else:
-        with errors.field(f"{prefix}.id_number"):
-            out["id_number"] = v.certificate(p["id_type"], p["id_number"])
-    with errors.field(f"{prefix}.mobile"):
-        out["mobile"] = v.mobile(p["mobile"])
-    with errors.field(f"{prefix}.email"):
-        out["email"] = v.email(p["email"])
-    return out
-
-
-def _entity(errors: Errors, prefix: str, e: dict) -> dict:
-    out = dict(e)
-    unit = None
-    with errors.field(f"{prefix}.unit_type"):
-        unit = v.unit_type(e["unit_type"])
-    with errors.field(f"{prefix}.province"):
-        out["province"] = provinces.lookup(e["province"]).code
-    with errors.field(f"{prefix}.address"):
-        address = e["address"].strip()
-        if not 4 <= len(address) <= 200:
-            raise Invalid("address_length", "通信地址应为 4 至 200 个字符", "The address must be 4 to 200 characters")
-        out["address"] = address
-    out["principal"] = _principal(errors, f"{prefix}.principal", e["principal"])
-    if unit is not None:
-        with errors.field(f"{prefix}.name"):
-            out["name"] = v.person_name(e["name"]) if unit.individual else v.organisation_name(e["name"])
-        with errors.field(f"{prefix}.cert_number"):
-            out["cert_number"] = v.certificate(e["cert_type"], e["cert_number"], unit_type=unit.code)
-        if unit.individual and not errors:
-            principal = out["principal"]
-            if (principal["id_type"], principal["id_number"]) != (e["cert_type"], out["cert_number"]):
-                errors.add(
-                    f"{prefix}.principal.id_number",
-                    "principal_must_be_filer",
-                    "个人备案的负责人须为备案人本人，证件须与主体证件一致",
-                    "For an individual the principal is the filer: the IDs must be the same",
-                )
-    return out
-
-
-def _website(errors: Errors, prefix: str, w: dict, *, unit_type: str) -> dict:
-    out = dict(w)
-    with errors.field(f"{prefix}.name"):
-        out["name"] = v.website_name(w["name"], unit_type=unit_type)
-    domains: list[str] = []
-    for i, raw in enumerate(w["domains"]):
-        with errors.field(f"{prefix}.domains.{i}"):
-            name = v.domain(raw)
-            if name in domains:
-                raise Invalid("domain_duplicate", "域名重复填写", "The domain is listed twice")
-            domains.append(name)
-    limit = current_rules().max_domains_per_website
-    if not w["domains"]:
-        errors.add(f"{prefix}.domains", "domains_empty", "请至少填写一个域名", "Give at least one domain")
-    elif limit is not None and len(w["domains"]) > limit:
-        errors.add(
-            f"{prefix}.domains",
-            "domains_too_many",
-            f"每个网站最多 {limit} 个域名",
-            f"At most {limit} domain(s) per website",
-        )
-    out["domains"] = domains
-    home = (w.get("home_url") or "").strip()
-    if not home and domains:
-        home = f"http://{domains[0]}"
-    if domains:  # without a valid domain there is nothing to check the home URL against
-        with errors.field(f"{prefix}.home_url"):
-            out["home_url"] = _home_url(home, domains)
-    out["principal"] = _principal(errors, f"{prefix}.principal", w["principal"])
-    return out
-
-
-def _home_url(url: str, domains: list[str]) -> str:
-    scheme, sep, rest = url.partition("://")
-    if not sep or scheme.lower() not in {"http", "https"}:
-        raise Invalid(
-            "home_url_invalid",
-            "首页地址应以 http:// 或 https:// 开头",
-            "The home URL must start with http:// or https://",
-        )
-    host = rest.split("/", 1)[0].split(":", 1)[0]
-    registrable = v.registrable_domain(host) if host else None
-    if registrable not in domains:
-        raise Invalid(
-            "home_url_not_on_domains",
-            "首页地址须位于本网站备案的域名下",
-            "The home URL must be on one of the website's domains",
-        )
-    return url
-
-
-def _access(errors: Errors, prefix: str, a: dict) -> dict:
-    ips: list[str] = []
-    for i, raw in enumerate(a["ips"]):
-        with errors.field(f"{prefix}.ips.{i}"):
-            ip = v.ip_address(raw)
-            if ip not in ips:
-                ips.append(ip)
-    if not a["ips"]:
-        errors.add(
-            f"{prefix}.ips",
-            "ips_empty",
-            "请至少填写一个服务器 IP 地址",
-            "Give at least one server IP address",
-        )
-    return {"ips": ips}
-
-
 # ---------------------------------------------------------------- registry look-ups
+
+
+def _max_domains() -> int | None:
+    return current_rules().max_domains_per_website
 
 
 def _number(errors: Errors, field: str, text: str, *, kind: str) -> str | None:
@@ -274,9 +155,15 @@ def _prepare(provider: Provider, op_type: str, data: dict) -> tuple[dict, Target
     out: dict[str, Any] = {}
     target: Target
     if op_type == "new_filing":
-        out["entity"] = entity = _entity(errors, "entity", data["entity"])
-        out["website"] = website = _website(errors, "website", data["website"], unit_type=data["entity"]["unit_type"])
-        out["access"] = _access(errors, "access", data["access"])
+        out["entity"] = entity = filing.entity(errors, "entity", data["entity"])
+        out["website"] = website = filing.website(
+            errors,
+            "website",
+            data["website"],
+            unit_type=data["entity"]["unit_type"],
+            max_domains=current_rules().max_domains_per_website,
+        )
+        out["access"] = filing.access(errors, "access", data["access"])
         errors.raise_if_any()
         existing = Entity.objects.filter(
             cert_type=entity["cert_type"], cert_number=entity["cert_number"], status=Status.ACTIVE
@@ -310,8 +197,14 @@ def _prepare(provider: Provider, op_type: str, data: dict) -> tuple[dict, Target
 
     if op_type == "new_website":
         _require_access(provider, entity_websites)
-        out["website"] = website = _website(errors, "website", data["website"], unit_type=entity.unit_type)
-        out["access"] = _access(errors, "access", data["access"])
+        out["website"] = website = filing.website(
+            errors,
+            "website",
+            data["website"],
+            unit_type=entity.unit_type,
+            max_domains=current_rules().max_domains_per_website,
+        )
+        out["access"] = filing.access(errors, "access", data["access"])
         errors.raise_if_any()
         _domains_free(errors, "website.domains", website["domains"])
         domains = website["domains"]
@@ -325,7 +218,7 @@ def _prepare(provider: Provider, op_type: str, data: dict) -> tuple[dict, Target
                 "该网站已在本接入商接入",
                 "The website is already accessed with this provider",
             )
-        out["access"] = _access(errors, "access", data["access"])
+        out["access"] = filing.access(errors, "access", data["access"])
     elif op_type == "change_entity":
         _require_access(provider, entity_websites)
         out["entity"] = _entity_changes(errors, entity, data["entity"])
@@ -352,7 +245,7 @@ def _prepare(provider: Provider, op_type: str, data: dict) -> tuple[dict, Target
     elif op_type == "change_access":
         assert website_obj is not None
         _require_access(provider, [website_obj])
-        out["access"] = _access(errors, "access", data["access"])
+        out["access"] = filing.access(errors, "access", data["access"])
     elif op_type == "cancel_entity":
         _require_access(provider, entity_websites)
         domains = list(
@@ -403,7 +296,7 @@ def _entity_changes(errors: Errors, entity: Entity, changes: dict) -> dict:
         "address": changes.get("address", entity.address),
         "principal": changes.get("principal", _principal_of(entity)),
     }
-    checked = _entity(errors, "entity", merged)
+    checked = filing.entity(errors, "entity", merged)
     return {k: checked[k] for k in changes if k in checked}
 
 
@@ -418,7 +311,13 @@ def _website_changes(errors: Errors, website: Website, changes: dict, current_do
         "home_url": changes.get("home_url", website.home_url),
         "principal": changes.get("principal", _principal_of(website)),
     }
-    checked = _website(errors, "website", merged, unit_type=website.entity.unit_type)
+    checked = filing.website(
+        errors,
+        "website",
+        merged,
+        unit_type=website.entity.unit_type,
+        max_domains=current_rules().max_domains_per_website,
+    )
     if "domains" in changes:
         added = [d for d in checked["domains"] if d not in current_domains]
         if added:
