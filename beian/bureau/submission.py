@@ -35,7 +35,7 @@ from beian.bureau.models import (
 from beian.bureau.rules import current as current_rules
 from beian.bureau.rules import operation_type
 from beian.bureau.transitions import Actor
-from beian.core import clock, filing, numbers, provinces
+from beian.core import clock, filing, provinces
 from beian.core import validators as v
 from beian.core.catalogue import OPERATION_CODES
 from beian.core.errors import Errors, Invalid
@@ -63,25 +63,6 @@ class Target:
 
 def _max_domains() -> int | None:
     return current_rules().max_domains_per_website
-
-
-def _number(errors: Errors, field: str, text: str, *, kind: str) -> str | None:
-    with errors.field(field):
-        parsed = numbers.parse(text)
-        if kind == "website" and parsed.website is None:
-            raise Invalid(
-                "website_number_expected",
-                "应填写网站备案号（带 -N）",
-                "A website number (with -N) is expected",
-            )
-        if kind == "entity" and parsed.website is not None:
-            raise Invalid(
-                "entity_number_expected",
-                "应填写主体备案号（不带 -N）",
-                "An entity number (without -N) is expected",
-            )
-        return str(parsed)
-    return None
 
 
 def _deregistered(field: str, number: str) -> BureauError:
@@ -181,7 +162,7 @@ def _prepare(provider: Provider, op_type: str, data: dict) -> tuple[dict, Target
         return out, target, _keys(entity["cert_type"], entity["cert_number"], website["domains"])
 
     number_field = "entity_number" if "entity_number" in data else "website_number"
-    number = _number(errors, number_field, data[number_field], kind=number_field.split("_")[0])
+    number = filing.filing_number(errors, number_field, data[number_field], website=number_field == "website_number")
     errors.raise_if_any()
     assert number is not None
     out[number_field] = number

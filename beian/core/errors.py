@@ -78,3 +78,45 @@ class Errors:
 
     def __bool__(self) -> bool:
         return bool(self.items)
+
+
+class Problem(Exception):
+    """An error with a stable code, for a whole request rather than one field. Each side keeps its
+    own table of codes (`CODES`: code → HTTP status, 中文 title, English title); the HTTP edges turn
+    it into a problem document (RFC 9457)."""
+
+    CODES: dict[str, tuple[int, str, str]] = {}
+
+    def __init__(
+        self,
+        code: str,
+        *,
+        detail: str | None = None,
+        detail_en: str | None = None,
+        errors: list[FieldError] | None = None,
+        retry_after: int | None = None,
+    ):
+        status, title, title_en = self.CODES[code]
+        super().__init__(f"{code}: {detail_en or title_en}")
+        self.code = code
+        self.status = status
+        self.title = title
+        self.title_en = title_en
+        self.detail = detail or title
+        self.detail_en = detail_en or title_en
+        self.errors = errors or []
+        self.retry_after = retry_after
+
+    def problem(self) -> dict:
+        body: dict = {
+            "type": f"urn:beian:error:{self.code}",
+            "code": self.code,
+            "title": self.title,
+            "title_en": self.title_en,
+            "status": self.status,
+            "detail": self.detail,
+            "detail_en": self.detail_en,
+        }
+        if self.errors:
+            body["errors"] = [e.as_dict() for e in self.errors]
+        return body

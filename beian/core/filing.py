@@ -8,7 +8,7 @@ A-labels, IPs canonical, province as its code. Checks that need the registry sta
 
 from __future__ import annotations
 
-from beian.core import provinces
+from beian.core import numbers, provinces
 from beian.core import validators as v
 from beian.core.errors import Errors, Invalid
 
@@ -131,3 +131,132 @@ def access(errors: Errors, prefix: str, a: dict) -> dict:
             "Give at least one server IP address",
         )
     return {"ips": ips}
+
+
+# ---------------------------------------------------------------- a whole operation's data
+
+# The sections each operation type carries, and what each section is.
+SECTIONS: dict[str, dict[str, str]] = {
+    "new_filing": {"entity": "entity", "website": "website", "access": "access"},
+    "new_website": {"entity_number": "entity_number", "website": "website", "access": "access"},
+    "transfer_in": {"website_number": "website_number", "access": "access"},
+    "change_entity": {"entity_number": "entity_number", "entity": "entity_changes"},
+    "change_website": {"website_number": "website_number", "website": "website_changes"},
+    "change_access": {"website_number": "website_number", "access": "access"},
+    "cancel_entity": {"entity_number": "entity_number"},
+    "cancel_website": {"website_number": "website_number"},
+    "cancel_access": {"website_number": "website_number"},
+}
+
+_PRINCIPAL_KEYS = ("name", "id_type", "id_number", "mobile", "email")
+_SHAPES: dict[str, tuple[str, ...]] = {
+    "entity": ("unit_type", "name", "cert_type", "cert_number", "province", "address", "principal"),
+    "website": ("name", "domains", "principal"),
+    "access": ("ips",),
+}
+_REQUIRED = ("required", "必填项", "This field is required")
+
+
+def _shape(errors: Errors, prefix: str, section: object, keys: tuple[str, ...]) -> bool:
+    """Every key present with text (or a list where a list belongs); reports what is missing."""
+    if not isinstance(section, dict):
+        errors.add(prefix, *_REQUIRED)
+        return False
+    ok = True
+    for key in keys:
+        value = section.get(key)
+        if key == "principal":
+            ok &= _shape(errors, f"{prefix}.principal", value, _PRINCIPAL_KEYS)
+        elif key in ("domains", "ips"):
+            if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+                errors.add(f"{prefix}.{key}", *_REQUIRED)
+                ok = False
+        elif not isinstance(value, str) or not value.strip():
+            errors.add(f"{prefix}.{key}", *_REQUIRED)
+            ok = False
+    return ok
+
+
+def filing_number(errors: Errors, field: str, value: object, *, website: bool) -> str | None:
+    """An entity number (website=False) or a website number (website=True), in canonical form."""
+    if not isinstance(value, str) or not value.strip():
+        errors.add(field, *_REQUIRED)
+        return None
+    with errors.field(field):
+        parsed = numbers.parse(value)
+        if website and parsed.website is None:
+            raise Invalid(
+                "website_number_expected", "应填写网站备案号（带 -N）", "A website number (with -N) is expected"
+            )
+        if not website and parsed.website is not None:
+            raise Invalid(
+                "entity_number_expected", "应填写主体备案号（不带 -N）", "An entity number (without -N) is expected"
+            )
+        return str(parsed)
+    return None
+
+
+def check(op_type: str, data: dict, *, unit_type: str | None = None, max_domains: int | None = None) -> dict:
+    """Check an operation's data as a provider would before sending it: every section present and
+    every field valid. `unit_type` is the entity's, for operations on an existing entity (website
+    names depend on it). Raises ValidationFailed with every problem; returns the data normalised."""
+    errors = Errors()
+    out: dict = {}
+    for key, kind in SECTIONS[op_type].items():
+        value = data.get(key)
+        if kind in ("entity_number", "website_number"):
+            out[key] = filing_number(errors, key, value, website=kind == "website_number")
+        elif kind == "entity" and _shape(errors, key, value, _SHAPES["entity"]):
+            out[key] = entity(errors, key, value)
+        elif kind == "website" and _shape(errors, key, value, _SHAPES["website"]):
+            owner_unit = unit_type or (data.get("entity") or {}).get("unit_type") or "enterprise"
+            out[key] = website(errors, key, value, unit_type=owner_unit, max_domains=max_domains)
+        elif kind == "access" and _shape(errors, key, value, _SHAPES["access"]):
+            out[key] = access(errors, key, value)
+        elif kind in ("entity_changes", "website_changes"):
+            out[key] = _changes(errors, key, value, kind, unit_type=unit_type or "enterprise")
+    errors.raise_if_any()
+    return out
+
+
+def _changes(errors: Errors, prefix: str, section: object, kind: str, *, unit_type: str) -> dict:
+    if not isinstance(section, dict) or not any(v is not None for v in section.values()):
+        errors.add(prefix, "no_change", "没有需要变更的内容", "Nothing to change")
+        return {}
+    out: dict = {}
+    for key, value in section.items():
+        if value is None:
+            continue
+        field = f"{prefix}.{key}"
+        if key == "principal":
+            if _shape(errors, field, value, _PRINCIPAL_KEYS):
+                out[key] = principal(errors, field, value)
+            continue
+        if key == "domains":
+            if not isinstance(value, list) or not value:
+                errors.add(field, *_REQUIRED)
+                continue
+            names = []
+            for i, raw in enumerate(value):
+                with errors.field(f"{field}.{i}"):
+                    names.append(v.domain(raw))
+            out[key] = names
+            continue
+        if not isinstance(value, str):
+            errors.add(field, *_REQUIRED)
+            continue
+        with errors.field(field):
+            out[key] = _change_value(kind, key, value, unit_type=unit_type)
+    return out
+
+
+def _change_value(kind: str, key: str, value: str, *, unit_type: str) -> str:
+    if kind == "website_changes" and key == "name":
+        return v.website_name(value, unit_type=unit_type)
+    if kind == "entity_changes" and key == "name":
+        return v.person_name(value) if v.unit_type(unit_type).individual else v.organisation_name(value)
+    if kind == "entity_changes" and key == "unit_type":
+        return v.unit_type(value).code
+    if kind == "entity_changes" and key == "province":
+        return provinces.lookup(value).code
+    return value.strip()
