@@ -3,7 +3,7 @@ the edge; the service layer raises it and changes nothing."""
 
 from __future__ import annotations
 
-from beian.core.errors import FieldError
+from beian.core.errors import FieldError, Problem
 
 # code → (HTTP status, 中文, English)
 CODES: dict[str, tuple[int, str, str]] = {
@@ -40,40 +40,8 @@ CODES: dict[str, tuple[int, str, str]] = {
 }
 
 
-class BureauError(Exception):
-    def __init__(
-        self,
-        code: str,
-        *,
-        detail: str | None = None,
-        detail_en: str | None = None,
-        errors: list[FieldError] | None = None,
-        retry_after: int | None = None,
-    ):
-        status, title, title_en = CODES[code]
-        super().__init__(f"{code}: {detail_en or title_en}")
-        self.code = code
-        self.status = status
-        self.title = title
-        self.title_en = title_en
-        self.detail = detail or title
-        self.detail_en = detail_en or title_en
-        self.errors = errors or []
-        self.retry_after = retry_after
-
-    def problem(self) -> dict:
-        body: dict = {
-            "type": f"urn:beian:error:{self.code}",
-            "code": self.code,
-            "title": self.title,
-            "title_en": self.title_en,
-            "status": self.status,
-            "detail": self.detail,
-            "detail_en": self.detail_en,
-        }
-        if self.errors:
-            body["errors"] = [e.as_dict() for e in self.errors]
-        return body
+class BureauError(Problem):
+    CODES = CODES
 
 
 def field_error(code: str, field: str, field_code: str, message: str, message_en: str) -> BureauError:
