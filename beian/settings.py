@@ -21,6 +21,7 @@ INSTALLED_APPS = [
     "ninja",
     "beian.messaging",
     "beian.bureau",
+    "beian.provider",
     "beian.demo",
 ]
 
@@ -114,3 +115,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.string("BEIAN_LOG_LEVEL", "INFO")},
 }
 BEIAN_BUREAU_PUBLIC_URL = env.string("BEIAN_BUREAU_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# The provider platform's link to the bureau. The embedded default talks to the simulated bureau
+# in this same deployment, with the demo operator's documented key.
+BEIAN_BUREAU_URL = env.string("BEIAN_BUREAU_URL", "http://127.0.0.1:8000/bureau/api/v1")
+BEIAN_BUREAU_API_KEY = env.string("BEIAN_BUREAU_API_KEY", "democloud.operator-demo-key-not-a-secret")
+BEIAN_DELIVERY_MAX_BACKOFF_SECONDS = env.integer("BEIAN_DELIVERY_MAX_BACKOFF_SECONDS", 600, minimum=1)

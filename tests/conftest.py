@@ -6,7 +6,7 @@ from datetime import datetime
 import pytest
 
 from beian.core import clock as clock_module
-from beian.core.clock import CHINA, ManualClock, SystemClock
+from beian.core.clock import CHINA, ManualClock, OffsetClock, SystemClock
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -29,3 +29,14 @@ def clock():
     manual = ManualClock(datetime(2026, 3, 2, 10, 0, tzinfo=CHINA))
     with clock_module.using(manual):
         yield manual
+
+
+@pytest.fixture
+def sim_clock(clock):
+    """The test's manual clock plus the simulation's shared offset, as in a running bureau."""
+    from beian.bureau import simulation
+
+    simulation.forget_cache()
+    with clock_module.using(OffsetClock(clock, simulation.offset)):
+        yield clock
+    simulation.forget_cache()

@@ -12,10 +12,8 @@ from datetime import date
 import pytest
 from django.test import Client
 
-from beian.bureau import outbox, providers, review, simulation, submission, verification
+from beian.bureau import outbox, providers, review, submission, verification
 from beian.bureau.models import Operation, Provider
-from beian.core import clock as clock_module
-from beian.core.clock import OffsetClock
 from beian.core.synthetic import make_resident_id, make_uscc
 from beian.messaging import send
 
@@ -30,15 +28,6 @@ def _sandbox_email(settings):
     # pytest-django swaps in locmem mail; the bureau's messages are read back from the sandbox.
     settings.EMAIL_BACKEND = "beian.messaging.backends.SandboxEmailBackend"
     settings.BEIAN_SIMULATION = True
-
-
-@pytest.fixture
-def sim_clock(clock):
-    """The test's manual clock plus the simulation's shared offset, as in a running bureau."""
-    simulation.forget_cache()
-    with clock_module.using(OffsetClock(clock, simulation.offset)):
-        yield clock
-    simulation.forget_cache()
 
 
 def person(n: int, *, division: str = "440305", mobile: str | None = None) -> dict:

@@ -1,0 +1,231 @@
+"""What a customer does with an application (备案订单): draft, fill in, submit, withdraw, give up.
+
+Every function is keyword-only and callable alike from the portal's views, the JSON API, jobs and
+tests. Each change is one transaction through `transitions.apply`; bad input raises with
+field-level errors and changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from beian.core import clock, filing
+from beian.core.catalogue import OPERATION_CODES, OperationType, Serving, rule_set
+from beian.core.errors import Errors, FieldError, ValidationFailed
+from beian.provider import bureau_client
+from beian.provider.errors import ProviderError
+from beian.provider.models import Application, Delivery, FiledEntity, FiledWebsite, TimelineEntry
+from beian.provider.transitions import EDITABLE, Role, allowed, apply
+
+S = Application.State
+
+
+def operation_type(code: str) -> OperationType:
+    return rule_set(settings.BEIAN_RULE_SET).operations[code]
+
+
+def _actor(user: AbstractBaseUser) -> str:
+    return f"{Role.CUSTOMER}:{user.get_username()}"
+
+
+def own(user: AbstractBaseUser, application_id) -> Application:
+    """The customer's own application; someone else's is as absent as one that does not exist."""
+    app = Application.objects.filter(pk=application_id, owner=user).first()
+    if app is None:
+        raise ProviderError("not_found")
+    return app
+
+
+def create_draft(*, owner: AbstractBaseUser, op_type: str, data: dict | None = None) -> Application:
+    if op_type not in OPERATION_CODES:
+        raise ProviderError(
+            "validation_failed",
+            errors=[FieldError("type", "operation_type_unknown", "未知的申请类型", "Unknown application type")],
+        )
+    with transaction.atomic():
+        now = clock.now()
+        app = Application.objects.create(owner=owner, type=op_type, data=data or {}, created_at=now, updated_at=now)
+        TimelineEntry.objects.create(application=app, at=now, actor=_actor(owner), action="create", to_state=S.DRAFT)
+    return app
+
+
+def update_draft(*, app: Application, user: AbstractBaseUser, data: dict) -> Application:
+    """Replace the draft's data. A returned application goes back to draft when it is edited."""
+    if app.state not in EDITABLE:
+        raise ProviderError(
+            "transition_not_allowed",
+            detail="只有待完善或被驳回的申请可以修改",
+            detail_en="Only a draft or a returned application can be edited",
+        )
+    with transaction.atomic():
+        if app.state == S.RETURNED:
+            app = apply(app, "edit", actor=_actor(user))
+        updated = Application.objects.filter(pk=app.pk, version=app.version, state=S.DRAFT).update(
+            data=data, updated_at=clock.now()
+        )
+        if updated != 1:
+            raise ProviderError("application_changed")
+        app.refresh_from_db()
+    return app
+
+
+@dataclass(frozen=True)
+class Warning:
+    field: str
+    code: str
+    message: str
+    message_en: str
+
+
+def warnings(app: Application) -> list[Warning]:
+    """What the customer must see before submitting, without being stopped (R4, R11)."""
+    found: list[Warning] = []
+    kind = operation_type(app.type)
+    if app.type == "change_entity":
+        changes = app.data.get("entity") or {}
+        for key, label in (("name", "主体名称"), ("cert_number", "证件号码")):
+            if changes.get(key):
+                found.append(
+                    Warning(
+                        f"entity.{key}",
+                        "consult_specialist",
+                        f"变更{label}需谨慎，提交前建议咨询备案专员（R4）",
+                        f"Changing the entity's {key.replace('_', ' ')} is delicate; consult a filing specialist first",
+                    )
+                )
+    if kind.irreversible:
+        found.append(
+            Warning(
+                "",
+                "irreversible",
+                f"{kind.name}提交后不可撤回：" + "、".join(stops_serving(app)) + " 将停止在本平台提供访问",
+                f"{kind.name_en} cannot be withdrawn once submitted; these stop being served here: "
+                + ", ".join(stops_serving(app)),
+            )
+        )
+    return found
+
+
+def stops_serving(app: Application) -> list[str]:
+    """The domains an irreversible operation will stop serving here (R11: shown before confirming)."""
+    kind = operation_type(app.type)
+    if kind.serving not in (Serving.STOPS_AT_APPROVAL, Serving.STOPS_AT_SUBMISSION):
+        return []
+    if "entity_number" in app.data:
+        websites = FiledWebsite.objects.filter(entity__number=app.data["entity_number"], status="active")
+    else:
+        websites = FiledWebsite.objects.filter(number=app.data.get("website_number", ""), status="active")
+    return sorted(set(websites.values_list("domains__name", flat=True)) - {None})
+
+
+def _unit_type_of_target(app: Application) -> str | None:
+    number = app.data.get("entity_number") or str(app.data.get("website_number", "")).split("-")[0]
+    return FiledEntity.objects.filter(number=number).values_list("unit_type", flat=True).first()
+
+
+def _check_ownership(app: Application, user: AbstractBaseUser, errors: Errors) -> None:
+    """Operations on an existing filing act on one the customer owns here; a transfer-in brings a
+    website from elsewhere, so it proves itself with the filing password instead."""
+    if app.type in ("new_filing", "transfer_in"):
+        return
+    if "entity_number" in app.data:
+        owned = FiledEntity.objects.filter(number=app.data["entity_number"], owner=user).exists()
+        field = "entity_number"
+    else:
+        owned = FiledWebsite.objects.filter(number=app.data.get("website_number"), entity__owner=user).exists()
+        field = "website_number"
+    if not owned:
+        errors.add(field, "not_yours", "未在您的账号下找到该备案", "No filing with this number belongs to your account")
+
+
+def submit(
+    *, app: Application, user: AbstractBaseUser, filing_password: str | None = None, confirm_irreversible: bool = False
+) -> Application:
+    kind = operation_type(app.type)
+    errors = Errors()
+    try:
+        clean = filing.check(
+            app.type,
+            app.data,
+            unit_type=_unit_type_of_target(app),
+            max_domains=rule_set(settings.BEIAN_RULE_SET).max_domains_per_website,
+        )
+    except ValidationFailed as exc:
+        errors.items.extend(exc.errors)
+        clean = app.data
+    _check_ownership(app, user, errors)
+    if kind.password and not (filing_password or "").strip():
+        errors.add("filing_password", "filing_password_required", "请填写备案密码", "The filing password is required")
+    if kind.irreversible and not confirm_irreversible:
+        errors.add(
+            "confirm_irreversible",
+            "confirm_irreversible",
+            "此操作提交后不可撤回，请确认已知晓将停止提供访问的内容",
+            "This cannot be withdrawn once submitted; confirm that you know what stops being served",
+        )
+    if errors:
+        raise ProviderError("validation_failed", errors=errors.items)
+    with transaction.atomic():
+        app = apply(
+            app,
+            "submit",
+            actor=_actor(user),
+            submitted_at=clock.now(),
+            data={**app.data, **clean},
+            filing_password=(filing_password or "").strip() if kind.password else "",
+            field_reasons=[],
+        )
+    return app
+
+
+def withdraw(
+    *, app: Application, user: AbstractBaseUser, client: bureau_client.BureauClient | None = None
+) -> Application:
+    """Before the bureau decides, where the catalogue allows it (S14)."""
+    actor = _actor(user)
+    if app.state in (S.SUBMITTED, S.PROVIDER_REVIEW):
+        return apply(app, "withdraw", actor=actor, filing_password="")
+    if app.state == S.DELIVERED:
+        with transaction.atomic():
+            app = apply(app, "withdraw", actor=actor, filing_password="")
+            cancelled = Delivery.objects.filter(
+                application=app, done_at__isnull=True, claimed_until__isnull=True
+            ).update(done_at=clock.now(), outcome="cancelled")
+            if cancelled != 1:
+                # A worker is sending it right now; roll back and let the customer retry shortly.
+                raise ProviderError("delivery_in_progress")
+        return app
+    if app.state in (S.AWAITING_VERIFICATION, S.BUREAU_REVIEW):
+        if not allowed(app, "withdraw", Role.CUSTOMER):
+            return apply(app, "withdraw", actor=actor)  # raises with the table's reason
+        client = client or bureau_client.BureauClient()
+        try:
+            client.withdraw(str(app.bureau_operation_id))
+        except bureau_client.Unavailable:
+            raise ProviderError("bureau_unavailable") from None
+        except bureau_client.Refused as refused:
+            raise ProviderError("transition_not_allowed", detail=refused.detail, detail_en=refused.detail_en) from None
+        app.refresh_from_db()
+        if app.state == S.WITHDRAWN:  # the event feed got there first
+            return app
+        return apply(app, "withdraw", actor=actor)
+    return apply(app, "withdraw", actor=actor)  # refused by the table with a clear reason
+
+
+def abandon(*, app: Application, user: AbstractBaseUser) -> Application:
+    return apply(app, "abandon", actor=_actor(user), filing_password="")
+
+
+def resubmit_copy(*, app: Application, user: AbstractBaseUser) -> Application:
+    """After a rejection or an expiry the customer starts again from the same data (S16)."""
+    if app.state not in (S.REJECTED, S.EXPIRED, S.WITHDRAWN, S.ABANDONED):
+        raise ProviderError(
+            "transition_not_allowed",
+            detail="只有已结束的申请可以复制重新提交",
+            detail_en="Only a finished application can be copied",
+        )
+    return create_draft(owner=user, op_type=app.type, data=app.data)

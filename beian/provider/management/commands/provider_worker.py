@@ -1,0 +1,16 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from beian.provider import work
+
+
+class Command(BaseCommand):
+    help = "Deliver approved applications to the bureau and follow its event feed (several may run at once)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--jobs", default="deliver,sync", help="comma-separated: deliver, sync")
+        parser.add_argument("--once", action="store_true")
+        parser.add_argument("--interval", type=float, default=settings.BEIAN_WORKER_INTERVAL_SECONDS)
+
+    def handle(self, *args, jobs: str, once: bool, interval: float, **options):
+        work.run([j.strip() for j in jobs.split(",") if j.strip()], interval=interval, once=once)

@@ -1,0 +1,169 @@
+"""The provider's platform, on the `default` database: applications (备案订单) and their
+timeline, the delivery outbox, the event-feed cursor, and the mirror of the filings accessed with
+this provider. It knows the bureau only through the bureau's HTTP API."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from beian.core import clock
+
+
+def _now():
+    return clock.now()
+
+
+class Application(models.Model):
+    """A customer's request; its UUID is the idempotency key of the operation it becomes at the
+    bureau. `state` is written only by `beian.provider.transitions.apply`."""
+
+    class State(models.TextChoices):
+        DRAFT = "draft", "待完善信息"
+        SUBMITTED = "submitted", "待初审"
+        PROVIDER_REVIEW = "provider_review", "初审中"
+        RETURNED = "returned", "初审驳回待修改"
+        DELIVERED = "delivered", "待提交管局"
+        AWAITING_VERIFICATION = "awaiting_verification", "待短信核验"
+        BUREAU_REVIEW = "bureau_review", "管局审核中"
+        APPROVED = "approved", "已备案"
+        REJECTED = "rejected", "管局驳回"
+        WITHDRAWN = "withdrawn", "已撤回"
+        ABANDONED = "abandoned", "已放弃"
+        EXPIRED = "expired", "已过期"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="applications")
+    type = models.CharField(max_length=30)
+    state = models.CharField(max_length=30, choices=State.choices, default=State.DRAFT)
+    version = models.PositiveIntegerField(default=0)
+    # The operation's data as the bureau will receive it, without the filing password.
+    data = models.JSONField(default=dict)
+    # Given by the customer at submission for the operations that need it; kept only until the
+    # bureau has answered the delivery (or the application is returned or withdrawn).
+    filing_password = models.CharField(max_length=100, blank=True)
+    # Field-level reasons from the last return, by the specialist or the bureau: [{field, code, message, message_en}]
+    field_reasons = models.JSONField(default=list, blank=True)
+    reason = models.TextField(blank=True)
+    reason_code = models.CharField(max_length=60, blank=True)
+    created_at = models.DateTimeField(default=_now)
+    updated_at = models.DateTimeField(default=_now)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="reviewed_applications"
+    )
+    # What the bureau said about the operation.
+    bureau_operation_id = models.UUIDField(null=True, blank=True, unique=True)
+    verification_deadline = models.DateTimeField(null=True, blank=True)
+    window_earliest = models.DateField(null=True, blank=True)
+    window_latest = models.DateField(null=True, blank=True)
+    window_provisional = models.BooleanField(default=False)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    entity_number = models.CharField(max_length=40, blank=True)
+    website_number = models.CharField(max_length=44, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["state", "submitted_at"]), models.Index(fields=["owner", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.id}"
+
+
+class TimelineEntry(models.Model):
+    """One step of an application's history: who, when, what, why. Append-only."""
+
+    application = models.ForeignKey(Application, on_delete=models.PROTECT, related_name="timeline")
+    at = models.DateTimeField()
+    actor = models.CharField(max_length=150)  # "customer:alice", "specialist:bob", "bureau", "system"
+    action = models.CharField(max_length=60)
+    from_state = models.CharField(max_length=30, blank=True)
+    to_state = models.CharField(max_length=30, blank=True)
+    reason = models.TextField(blank=True)
+    field_reasons = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+
+class Delivery(models.Model):
+    """The outbox: an approved application waiting to reach the bureau. Written in the
+    transaction of the specialist's approval and claimed by a worker with a lease, so a worker
+    that dies mid-delivery leaves it to the next one, which repeats it under the same idempotency
+    key."""
+
+    application = models.OneToOneField(Application, on_delete=models.PROTECT, related_name="delivery")
+    created_at = models.DateTimeField()
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=20, blank=True)  # accepted, refused, cancelled
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["next_attempt_at"], condition=Q(done_at__isnull=True), name="delivery_pending"),
+        ]
+
+
+class Profile(models.Model):
+    """What the platform knows of an account beyond Django's user: where notices go."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
+    mobile = models.CharField(max_length=11, blank=True)
+
+
+class SyncCursor(models.Model):
+    """How far this provider has read the bureau's event feed (a single row)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    after = models.PositiveBigIntegerField(default=0)
+    updated_at = models.DateTimeField(default=_now)
+
+
+class FiledEntity(models.Model):
+    """The mirror of an entity that has (or had) a website accessed with this provider."""
+
+    number = models.CharField(max_length=40, unique=True)
+    name = models.CharField(max_length=100)
+    unit_type = models.CharField(max_length=40)
+    province = models.CharField(max_length=2)
+    status = models.CharField(max_length=20)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="entities"
+    )
+    updated_at = models.DateTimeField(default=_now)
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.name}"
+
+
+class FiledWebsite(models.Model):
+    """The mirror of a website as this provider sees it, with its access here."""
+
+    entity = models.ForeignKey(FiledEntity, on_delete=models.PROTECT, related_name="websites")
+    number = models.CharField(max_length=44, unique=True)
+    name = models.CharField(max_length=50)
+    home_url = models.CharField(max_length=300)
+    status = models.CharField(max_length=20)
+    deregistered_reason = models.CharField(max_length=40, blank=True)
+    shell_since = models.DateTimeField(null=True, blank=True)
+    access_state = models.CharField(max_length=20, blank=True)  # provisional, active, ended, or "" (never here)
+    ips = models.JSONField(default=list)
+    # Bumped on every change so enforcement can follow changes incrementally.
+    version = models.PositiveBigIntegerField(default=0, db_index=True)
+    updated_at = models.DateTimeField(default=_now)
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.name}"
+
+
+class FiledDomain(models.Model):
+    website = models.ForeignKey(FiledWebsite, on_delete=models.CASCADE, related_name="domains")
+    name = models.CharField(max_length=253, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["website", "name"], name="filed_domain_once_per_website")]

@@ -1,0 +1,79 @@
+"""The provider's review (初审) by its filing specialists: take an application from the queue,
+approve it (it goes to the delivery outbox in the same transaction) or return it with a reason per
+field (S15)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from beian.core import clock
+from beian.core.errors import FieldError
+from beian.provider import notices
+from beian.provider.errors import ProviderError
+from beian.provider.models import Application, Delivery
+from beian.provider.transitions import Role, apply
+
+S = Application.State
+SPECIALISTS = "specialists"
+
+
+def is_specialist(user: AbstractBaseUser) -> bool:
+    return user.is_authenticated and user.groups.filter(name=SPECIALISTS).exists()
+
+
+def _actor(user: AbstractBaseUser) -> str:
+    if not is_specialist(user):
+        raise ProviderError("forbidden", detail="只有备案专员可以审核", detail_en="Only filing specialists review")
+    return f"{Role.SPECIALIST}:{user.get_username()}"
+
+
+def queue():
+    """Waiting for review, oldest first."""
+    return Application.objects.filter(state__in=(S.SUBMITTED, S.PROVIDER_REVIEW)).order_by("submitted_at")
+
+
+def claim(*, app: Application, specialist: AbstractBaseUser) -> Application:
+    return apply(app, "claim", actor=_actor(specialist), reviewer=specialist)
+
+
+def approve(*, app: Application, specialist: AbstractBaseUser) -> Application:
+    actor = _actor(specialist)
+    with transaction.atomic():
+        if app.state == S.SUBMITTED:
+            app = claim(app=app, specialist=specialist)
+        app = apply(app, "approve", actor=actor, reviewer=specialist)
+        now = clock.now()
+        Delivery.objects.create(application=app, created_at=now, next_attempt_at=now)
+    return app
+
+
+def return_(
+    *, app: Application, specialist: AbstractBaseUser, field_reasons: dict[str, str], reason: str = ""
+) -> Application:
+    """Back to the customer with what to fix, field by field."""
+    reasons = [
+        FieldError(field, "specialist_reason", text.strip(), text.strip()).as_dict()
+        for field, text in field_reasons.items()
+        if text and text.strip()
+    ]
+    if not reasons and not reason.strip():
+        raise ProviderError(
+            "validation_failed",
+            errors=[FieldError("reason", "required", "请说明驳回理由", "Give a reason for returning it")],
+        )
+    actor = _actor(specialist)
+    with transaction.atomic():
+        if app.state == S.SUBMITTED:
+            app = claim(app=app, specialist=specialist)
+        app = apply(
+            app,
+            "return",
+            actor=actor,
+            reason=reason.strip(),
+            field_reasons=reasons,
+            reviewer=specialist,
+            filing_password="",
+        )
+        notices.tell(app, "returned")
+    return app

@@ -1,0 +1,58 @@
+"""Fixtures for the provider side. The provider reaches the bureau only over HTTP: here its
+client talks to the real bureau application through httpx's WSGI transport (no socket, same
+database connections as the test), with the key of the provider this platform operates."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from django.contrib.auth.models import Group, User
+from django.core.handlers.wsgi import WSGIHandler
+
+from beian.bureau import providers
+from beian.provider.bureau_client import BureauClient
+from beian.provider.models import Profile
+from tests.bureau.conftest import enterprise, person, website  # noqa: F401 - shared test data
+
+pytestmark = pytest.mark.django_db(databases=["default", "bureau"])
+
+
+@pytest.fixture(autouse=True)
+def _sandbox_email(settings):
+    settings.EMAIL_BACKEND = "beian.messaging.backends.SandboxEmailBackend"
+    settings.BEIAN_SIMULATION = True
+
+
+@pytest.fixture
+def keys(sim_clock) -> dict[str, str]:
+    found = {}
+    _, found["operator"] = providers.register(slug="operator", name="本平台")
+    _, found["other"] = providers.register(slug="other", name="其他接入商")
+    return found
+
+
+def wsgi_client(key: str) -> BureauClient:
+    return BureauClient(
+        base_url="http://testserver/bureau/api/v1", api_key=key, transport=httpx.WSGITransport(app=WSGIHandler())
+    )
+
+
+@pytest.fixture
+def bureau(keys) -> BureauClient:
+    client = wsgi_client(keys["operator"])
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def people(db):
+    specialists = Group.objects.create(name="specialists")
+    customers = Group.objects.create(name="customers")
+    alice = User.objects.create_user("alice", "alice@example.cn", "alice-pass")
+    alice.groups.add(customers)
+    Profile.objects.create(user=alice, mobile="13600000001")
+    charlie = User.objects.create_user("charlie", "charlie@example.cn", "charlie-pass")
+    charlie.groups.add(customers)
+    bob = User.objects.create_user("bob", "bob@example.cn", "bob-pass")
+    bob.groups.add(specialists)
+    return {"alice": alice, "bob": bob, "charlie": charlie}
