@@ -2,7 +2,10 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/bureau/", permanent=False)),
+    path("", RedirectView.as_view(url="/portal/", permanent=False)),
+    path("api/v1/", include("beian.provider.api_urls")),
+    path("portal/", include("beian.provider.portal_urls")),
+    path("console/", include("beian.provider.console_urls")),
     path("bureau/", include("beian.bureau.urls")),
     path("messages/", include("beian.messaging.urls")),
 ]
