@@ -7,7 +7,7 @@ from datetime import date
 
 from django.db import transaction
 
-from beian.bureau import audit, review
+from beian.bureau import audit, review, secrets
 from beian.bureau.errors import BureauError, field_error
 from beian.bureau.models import Entity, MailedRecovery, Status
 from beian.core import clock, numbers, provinces
@@ -21,6 +21,7 @@ def recover_online(*, province: str, entity_number: str, cert_number: str) -> No
         code = provinces.lookup(province).code
         number = numbers.parse(entity_number).entity_number
     except Invalid:
+        _as_long_as_a_match()
         return
     with transaction.atomic(using="bureau"):
         entity = (
@@ -30,8 +31,15 @@ def recover_online(*, province: str, entity_number: str, cert_number: str) -> No
         )
         if entity is None:
             audit.append(actor="public", action="password_recovery_no_match", subject=f"entity:{number}")
+            _as_long_as_a_match()
             return
         review.issue_password(entity, reason="online_recovery")
+
+
+def _as_long_as_a_match() -> None:
+    """A match costs an Argon2 hash; a mismatch pays the same, so the answer's timing does not
+    tell which it was."""
+    secrets.hash_secret(secrets.new_filing_password())
 
 
 def mail_route_refused(province_code: str) -> BureauError | None:
