@@ -13,9 +13,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 
+import httpx
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
+from django.core.wsgi import get_wsgi_application
 from django.db import transaction
 
 from beian.bureau import outbox, providers, review, submission, verification
@@ -23,15 +25,18 @@ from beian.bureau.models import Operation, Provider, Reviewer
 from beian.bureau.transitions import Actor
 from beian.core.synthetic import make_resident_id, make_uscc
 from beian.messaging import send
+from beian.provider import sync
+from beian.provider.bureau_client import BureauClient
+from beian.provider.models import FiledEntity, Profile
 
 OPERATOR = ("democloud", "演示云（本平台运营方）", "democloud.operator-demo-key-not-a-secret")
 OTHER = ("othercloud", "他山云（其他接入商）", "othercloud.other-demo-key-not-a-secret")
 
 PERSONAS = {
-    # username: (password, display name, groups)
-    "alice": ("alice-demo", "Alice 王", ("customers",)),
-    "bob": ("bob-demo", "Bob 陈（备案专员）", ("specialists",)),
-    "charlie": ("charlie-demo", "Charlie 赵", ("customers",)),
+    # username: (password, display name, groups, mobile for notices)
+    "alice": ("alice-demo", "Alice 王", ("customers",), "13600136001"),
+    "bob": ("bob-demo", "Bob 陈（备案专员）", ("specialists",), ""),
+    "charlie": ("charlie-demo", "Charlie 赵", ("customers",), "13600136003"),
 }
 REVIEWER = ("reviewer", "reviewer-demo", "管局审核员 周")
 
@@ -123,6 +128,23 @@ def _file(provider: Provider, filing: Filing) -> Operation:
     return review.decide(op, "approve", actor=f"{Actor.REVIEWER}:{REVIEWER[0]}")
 
 
+def _mirror_for_alice(operator_key: str) -> None:
+    """The operator's platform learns of its filings from the bureau's feed, as it would in
+    production (in-process here: the server is not up yet), and alice owns them."""
+    client = BureauClient(
+        base_url="http://127.0.0.1/bureau/api/v1",
+        api_key=operator_key,
+        transport=httpx.WSGITransport(app=get_wsgi_application()),
+    )
+    try:
+        while sync.sync_once(client=client):
+            pass
+    finally:
+        client.close()
+    alice = get_user_model().objects.get(username="alice")
+    FiledEntity.objects.filter(owner__isnull=True).update(owner=alice)
+
+
 def create() -> list[str]:
     """Create the demo world unless it exists; returns lines to print."""
     lines: list[str] = []
@@ -137,12 +159,16 @@ def create() -> list[str]:
         op = _file(Provider.objects.get(slug=filing.provider), filing)
         lines.append(f"filed {op.result['website_number']} {filing.website['domains'][0]} at {filing.provider}")
     user_model = get_user_model()
-    for username, (password, display, groups) in PERSONAS.items():
-        user, _ = user_model.objects.get_or_create(username=username, defaults={"first_name": display})
+    for username, (password, display, groups, mobile) in PERSONAS.items():
+        user, _ = user_model.objects.get_or_create(
+            username=username, defaults={"first_name": display, "email": f"{username}@example.cn"}
+        )
         user.set_password(password)
         user.save()
+        Profile.objects.update_or_create(user=user, defaults={"mobile": mobile})
         for group in groups:
             user.groups.add(Group.objects.get_or_create(name=group)[0])
+    _mirror_for_alice(keys[OPERATOR[0]])
     lines += [f"provider {slug} API key: {key}" for slug, key in keys.items()]
     lines.append(f"bureau reviewer: {REVIEWER[0]} / {REVIEWER[1]}")
     lines += [f"persona {u}: {p[0]}" for u, p in PERSONAS.items()]

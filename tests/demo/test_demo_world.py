@@ -44,3 +44,16 @@ def test_documented_demo_keys_authenticate(clock):
         response = client.get("/bureau/api/v1/events", HTTP_AUTHORIZATION=f"Bearer {key}")
         assert response.status_code == 200, slug
         assert Provider.objects.get(slug=slug).key_hash.startswith("$argon2")
+
+
+def test_alice_owns_the_operators_filings_in_the_mirror(clock):
+    from beian.provider.models import FiledEntity, FiledWebsite
+
+    world.create()
+    assert set(FiledEntity.objects.values_list("owner__username", flat=True)) == {"alice"}
+    # The platform mirrors what is accessed with it, not the other provider's customer.
+    assert set(FiledWebsite.objects.values_list("home_url", flat=True)) == {
+        "http://demo-tech.cn",
+        "http://lijing-notes.cn",
+    }
+    assert set(FiledWebsite.objects.values_list("access_state", flat=True)) == {"active"}
