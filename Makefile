@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test test-sqlite test-postgres lint migrate demo clean
+.PHONY: run test test-sqlite test-postgres lint migrate demo clean browsers
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "beian needs $(PYTHON) on PATH" >&2; exit 1; }
@@ -34,10 +34,17 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/python -m beian makemigrations --check --dry-run
 
-test-sqlite: $(STAMP)
+# The browser tests drive Debian's chromium; without the CJK fonts Chinese renders as boxes.
+browsers:
+	@if ! command -v chromium >/dev/null || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then \
+		echo "installing Debian's chromium and fonts-noto-cjk for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	fi
+
+test-sqlite: $(STAMP) browsers
 	BEIAN_DATABASE_URL= BEIAN_BUREAU_DATABASE_URL= ./scripts/pytest-run sqlite
 
-test-postgres: $(STAMP)
+test-postgres: $(STAMP) browsers
 	./scripts/pytest-run postgres
 
 test: lint test-sqlite test-postgres

@@ -67,7 +67,11 @@ def _decide(client, op, decision, reason="", version=None):
 
 @pytest.mark.parametrize(
     "path",
-    ["/bureau/console/", "/bureau/console/recoveries/", "/bureau/console/operations/00000000-0000-4000-8000-000000000000/"],
+    [
+        "/bureau/console/",
+        "/bureau/console/recoveries/",
+        "/bureau/console/operations/00000000-0000-4000-8000-000000000000/",
+    ],
 )
 def test_console_requires_login(client, world, path):
     r = client.get(path)
