@@ -13,9 +13,10 @@ from uuid import UUID
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
-from ninja import NinjaAPI, Query, Schema, Status
+from ninja import Field, NinjaAPI, Query, Schema, Status
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.parser import Parser
 from ninja.renderers import JSONRenderer
 from ninja.security import HttpBearer
 
@@ -42,6 +43,7 @@ from beian.bureau.schemas import (
     QueryOut,
     RecoveryIn,
     ResendIn,
+    Text,
     VerificationIn,
     VerificationOut,
 )
@@ -73,6 +75,7 @@ _SHAPE_MESSAGES: dict[str, tuple[str, str]] = {
     "union_tag_invalid": ("未知的操作类型", "Unknown operation type"),
     "union_tag_not_found": ("缺少操作类型 type", "The operation type is missing"),
     "json_invalid": ("不是有效的 JSON", "Not valid JSON"),
+    "string_nul": ("不能包含 NUL 控制字符", "Must not contain NUL characters"),
 }
 _DEFAULT_SHAPE = ("格式不正确", "Invalid value")
 _OPERATION_TAGS = frozenset(current_rules().operations)
@@ -90,8 +93,27 @@ def _shape_errors(errors: list[dict]) -> list[FieldError]:
     out = []
     for e in errors:
         message, message_en = _SHAPE_MESSAGES.get(e.get("type", ""), _DEFAULT_SHAPE)
-        out.append(FieldError(_field_path(tuple(e.get("loc", ()))), e.get("type", "invalid"), message, message_en))
+        path = _field_path(tuple(e.get("loc", ())))
+        if e.get("type") in {"union_tag_invalid", "union_tag_not_found"}:
+            # pydantic puts a bad or missing discriminator on the union itself; the field at fault is `type`.
+            path = f"{path}.type" if path else "type"
+        out.append(FieldError(path, e.get("type", "invalid"), message, message_en))
     return out
+
+
+class UnsupportedMediaType(ValueError):
+    pass
+
+
+class JSONOnly(Parser):
+    """A body must be declared JSON (`application/json` or a `+json` type): a form post, or text
+    that happens to parse as JSON, is refused with 415 rather than guessed at."""
+
+    def parse_body(self, request: HttpRequest):
+        content_type = (request.content_type or "").lower()
+        if content_type != "application/json" and not content_type.endswith("+json"):
+            raise UnsupportedMediaType(content_type)
+        return super().parse_body(request)
 
 
 def problem(error: BureauError) -> HttpResponse:
@@ -115,7 +137,7 @@ class ProviderKey(HttpBearer):
     _lock = threading.Lock()
 
     def authenticate(self, request: HttpRequest, token: str) -> Provider | None:
-        parts = secrets.split_api_key(token)
+        parts = secrets.split_api_key(token) if "\x00" not in token else None
         if parts is None:
             return None
         key_id, _ = parts
@@ -141,6 +163,7 @@ class ReadableJSON(JSONRenderer):
 
 api = NinjaAPI(
     renderer=ReadableJSON(),
+    parser=JSONOnly(),
     title="beian bureau API",
     version="1",
     description=(
@@ -189,6 +212,8 @@ def _too_big(request, exc):
 
 @api.exception_handler(HttpError)
 def _http_error(request, exc: HttpError):
+    if isinstance(exc.__cause__, UnsupportedMediaType):  # ninja wraps what the parser raises in a 400
+        return problem(BureauError("unsupported_media_type"))
     code = {
         400: "malformed_request",
         401: "unauthorized",
@@ -276,8 +301,8 @@ def withdraw_operation(request, operation_id: UUID):
 
 
 class EventsQuery(Schema):
-    after: int = 0
-    limit: int = 100
+    after: int = Field(0, ge=0, le=2**63 - 1)
+    limit: int = Field(100, ge=1, le=1000)
 
 
 @api.get(
@@ -290,8 +315,6 @@ class EventsQuery(Schema):
 def events(request, params: Query[EventsQuery]):
     """Events after the cursor, oldest first. Store `next_after` with what you applied."""
     _available()
-    if params.after < 0 or not 1 <= params.limit <= 1000:
-        raise BureauError("validation_failed", detail_en="after >= 0 and 1 <= limit <= 1000")
     items = feed.read(request.auth, after=params.after, limit=params.limit)
     return {
         "events": [
@@ -364,9 +387,9 @@ def recover_password(request, payload: RecoveryIn):
 
 
 class QueryParams(Schema):
-    domain: str | None = None
-    number: str | None = None
-    name: str | None = None
+    domain: Text | None = None
+    number: Text | None = None
+    name: Text | None = None
 
 
 @api.get(

@@ -7,10 +7,19 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from ninja import Schema
-from pydantic import ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
-Text = Annotated[str, Field(max_length=300)]
-LongText = Annotated[str, Field(max_length=1000)]
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL cannot store NUL in text or jsonb: refuse it here as a field error, not a 500 there.
+    if "\x00" in value:
+        raise PydanticCustomError("string_nul", "NUL characters are not allowed")
+    return value
+
+
+Text = Annotated[str, Field(max_length=300), AfterValidator(_no_nul)]
+LongText = Annotated[str, Field(max_length=1000), AfterValidator(_no_nul)]
 
 
 class Strict(Schema):

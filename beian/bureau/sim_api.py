@@ -13,13 +13,14 @@ from beian.bureau import api as bureau_api
 from beian.bureau import outbox, review, simulation, work
 from beian.bureau.errors import BureauError
 from beian.bureau.models import Operation
-from beian.bureau.schemas import AdvanceIn, DecisionIn, OutageIn
+from beian.bureau.schemas import AdvanceIn, DecisionIn, OutageIn, Text
 from beian.bureau.transitions import Actor
 from beian.core import clock, workdays
 from beian.messaging import send
 
 sim = NinjaAPI(
     renderer=bureau_api.ReadableJSON(),
+    parser=bureau_api.JSONOnly(),
     title="beian bureau simulation API",
     version="1",
     description="Controls of the simulated bureau. Only in simulation mode.",
@@ -96,7 +97,7 @@ def advance_clock(request, payload: AdvanceIn):
 
 
 class MessagesQuery(Schema):
-    to: str
+    to: Text
 
 
 @sim.get("/messages", summary="What a phone number or email address received")

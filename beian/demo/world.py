@@ -13,11 +13,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 
-import httpx
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
-from django.core.wsgi import get_wsgi_application
 from django.db import transaction
 
 from beian.bureau import outbox, providers, review, submission, verification
@@ -25,8 +23,7 @@ from beian.bureau.models import Operation, Provider, Reviewer
 from beian.bureau.transitions import Actor
 from beian.core.synthetic import make_resident_id, make_uscc
 from beian.messaging import send
-from beian.provider import sync
-from beian.provider.bureau_client import BureauClient
+from beian.provider import bureau_client, sync
 from beian.provider.models import FiledEntity, Profile
 
 OPERATOR = ("democloud", "演示云（本平台运营方）", "democloud.operator-demo-key-not-a-secret")
@@ -131,11 +128,7 @@ def _file(provider: Provider, filing: Filing) -> Operation:
 def _mirror_for_alice(operator_key: str) -> None:
     """The operator's platform learns of its filings from the bureau's feed, as it would in
     production (in-process here: the server is not up yet), and alice owns them."""
-    client = BureauClient(
-        base_url="http://127.0.0.1/bureau/api/v1",
-        api_key=operator_key,
-        transport=httpx.WSGITransport(app=get_wsgi_application()),
-    )
+    client = bureau_client.in_process(api_key=operator_key)
     try:
         while sync.sync_once(client=client):
             pass

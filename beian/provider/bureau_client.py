@@ -88,3 +88,39 @@ class BureauClient:
 
     def events(self, *, after: int, limit: int = 200) -> dict:
         return self._call("GET", "events", params={"after": after, "limit": limit})
+
+
+class _InProcessWSGI:
+    """This deployment's own Django application, called in-process. Unlike a request from outside,
+    it must not close the caller's database connections when it finishes (the caller may be in
+    the middle of a transaction), so it holds back Django's per-request connection clean-up, as
+    Django's test client does."""
+
+    def __init__(self):
+        from django.core.handlers.wsgi import WSGIHandler
+
+        self.handler = WSGIHandler()
+
+    def __call__(self, environ, start_response):
+        from django.core import signals
+        from django.db import close_old_connections
+
+        signals.request_started.disconnect(close_old_connections)
+        signals.request_finished.disconnect(close_old_connections)
+        try:
+            response = self.handler(environ, start_response)
+            try:
+                return [b"".join(response)]
+            finally:
+                response.close()
+        finally:
+            signals.request_started.connect(close_old_connections)
+            signals.request_finished.connect(close_old_connections)
+
+
+def in_process(*, api_key: str) -> BureauClient:
+    """A client of the bureau served by this same deployment, without a socket (the demo world
+    uses it before the server is up)."""
+    return BureauClient(
+        base_url="http://127.0.0.1/bureau/api/v1", api_key=api_key, transport=httpx.WSGITransport(app=_InProcessWSGI())
+    )

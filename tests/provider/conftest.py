@@ -4,12 +4,11 @@ database connections as the test), with the key of the provider this platform op
 
 from __future__ import annotations
 
-import httpx
 import pytest
 from django.contrib.auth.models import Group, User
-from django.core.handlers.wsgi import WSGIHandler
 
 from beian.bureau import providers
+from beian.provider import bureau_client
 from beian.provider.bureau_client import BureauClient
 from beian.provider.models import Profile
 from tests.bureau.conftest import enterprise, person, website  # noqa: F401 - shared test data
@@ -32,9 +31,7 @@ def keys(sim_clock) -> dict[str, str]:
 
 
 def wsgi_client(key: str) -> BureauClient:
-    return BureauClient(
-        base_url="http://testserver/bureau/api/v1", api_key=key, transport=httpx.WSGITransport(app=WSGIHandler())
-    )
+    return bureau_client.in_process(api_key=key)
 
 
 @pytest.fixture

@@ -47,7 +47,7 @@ def verify_at_bureau(bureau_client, app: Application) -> None:
 
 def decide_at_bureau(bureau_client, app: Application, decision: str = "approve") -> None:
     response = bureau_client._http.post(
-        "http://testserver/bureau/sim/v1/decisions",
+        "http://127.0.0.1/bureau/sim/v1/decisions",
         json={"operation": str(app.bureau_operation_id), "decision": decision},
     )
     assert response.status_code == 200, response.text
