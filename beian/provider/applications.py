@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import F, Q
 
 from beian.core import clock, filing
 from beian.core.catalogue import OPERATION_CODES, OperationType, Serving, rule_set
@@ -64,8 +65,9 @@ def update_draft(*, app: Application, user: AbstractBaseUser, data: dict) -> App
     with transaction.atomic():
         if app.state == S.RETURNED:
             app = apply(app, "edit", actor=_actor(user))
+        # The version moves with the data, so a submit holding the old data cannot win over it.
         updated = Application.objects.filter(pk=app.pk, version=app.version, state=S.DRAFT).update(
-            data=data, updated_at=clock.now()
+            data=data, updated_at=clock.now(), version=F("version") + 1
         )
         if updated != 1:
             raise ProviderError("application_changed")
@@ -179,6 +181,9 @@ def submit(
             filing_password=(filing_password or "").strip() if kind.password else "",
             field_reasons=[],
         )
+        # The last round's reasons are answered by this submission; they stay in the timeline.
+        Application.objects.filter(pk=app.pk).update(reason="", reason_code="")
+        app.refresh_from_db()
     return app
 
 
@@ -192,9 +197,11 @@ def withdraw(
     if app.state == S.DELIVERED:
         with transaction.atomic():
             app = apply(app, "withdraw", actor=actor, filing_password="")
-            cancelled = Delivery.objects.filter(
-                application=app, done_at__isnull=True, claimed_until__isnull=True
-            ).update(done_at=clock.now(), outcome="cancelled")
+            # Free means unclaimed or with a lapsed lease (a worker that died mid-delivery).
+            free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=clock.now())
+            cancelled = Delivery.objects.filter(free, application=app, done_at__isnull=True).update(
+                done_at=clock.now(), outcome="cancelled"
+            )
             if cancelled != 1:
                 # A worker is sending it right now; roll back and let the customer retry shortly.
                 raise ProviderError("delivery_in_progress")

@@ -1,0 +1,907 @@
+"""The provider's JSON API (DESIGN §6) at /api/v1/, with its OpenAPI document at /api/v1/openapi.json
+and interactive docs at /api/v1/docs.
+
+It is a thin skin over the same service functions as the portal (`beian.provider.applications`,
+`beian.provider.review`): every rule, transition and field check lives there, so the portal and the
+API always say the same thing.
+
+Authentication: the browser's Django session (CSRF enforced on unsafe methods, as ninja's
+`django_auth` does), or HTTP Basic with the account's username and password for scripts. A browser
+that has Basic credentials cached sends them on cross-site requests too, so a cross-site unsafe
+request is never authenticated by Basic (it falls back to the session and its CSRF check).
+
+Roles: a customer sees and changes only their own applications and filings (someone else's is as
+absent as one that does not exist: 404); filing specialists (group `specialists`) use the review
+endpoints, which others are refused with 403; no credentials at all is 401.
+
+Errors are problem documents (`application/problem+json`) with stable codes and field-level
+messages in Chinese and English; nothing that a client sends produces a 500.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import urlsplit
+from uuid import UUID
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.core.exceptions import RequestDataTooBig
+from django.db.models import Prefetch
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI, Query, Status
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+from ninja.parser import Parser
+from ninja.renderers import JSONRenderer
+from ninja.security import HttpBasicAuth, SessionAuth
+from pydantic import ValidationError as PydanticValidationError
+
+from beian.core.catalogue import OPERATION_CODES, Serving, rule_set
+from beian.core.clock import CHINA
+from beian.core.errors import FieldError, ValidationFailed
+from beian.provider import applications, bureau_client, review
+from beian.provider.errors import ProviderError
+from beian.provider.models import Application, FiledDomain, FiledEntity, FiledWebsite
+from beian.provider.schemas import (
+    DATA_SCHEMAS,
+    ApplicationCreate,
+    ApplicationListOut,
+    ApplicationOut,
+    ApplicationUpdate,
+    CatalogueOut,
+    EntitiesOut,
+    ListQuery,
+    PageQuery,
+    ProblemOut,
+    QueueOut,
+    ReviewIn,
+    SubmitIn,
+    TimelineOut,
+    WarningsOut,
+    WebsitesOut,
+)
+from beian.provider.transitions import Role, allowed
+
+S = Application.State
+
+# ---------------------------------------------------------------- shape errors
+
+# pydantic error type → (中文, English) for the field-level messages of a malformed request.
+SHAPE_MESSAGES: dict[str, tuple[str, str]] = {
+    "missing": ("必填项", "This field is required"),
+    "extra_forbidden": ("不允许的字段", "Unknown field"),
+    "string_type": ("应为文本", "Must be a string"),
+    "string_too_long": ("内容过长", "Too long"),
+    "string_pattern_mismatch": ("格式不正确", "Invalid format"),
+    "list_type": ("应为列表", "Must be a list"),
+    "too_long": ("条目过多", "Too many items"),
+    "too_short": ("条目过少", "Too few items"),
+    "model_type": ("应为对象", "Must be an object"),
+    "model_attributes_type": ("应为对象", "Must be an object"),
+    "dict_type": ("应为对象", "Must be an object"),
+    "uuid_parsing": ("应为 UUID", "Must be a UUID"),
+    "uuid_type": ("应为 UUID", "Must be a UUID"),
+    "bool_type": ("应为 true 或 false", "Must be true or false"),
+    "bool_parsing": ("应为 true 或 false", "Must be true or false"),
+    "int_type": ("应为整数", "Must be an integer"),
+    "int_parsing": ("应为整数", "Must be an integer"),
+    "greater_than_equal": ("数值过小", "Too small"),
+    "less_than_equal": ("数值过大", "Too large"),
+    "literal_error": ("取值不在允许范围内", "Not one of the allowed values"),
+    "enum": ("取值不在允许范围内", "Not one of the allowed values"),
+    "union_tag_invalid": ("未知的申请类型", "Unknown application type"),
+    "union_tag_not_found": ("缺少申请类型 type", "The application type is missing"),
+    "json_invalid": ("不是有效的 JSON", "Not valid JSON"),
+    "string_nul": ("不能包含 NUL 控制字符", "Must not contain NUL characters"),
+    "string_unicode": ("包含无效的字符", "Contains invalid characters"),
+}
+_DEFAULT_SHAPE = ("格式不正确", "Invalid value")
+_TYPE_TAGS = frozenset(OPERATION_CODES)
+
+
+def field_path(loc: tuple) -> str:
+    """A pydantic location as a field of the application's data, the way filing.check names it:
+    ("body", "payload", "new_filing", "data", "entity", "cert_number") → "entity.cert_number"."""
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "query", "path"}:
+        parts = parts[2:] if len(parts) > 1 and parts[1] == "payload" else parts[1:]
+    parts = [p for p in parts if p not in _TYPE_TAGS and p != "[key]"]
+    if len(parts) > 1 and parts[0] == "data":
+        parts = parts[1:]  # the data's fields are named as the portal and filing.check name them
+    return ".".join(parts)
+
+
+def shape_errors(errors: list[dict], *, prefix: str = "") -> list[FieldError]:
+    out = []
+    for e in errors:
+        kind = e.get("type", "invalid")
+        message, message_en = SHAPE_MESSAGES.get(kind, _DEFAULT_SHAPE)
+        path = field_path(tuple(e.get("loc", ())))
+        if prefix:
+            path = f"{prefix}.{path}" if path else prefix
+        if kind in {"union_tag_invalid", "union_tag_not_found"}:
+            # pydantic puts a bad or missing discriminator on the union itself; the field at fault is `type`.
+            path = f"{path}.type" if path else "type"
+        out.append(FieldError(path, kind, message, message_en))
+    return out
+
+
+# ---------------------------------------------------------------- the API object
+
+
+class NotJSON(ValueError):
+    pass
+
+
+class JSONOnly(Parser):
+    """A body must be declared JSON (`application/json` or a `+json` type): a form post, or text that
+    happens to parse as JSON, is refused rather than guessed at (it is also what a cross-site form
+    would send)."""
+
+    def parse_body(self, request: HttpRequest):
+        content_type = (request.content_type or "").lower()
+        if content_type != "application/json" and not content_type.endswith("+json"):
+            raise NotJSON(content_type)
+        return super().parse_body(request)
+
+
+class ReadableJSON(JSONRenderer):
+    """Chinese stays Chinese in the responses."""
+
+    json_dumps_params = {"ensure_ascii": False}
+
+
+def problem(error: ProviderError) -> HttpResponse:
+    response = HttpResponse(
+        json.dumps(error.problem(), ensure_ascii=False),
+        status=error.status,
+        content_type="application/problem+json",
+    )
+    if error.retry_after is not None:
+        response["Retry-After"] = str(error.retry_after)
+    return response
+
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
+def _cross_site(request: HttpRequest) -> bool:
+    if request.method in _SAFE_METHODS:
+        return False
+    if request.headers.get("Sec-Fetch-Site") == "cross-site":
+        return True
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return False  # scripts send no Origin
+    return origin == "null" or urlsplit(origin).netloc.lower() != request.get_host().lower()
+
+
+class AccountBasicAuth(HttpBasicAuth):
+    """HTTP Basic with the account's username and password, for scripts (no CSRF token needed)."""
+
+    def __call__(self, request: HttpRequest):
+        if _cross_site(request):
+            return None
+        return super().__call__(request)
+
+    def authenticate(self, request: HttpRequest, username: str, password: str):
+        if not username or "\x00" in username or "\x00" in password or len(username) > 150:
+            return None
+        user = authenticate(request, username=username, password=password)
+        if user is None or not user.is_active:
+            return None
+        request.user = user
+        return user
+
+
+class BrowserSession(SessionAuth):
+    """Django's session, with ninja's CSRF check on unsafe methods. A request without a signed-in
+    session is simply not authenticated here (401, not a CSRF 403)."""
+
+    def __call__(self, request: HttpRequest):
+        if not request.user.is_authenticated:
+            return None
+        try:
+            return super().__call__(request)
+        except HttpError as exc:
+            if exc.status_code == 403:
+                raise ProviderError(
+                    "forbidden",
+                    detail="CSRF 校验失败：请随请求发送 X-CSRFToken 请求头",
+                    detail_en="CSRF check failed: send the X-CSRFToken header with the request",
+                ) from None
+            raise
+
+
+def _only_specialists(user):
+    """Signed in but not a filing specialist: refused (403) before the request's body is even read."""
+    if user and not review.is_specialist(user):
+        raise ProviderError("forbidden", detail="只有备案专员可以审核", detail_en="Only filing specialists review")
+    return user
+
+
+class SpecialistBasicAuth(AccountBasicAuth):
+    def __call__(self, request: HttpRequest):
+        return _only_specialists(super().__call__(request))
+
+
+class SpecialistSession(BrowserSession):
+    def __call__(self, request: HttpRequest):
+        return _only_specialists(super().__call__(request))
+
+
+basic_auth = AccountBasicAuth()
+session_auth = BrowserSession(csrf=True)
+SPECIALISTS = [SpecialistBasicAuth(), SpecialistSession(csrf=True)]
+
+
+class ProviderAPI(NinjaAPI):
+    def get_openapi_schema(self, *args, **kwargs):
+        """Errors are documented as what they are: `application/problem+json`."""
+        schema = super().get_openapi_schema(*args, **kwargs)
+        for item in schema.get("paths", {}).values():
+            for operation in item.values():
+                for status, response in operation.get("responses", {}).items():
+                    content = response.get("content") or {}
+                    if str(status)[:1] in "45" and "application/json" in content:
+                        response["content"] = {"application/problem+json": content["application/json"]}
+        return schema
+
+
+api = ProviderAPI(
+    renderer=ReadableJSON(),
+    parser=JSONOnly(),
+    title="beian provider API",
+    version="1",
+    description=(
+        "The provider's platform for ICP filing (ICP备案): customers draft, submit, withdraw and follow "
+        "their applications (备案订单) and see their filings; filing specialists review them (初审). "
+        "Sign in with the portal's session (send the X-CSRFToken header on unsafe methods) or use HTTP "
+        "Basic with the account's username and password. Errors are problem documents "
+        "(application/problem+json) with stable codes and field-level messages in Chinese and English."
+    ),
+    urls_namespace="provider-api",
+    docs_url="/docs",
+    auth=[basic_auth, session_auth],
+)
+
+
+@api.exception_handler(ProviderError)
+def _provider_error(request, exc: ProviderError):
+    return problem(exc)
+
+
+@api.exception_handler(ValidationFailed)
+def _invalid(request, exc: ValidationFailed):
+    return problem(ProviderError("validation_failed", errors=exc.errors))
+
+
+@api.exception_handler(NinjaValidationError)
+def _shape_error(request, exc: NinjaValidationError):
+    if any(tuple(e.get("loc", ()))[:1] == ("path",) for e in exc.errors):
+        return problem(ProviderError("not_found"))  # /applications/not-a-uuid names nothing
+    errors = shape_errors(exc.errors)
+    if any(e.code == "json_invalid" for e in errors):
+        return problem(
+            ProviderError("malformed_request", detail="请求体不是有效的 JSON", detail_en="The body is not valid JSON")
+        )
+    return problem(ProviderError("validation_failed", errors=errors))
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request, exc):
+    response = problem(ProviderError("unauthorized"))
+    response["WWW-Authenticate"] = 'Basic realm="beian", charset="UTF-8"'
+    return response
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_big(request, exc):
+    return problem(ProviderError("payload_too_large"))
+
+
+@api.exception_handler(Http404)
+def _not_found(request, exc):
+    return problem(ProviderError("not_found"))
+
+
+@api.exception_handler(HttpError)
+def _http_error(request, exc: HttpError):
+    if isinstance(exc.__cause__, NotJSON):  # ninja wraps what the parser raises in a 400
+        return problem(
+            ProviderError(
+                "malformed_request",
+                detail="请求体须为 JSON（Content-Type: application/json）",
+                detail_en="The body must be JSON (Content-Type: application/json)",
+            )
+        )
+    if exc.status_code == 400:
+        return problem(
+            ProviderError("malformed_request", detail="请求体不是有效的 JSON", detail_en="The body is not valid JSON")
+        )
+    code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 413: "payload_too_large"}
+    return problem(ProviderError(code.get(exc.status_code, "malformed_request")))
+
+
+PROBLEMS = {status: ProblemOut for status in (400, 401, 403, 404, 409, 413, 422, 503)}
+
+
+# ---------------------------------------------------------------- what a customer is shown
+
+
+def _kind(code: str):
+    return rule_set(settings.BEIAN_RULE_SET).operations[code]
+
+
+def _local(moment) -> str:
+    return moment.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
+
+
+def _window(app: Application) -> dict | None:
+    if app.window_earliest is None or app.window_latest is None:
+        return None
+    return {
+        "earliest": app.window_earliest,
+        "latest": app.window_latest,
+        "calendar_provisional": app.window_provisional,
+    }
+
+
+def verification_link(app: Application) -> str:
+    return f"{settings.BEIAN_BUREAU_PUBLIC_URL}/bureau/verify/?operation={app.bureau_operation_id}"
+
+
+def _field_list(reasons: list[dict]) -> tuple[str, str]:
+    zh = "；".join(f"{r.get('field') or '申请'}：{r.get('message', '')}" for r in reasons)
+    en = "; ".join(f"{r.get('field') or 'application'}: {r.get('message_en', '')}" for r in reasons)
+    return zh, en
+
+
+def next_step(app: Application) -> dict:
+    """What the customer must do next, and by when (DESIGN §5)."""
+    kind = _kind(app.type)
+    step = {
+        "code": "none",
+        "message": "",
+        "message_en": "",
+        "deadline": None,
+        "fields": [],
+        "link": None,
+        "window": None,
+        "numbers": [],
+    }
+    state = app.state
+    if state in (S.DRAFT, S.RETURNED) and (app.field_reasons or app.reason):
+        fields_zh, fields_en = _field_list(app.field_reasons)
+        step.update(
+            code="fix_returned_fields",
+            fields=list(app.field_reasons),
+            message="申请被退回，请修改以下内容后重新提交："
+            + (fields_zh or app.reason)
+            + (f"（{app.reason}）" if fields_zh and app.reason else ""),
+            message_en="The application was returned; fix the following and submit it again: "
+            + (fields_en or app.reason)
+            + (f" ({app.reason})" if fields_en and app.reason else ""),
+        )
+    elif state in (S.DRAFT, S.RETURNED):
+        step.update(
+            code="complete_and_submit",
+            message="完善信息并提交",
+            message_en="Complete the details and submit",
+        )
+    elif state in (S.SUBMITTED, S.PROVIDER_REVIEW):
+        step.update(
+            code="wait_provider_review",
+            message="等待备案专员初审，通常 1 个工作日内完成，无需操作",
+            message_en="A filing specialist reviews it, usually within one working day; nothing to do",
+        )
+    elif state == S.DELIVERED:
+        step.update(
+            code="wait_delivery",
+            message="初审已通过，正在提交管局，无需操作",
+            message_en="The review passed; it is being submitted to the bureau. Nothing to do",
+        )
+    elif state == S.AWAITING_VERIFICATION:
+        deadline = app.verification_deadline
+        when = _local(deadline) if deadline else "有效期"
+        step.update(
+            code="verify_sms",
+            deadline=deadline,
+            link=verification_link(app) if app.bureau_operation_id else None,
+            message=f"负责人须在 {when} 前完成短信核验（管局短信中的核验码，在管局核验页面提交），逾期申请将失效",
+            message_en=f"The principals must confirm the bureau's SMS code by {when} (China time) on the "
+            "bureau's verification page, or the application expires",
+        )
+    elif state == S.BUREAU_REVIEW:
+        window = _window(app)
+        low, high = kind.review_days
+        if window:
+            span = f"预计于 {window['earliest']} 至 {window['latest']} 之间作出决定（{low}–{high} 个工作日）"
+            span_en = f"a decision is expected between {window['earliest']} and {window['latest']} "
+            span_en += f"({low}–{high} working days)"
+        else:
+            span = f"预计 {low}–{high} 个工作日内作出决定"
+            span_en = f"a decision is expected within {low}–{high} working days"
+        note = note_en = ""
+        if app.window_provisional:
+            note = "；相关年度的节假日安排尚未公布，日期按周末估算，可能顺延"
+            note_en = "; the holiday calendar of that year is not published yet, so the dates may move"
+        step.update(
+            code="wait_bureau_review",
+            window=window,
+            message=f"管局审核中，{span}{note}，无需操作",
+            message_en=f"The bureau is reviewing it: {span_en}{note_en}. Nothing to do",
+        )
+    elif state == S.APPROVED:
+        numbers = [n for n in (app.entity_number, app.website_number) if n]
+        shown = "，".join(numbers)
+        step.update(
+            code="done",
+            numbers=numbers,
+            message=f"管局已通过{kind.name}申请" + (f"：{shown}" if shown else ""),
+            message_en=f"The bureau approved the {kind.name_en.lower()}"
+            + (f": {', '.join(numbers)}" if numbers else ""),
+        )
+    elif state == S.REJECTED:
+        step.update(
+            code="copy_and_resubmit",
+            message=f"管局驳回：{app.reason or '见驳回原因'}。可复制本申请，修改后重新提交",
+            message_en=f"The bureau rejected it: {app.reason or 'see the reason'}. Copy it, fix it and submit again",
+        )
+    elif state == S.EXPIRED:
+        step.update(
+            code="copy_and_resubmit",
+            message="未在期限内完成短信核验，申请已失效。可复制本申请后重新提交",
+            message_en="The SMS verification was not completed in time and the application expired. "
+            "Copy it and submit again",
+        )
+    elif state == S.WITHDRAWN:
+        step.update(
+            message="申请已撤回；如需办理，可复制本申请后重新提交",
+            message_en="Withdrawn; copy it to start again",
+        )
+    elif state == S.ABANDONED:
+        step.update(message="申请已放弃", message_en="Abandoned")
+    return step
+
+
+def application_out(app: Application) -> dict:
+    kind = _kind(app.type)
+    return {
+        "id": app.pk,
+        "type": app.type,
+        "type_name": kind.name,
+        "type_name_en": kind.name_en,
+        "state": app.state,
+        "state_name": S(app.state).label,
+        "version": app.version,
+        "irreversible": kind.irreversible,
+        "withdrawable": allowed(app, "withdraw", Role.CUSTOMER),
+        "data": app.data,
+        "field_reasons": app.field_reasons,
+        "reason": app.reason,
+        "reason_code": app.reason_code,
+        "created_at": app.created_at,
+        "updated_at": app.updated_at,
+        "submitted_at": app.submitted_at,
+        "bureau_operation_id": app.bureau_operation_id,
+        "verification_deadline": app.verification_deadline,
+        "window": _window(app),
+        "decided_at": app.decided_at,
+        "entity_number": app.entity_number,
+        "website_number": app.website_number,
+        "next_step": next_step(app),
+    }
+
+
+def _user(request):
+    return request.auth
+
+
+def _own(request, application_id: UUID) -> Application:
+    return applications.own(_user(request), application_id)
+
+
+def _specialist(request):
+    user = _user(request)
+    if not review.is_specialist(user):
+        raise ProviderError("forbidden", detail="只有备案专员可以审核", detail_en="Only filing specialists review")
+    return user
+
+
+def _for_review(request, application_id: UUID) -> Application:
+    specialist = _specialist(request)
+    app = Application.objects.filter(pk=application_id).first()
+    if app is None:
+        raise ProviderError("not_found")
+    if app.owner_id == specialist.pk:
+        raise ProviderError(
+            "forbidden", detail="不能审核自己提交的申请", detail_en="A specialist cannot review their own application"
+        )
+    return app
+
+
+@contextmanager
+def bureau() -> Iterator[bureau_client.BureauClient]:
+    """The bureau's client for a request that must reach it (a withdrawal the bureau already holds)."""
+    client = bureau_client.BureauClient()
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+# ---------------------------------------------------------------- applications
+
+
+@api.get(
+    "/applications",
+    response={200: ApplicationListOut, **PROBLEMS},
+    summary="My applications",
+    tags=["applications"],
+)
+def list_applications(request, params: Query[ListQuery]):
+    """The signed-in customer's applications, newest first, each with what to do next. Filter with
+    `?state=` (e.g. `returned`)."""
+    found = Application.objects.filter(owner=_user(request))
+    if params.state:
+        found = found.filter(state=params.state)
+    page = found.order_by("-created_at", "-pk")[params.offset : params.offset + params.limit]
+    return {"count": found.count(), "items": [application_out(a) for a in page]}
+
+
+@api.post(
+    "/applications",
+    response={201: ApplicationOut, **PROBLEMS},
+    summary="Start an application (a draft)",
+    tags=["applications"],
+)
+def create_application(request, payload: ApplicationCreate):
+    """A draft of one of the operation types in `/catalogue`. `data` may be incomplete; it is
+    checked in full when the draft is submitted. Unknown fields and wrong types are refused."""
+    data = payload.data.model_dump(exclude_none=True) if payload.data is not None else {}
+    app = applications.create_draft(owner=_user(request), op_type=payload.type, data=data)
+    return Status(201, application_out(app))
+
+
+@api.get(
+    "/applications/{application_id}",
+    response={200: ApplicationOut, **PROBLEMS},
+    summary="One of my applications",
+    tags=["applications"],
+)
+def read_application(request, application_id: UUID):
+    """With `next_step`: what the customer must do next and by when — complete a draft, fix the
+    returned fields, confirm the SMS code at the bureau before the deadline, wait for the bureau's
+    decision window, or read the filing numbers."""
+    return application_out(_own(request, application_id))
+
+
+@api.put(
+    "/applications/{application_id}",
+    response={200: ApplicationOut, **PROBLEMS},
+    summary="Replace a draft's data",
+    tags=["applications"],
+)
+def update_application(request, application_id: UUID, payload: ApplicationUpdate):
+    """Only a draft or a returned application (which goes back to draft). The data replaces the
+    whole data of the application; its shape is the one of the application's type."""
+    app = _own(request, application_id)
+    try:
+        data = DATA_SCHEMAS[app.type].model_validate(payload.data)
+    except PydanticValidationError as exc:
+        raise ProviderError("validation_failed", errors=shape_errors(exc.errors(include_url=False))) from None
+    app = applications.update_draft(app=app, user=_user(request), data=data.model_dump(exclude_none=True))
+    return application_out(app)
+
+
+@api.get(
+    "/applications/{application_id}/timeline",
+    response={200: TimelineOut, **PROBLEMS},
+    summary="An application's history",
+    tags=["applications"],
+)
+def timeline(request, application_id: UUID):
+    """Every step, oldest first: who (customer, specialist, bureau, system), what, and why."""
+    app = _own(request, application_id)
+    names = {Role.CUSTOMER: "客户", Role.SPECIALIST: "备案专员", Role.BUREAU: "管局", Role.SYSTEM: "系统"}
+    items = []
+    for entry in app.timeline.all():
+        role = entry.actor.split(":", 1)[0]
+        items.append(
+            {
+                "at": entry.at,
+                "actor": role,
+                "actor_name": names.get(role, role),
+                "action": entry.action,
+                "from_state": entry.from_state,
+                "to_state": entry.to_state,
+                "reason": entry.reason,
+                "field_reasons": entry.field_reasons,
+            }
+        )
+    return {"items": items}
+
+
+@api.get(
+    "/applications/{application_id}/warnings",
+    response={200: WarningsOut, **PROBLEMS},
+    summary="What to know before submitting",
+    tags=["applications"],
+)
+def warnings(request, application_id: UUID):
+    """R4: changing an entity's name or certificate number is allowed but delicate (consult a
+    filing specialist). R11: a cancellation or cancel-access cannot be withdrawn once submitted, and
+    these domains will stop being served here. Warnings never stop a submission."""
+    app = _own(request, application_id)
+    kind = _kind(app.type)
+    return {
+        "warnings": [
+            {"field": w.field, "code": w.code, "message": w.message, "message_en": w.message_en}
+            for w in applications.warnings(app)
+        ],
+        "stops_serving": applications.stops_serving(app),
+        "irreversible": kind.irreversible,
+        "password_required": kind.password,
+        "confirm_required": kind.irreversible,
+    }
+
+
+def _refuse_unless(app: Application, action: str, what: str, what_en: str) -> None:
+    if not allowed(app, action, Role.CUSTOMER):
+        raise ProviderError(
+            "transition_not_allowed",
+            detail=f"申请处于「{S(app.state).label}」状态，不能{what}",
+            detail_en=f"An application in state {app.state} cannot be {what_en}",
+        )
+
+
+@api.post(
+    "/applications/{application_id}/submit",
+    response={200: ApplicationOut, **PROBLEMS},
+    summary="Submit a draft for review",
+    tags=["applications"],
+)
+def submit(request, application_id: UUID, payload: SubmitIn | None = None):
+    """Every field is checked (all errors at once, by field). Operations that need it take the
+    entity's `filing_password`; cancellations and cancel-access need `confirm_irreversible: true`
+    (read `/warnings` first). The body may be empty."""
+    payload = payload or SubmitIn()
+    app = _own(request, application_id)
+    _refuse_unless(app, "submit", "提交", "submitted")
+    app = applications.submit(
+        app=app,
+        user=_user(request),
+        filing_password=payload.filing_password,
+        confirm_irreversible=payload.confirm_irreversible,
+    )
+    return application_out(app)
+
+
+@api.post(
+    "/applications/{application_id}/withdraw",
+    response={200: ApplicationOut, **PROBLEMS},
+    summary="Withdraw a submitted application",
+    tags=["applications"],
+)
+def withdraw(request, application_id: UUID):
+    """Before the bureau decides, and only where the catalogue allows it: cancellations and
+    cancel-access cannot be withdrawn once submitted (409)."""
+    app = _own(request, application_id)
+    if app.state in (S.AWAITING_VERIFICATION, S.BUREAU_REVIEW) and allowed(app, "withdraw", Role.CUSTOMER):
+        with bureau() as client:
+            app = applications.withdraw(app=app, user=_user(request), client=client)
+    else:
+        app = applications.withdraw(app=app, user=_user(request))
+    return application_out(app)
+
+
+@api.post(
+    "/applications/{application_id}/abandon",
+    response={200: ApplicationOut, **PROBLEMS},
+    summary="Give up a draft",
+    tags=["applications"],
+)
+def abandon(request, application_id: UUID):
+    """A draft or a returned application that the customer no longer wants."""
+    app = applications.abandon(app=_own(request, application_id), user=_user(request))
+    return application_out(app)
+
+
+@api.post(
+    "/applications/{application_id}/copy",
+    response={201: ApplicationOut, **PROBLEMS},
+    summary="Copy a finished application into a new draft",
+    tags=["applications"],
+)
+def copy(request, application_id: UUID):
+    """After a rejection, an expiry, a withdrawal or abandonment: a new draft with the same data
+    (never the filing password), to fix and submit again."""
+    app = applications.resubmit_copy(app=_own(request, application_id), user=_user(request))
+    return Status(201, application_out(app))
+
+
+# ---------------------------------------------------------------- filings (the mirror)
+
+
+@api.get(
+    "/entities",
+    response={200: EntitiesOut, **PROBLEMS},
+    summary="My filed entities",
+    tags=["filings"],
+)
+def entities(request, params: Query[PageQuery]):
+    """The entities (主体) of the customer's filings accessed with this provider, as the bureau's
+    event feed last reported them."""
+    found = FiledEntity.objects.filter(owner=_user(request)).order_by("number")
+    page = found.prefetch_related(Prefetch("websites", queryset=FiledWebsite.objects.order_by("number")))[
+        params.offset : params.offset + params.limit
+    ]
+    return {
+        "count": found.count(),
+        "items": [
+            {
+                "number": e.number,
+                "name": e.name,
+                "unit_type": e.unit_type,
+                "province": e.province,
+                "status": e.status,
+                "websites": [w.number for w in e.websites.all()],
+            }
+            for e in page
+        ],
+    }
+
+
+@api.get(
+    "/websites",
+    response={200: WebsitesOut, **PROBLEMS},
+    summary="My filed websites",
+    tags=["filings"],
+)
+def websites(request, params: Query[PageQuery]):
+    """The customer's websites with their domains, status and access here. A website with
+    `shell_since` has no access anywhere: it is at risk of deregistration (R10)."""
+    found = FiledWebsite.objects.filter(entity__owner=_user(request)).order_by("number")
+    page = found.select_related("entity").prefetch_related(
+        Prefetch("domains", queryset=FiledDomain.objects.order_by("name"))
+    )[params.offset : params.offset + params.limit]
+    return {
+        "count": found.count(),
+        "items": [
+            {
+                "number": w.number,
+                "name": w.name,
+                "home_url": w.home_url,
+                "status": w.status,
+                "deregistered_reason": w.deregistered_reason,
+                "entity_number": w.entity.number,
+                "entity_name": w.entity.name,
+                "domains": [d.name for d in w.domains.all()],
+                "ips": list(w.ips),
+                "access_state": w.access_state,
+                "shell_since": w.shell_since,
+                "at_risk": w.shell_since is not None and w.status != "deregistered",
+            }
+            for w in page
+        ],
+    }
+
+
+# ---------------------------------------------------------------- review (specialists)
+
+
+@api.get(
+    "/review/queue",
+    auth=SPECIALISTS,
+    response={200: QueueOut, **PROBLEMS},
+    summary="The review queue",
+    tags=["review"],
+)
+def review_queue(request, params: Query[PageQuery]):
+    """Applications waiting for the provider's review (初审), oldest submission first. Specialists only."""
+    _specialist(request)
+    found = review.queue().select_related("owner", "reviewer")
+    items = []
+    for app in found[params.offset : params.offset + params.limit]:
+        item = application_out(app)
+        item["owner"] = app.owner.get_username()
+        item["reviewer"] = app.reviewer.get_username() if app.reviewer else None
+        items.append(item)
+    return {"count": found.count(), "items": items}
+
+
+@api.post(
+    "/applications/{application_id}/claim",
+    auth=SPECIALISTS,
+    response={200: ApplicationOut, **PROBLEMS},
+    summary="Take an application from the queue",
+    tags=["review"],
+)
+def claim(request, application_id: UUID):
+    """The specialist starts reviewing it (submitted → provider_review). Specialists only."""
+    app = _for_review(request, application_id)
+    return application_out(review.claim(app=app, specialist=_user(request)))
+
+
+@api.post(
+    "/applications/{application_id}/review",
+    auth=SPECIALISTS,
+    response={200: ApplicationOut, **PROBLEMS},
+    summary="Approve or return an application",
+    tags=["review"],
+)
+def decide(request, application_id: UUID, payload: ReviewIn):
+    """`approve` sends it to the bureau (through the delivery outbox); `return` sends it back to the
+    customer with a `reason` and/or `field_reasons` by field (S15). Specialists only."""
+    app = _for_review(request, application_id)
+    if payload.decision == "approve":
+        if payload.field_reasons or payload.reason.strip():
+            raise ProviderError(
+                "validation_failed",
+                errors=[
+                    FieldError(
+                        "field_reasons" if payload.field_reasons else "reason",
+                        "reason_with_approval",
+                        "通过审核时不填写驳回理由",
+                        "An approval takes no reasons; reasons go with a return",
+                    )
+                ],
+            )
+        app = review.approve(app=app, specialist=_user(request))
+    else:
+        app = review.return_(
+            app=app, specialist=_user(request), field_reasons=payload.field_reasons, reason=payload.reason
+        )
+    return application_out(app)
+
+
+# ---------------------------------------------------------------- catalogue
+
+SERVING_NAMES: dict[Serving, tuple[str, str]] = {
+    Serving.AFTER_APPROVAL: ("管局审核通过后开始提供访问", "Served once the bureau approves"),
+    Serving.FROM_SUBMISSION: (
+        "初审通过、提交管局后即提供访问；管局驳回则停止",
+        "Served from submission to the bureau; stopped if the bureau rejects it",
+    ),
+    Serving.UNCHANGED: ("不影响访问，新信息在管局通过后生效", "Serving unchanged; the new data applies at approval"),
+    Serving.STOPS_AT_APPROVAL: ("管局审核通过后停止提供访问", "Stops being served when the bureau approves"),
+    Serving.STOPS_AT_SUBMISSION: (
+        "提交后立即停止提供访问，备案号保留",
+        "Stops being served at submission; the number stays",
+    ),
+}
+
+
+@api.get(
+    "/catalogue",
+    response={200: CatalogueOut, **PROBLEMS},
+    summary="The operation types in force",
+    tags=["catalogue"],
+)
+def catalogue(request):
+    """What each application type needs and does, for building forms: its names, whether it needs
+    the filing password, whether it is irreversible once submitted, and its effect on serving."""
+    rules = rule_set(settings.BEIAN_RULE_SET)
+    return {
+        "rule_set": rules.code,
+        "max_domains_per_website": rules.max_domains_per_website,
+        "operations": [
+            {
+                "code": t.code,
+                "name": t.name,
+                "name_en": t.name_en,
+                "password": t.password,
+                "verify": [p.value for p in t.verify],
+                "irreversible": t.irreversible,
+                "serving": t.serving.value,
+                "serving_name": SERVING_NAMES[t.serving][0],
+                "serving_name_en": SERVING_NAMES[t.serving][1],
+                "review_days": list(t.review_days),
+            }
+            for t in rules.operations.values()
+        ],
+    }

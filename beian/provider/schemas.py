@@ -1,0 +1,385 @@
+"""The shapes of the provider's JSON API (/api/v1/).
+
+A draft may be incomplete, so every field of an application's data is optional here; what is
+present must have the right type, and unknown fields are refused (a typo is an error, not a silently
+dropped value). Whether the data is complete and each value valid (check digits, domains, names…)
+is decided by `beian.core.filing` when the customer submits, exactly as the portal does.
+
+The filing password is never part of an application's data: it is given at submission only.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from ninja import Schema
+from pydantic import AfterValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+from beian.provider.models import Application
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL cannot store NUL in text or jsonb: refuse it here as a field error, not a 500 there.
+    if "\x00" in value:
+        raise PydanticCustomError("string_nul", "NUL characters are not allowed")
+    return value
+
+
+Text = Annotated[str, Field(max_length=300), AfterValidator(_no_nul)]
+LongText = Annotated[str, Field(max_length=1000), AfterValidator(_no_nul)]
+# A field of an application's data, as filing.check and the portal name it: `website.name`,
+# `entity.principal.mobile`, `website.domains.0`.
+FieldPath = Annotated[str, Field(max_length=100, pattern=r"^[a-z_]+(\.[a-z0-9_]+)*$")]
+StateCode = Literal[tuple(Application.State.values)]  # type: ignore[valid-type]
+
+
+class Strict(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------- an application's data (drafts)
+
+
+class PrincipalData(Strict):
+    name: Text | None = None
+    id_type: Text | None = Field(None, description="resident_id, passport, hk_macao_permit, taiwan_permit, …")
+    id_number: Text | None = None
+    mobile: Text | None = None
+    email: Text | None = None
+
+
+class EntityData(Strict):
+    unit_type: Text | None = Field(None, description="enterprise, individual, government, institution, …")
+    name: Text | None = None
+    cert_type: Text | None = Field(None, description="uscc, resident_id, …")
+    cert_number: Text | None = None
+    province: Text | None = Field(None, description="GB/T 2260 code (44), abbreviation (粤) or name")
+    address: Text | None = None
+    principal: PrincipalData | None = None
+
+
+class WebsiteData(Strict):
+    name: Text | None = None
+    domains: Annotated[list[Text], Field(max_length=20)] | None = Field(
+        None, description="For a change: the domains to keep (a change may remove domains, never add them)"
+    )
+    home_url: Text | None = None
+    principal: PrincipalData | None = None
+
+
+class AccessData(Strict):
+    ips: Annotated[list[Text], Field(max_length=16)] | None = None
+
+
+class NewFilingData(Strict):
+    entity: EntityData | None = None
+    website: WebsiteData | None = None
+    access: AccessData | None = None
+
+
+class NewWebsiteData(Strict):
+    entity_number: Text | None = None
+    website: WebsiteData | None = None
+    access: AccessData | None = None
+
+
+class TransferInData(Strict):
+    website_number: Text | None = None
+    access: AccessData | None = None
+
+
+class ChangeEntityData(Strict):
+    entity_number: Text | None = None
+    entity: EntityData | None = Field(None, description="Only the fields that change")
+
+
+class ChangeWebsiteData(Strict):
+    website_number: Text | None = None
+    website: WebsiteData | None = Field(None, description="Only the fields that change")
+
+
+class ChangeAccessData(Strict):
+    website_number: Text | None = None
+    access: AccessData | None = None
+
+
+class EntityNumberData(Strict):
+    entity_number: Text | None = None
+
+
+class WebsiteNumberData(Strict):
+    website_number: Text | None = None
+
+
+# The data each operation type carries (the sections of beian.core.filing.SECTIONS).
+DATA_SCHEMAS: dict[str, type[Strict]] = {
+    "new_filing": NewFilingData,
+    "new_website": NewWebsiteData,
+    "transfer_in": TransferInData,
+    "change_entity": ChangeEntityData,
+    "change_website": ChangeWebsiteData,
+    "change_access": ChangeAccessData,
+    "cancel_entity": EntityNumberData,
+    "cancel_website": WebsiteNumberData,
+    "cancel_access": WebsiteNumberData,
+}
+
+
+class NewFilingCreate(Strict):
+    type: Literal["new_filing"]
+    data: NewFilingData | None = None
+
+
+class NewWebsiteCreate(Strict):
+    type: Literal["new_website"]
+    data: NewWebsiteData | None = None
+
+
+class TransferInCreate(Strict):
+    type: Literal["transfer_in"]
+    data: TransferInData | None = None
+
+
+class ChangeEntityCreate(Strict):
+    type: Literal["change_entity"]
+    data: ChangeEntityData | None = None
+
+
+class ChangeWebsiteCreate(Strict):
+    type: Literal["change_website"]
+    data: ChangeWebsiteData | None = None
+
+
+class ChangeAccessCreate(Strict):
+    type: Literal["change_access"]
+    data: ChangeAccessData | None = None
+
+
+class CancelEntityCreate(Strict):
+    type: Literal["cancel_entity"]
+    data: EntityNumberData | None = None
+
+
+class CancelWebsiteCreate(Strict):
+    type: Literal["cancel_website"]
+    data: WebsiteNumberData | None = None
+
+
+class CancelAccessCreate(Strict):
+    type: Literal["cancel_access"]
+    data: WebsiteNumberData | None = None
+
+
+ApplicationCreate = Annotated[
+    NewFilingCreate
+    | NewWebsiteCreate
+    | TransferInCreate
+    | ChangeEntityCreate
+    | ChangeWebsiteCreate
+    | ChangeAccessCreate
+    | CancelEntityCreate
+    | CancelWebsiteCreate
+    | CancelAccessCreate,
+    Field(discriminator="type"),
+]
+
+
+class ApplicationUpdate(Strict):
+    data: dict[str, Any] = Field(
+        description="The whole data of the application, replacing what was there; its shape is the one "
+        "its type takes in `POST /applications` (e.g. NewFilingData for new_filing)."
+    )
+
+
+class SubmitIn(Strict):
+    filing_password: Annotated[str, Field(max_length=100), AfterValidator(_no_nul)] | None = Field(
+        None, description="The entity's filing password, for the operation types that need it (see /catalogue)"
+    )
+    confirm_irreversible: bool = Field(
+        False,
+        description="Required (true) for cancellations and cancel-access: they cannot be withdrawn once submitted",
+    )
+
+
+class ReviewIn(Strict):
+    decision: Literal["approve", "return"]
+    reason: LongText = Field("", description="Why it is returned (a return needs this or field_reasons)")
+    field_reasons: Annotated[dict[FieldPath, LongText], Field(max_length=50)] = Field(
+        default_factory=dict,
+        description="For a return: what to fix, by field of the application's data, e.g. "
+        '{"website.name": "网站名称不能为纯域名"}',
+    )
+
+
+class ListQuery(Schema):
+    state: StateCode | None = Field(None, description="Only applications in this state")
+    limit: int = Field(100, ge=1, le=500)
+    offset: int = Field(0, ge=0, le=1_000_000)
+
+
+class PageQuery(Schema):
+    limit: int = Field(100, ge=1, le=500)
+    offset: int = Field(0, ge=0, le=1_000_000)
+
+
+# ---------------------------------------------------------------- responses
+
+
+class FieldErrorOut(Schema):
+    field: str = Field(description="The field of the application's data, e.g. website.name ('' for the whole)")
+    code: str
+    message: str
+    message_en: str
+
+
+class ProblemOut(Schema):
+    type: str
+    code: str
+    title: str
+    title_en: str
+    status: int
+    detail: str
+    detail_en: str
+    errors: list[FieldErrorOut] | None = None
+
+
+class WindowOut(Schema):
+    earliest: date
+    latest: date
+    calendar_provisional: bool = Field(
+        description="The holiday calendar of a year in the window is not published yet: the dates may move"
+    )
+
+
+class NextStepOut(Schema):
+    code: str = Field(
+        description="complete_and_submit, fix_returned_fields, wait_provider_review, wait_delivery, verify_sms, "
+        "wait_bureau_review, done, copy_and_resubmit, none"
+    )
+    message: str
+    message_en: str
+    deadline: datetime | None = Field(None, description="By when the customer must act")
+    fields: list[FieldErrorOut] = Field(description="The fields to fix, with the reasons")
+    link: str | None = Field(None, description="Where to act, e.g. the bureau's SMS verification page")
+    window: WindowOut | None = None
+    numbers: list[str] = Field(description="The filing numbers issued")
+
+
+class ApplicationOut(Schema):
+    id: UUID
+    type: str
+    type_name: str
+    type_name_en: str
+    state: str
+    state_name: str
+    version: int
+    irreversible: bool
+    withdrawable: bool = Field(description="Whether the customer may withdraw it now")
+    data: dict[str, Any]
+    field_reasons: list[FieldErrorOut] = Field(description="What to fix, from the last return")
+    reason: str
+    reason_code: str
+    created_at: datetime
+    updated_at: datetime
+    submitted_at: datetime | None
+    bureau_operation_id: UUID | None
+    verification_deadline: datetime | None
+    window: WindowOut | None
+    decided_at: datetime | None
+    entity_number: str
+    website_number: str
+    next_step: NextStepOut
+
+
+class ApplicationListOut(Schema):
+    count: int
+    items: list[ApplicationOut]
+
+
+class QueueItemOut(ApplicationOut):
+    owner: str
+    reviewer: str | None
+
+
+class QueueOut(Schema):
+    count: int
+    items: list[QueueItemOut]
+
+
+class TimelineEntryOut(Schema):
+    at: datetime
+    actor: str = Field(description="customer, specialist, bureau or system")
+    actor_name: str = Field(description="Who, in Chinese: 客户, 备案专员, 管局, 系统")
+    action: str
+    from_state: str
+    to_state: str
+    reason: str
+    field_reasons: list[FieldErrorOut]
+
+
+class TimelineOut(Schema):
+    items: list[TimelineEntryOut]
+
+
+class WarningsOut(Schema):
+    warnings: list[FieldErrorOut] = Field(description="What to know before submitting (R4, R11); none stops it")
+    stops_serving: list[str] = Field(description="The domains that will stop being served here (R11)")
+    irreversible: bool
+    password_required: bool
+    confirm_required: bool
+
+
+class EntityOut(Schema):
+    number: str
+    name: str
+    unit_type: str
+    province: str
+    status: str
+    websites: list[str] = Field(description="The numbers of its websites accessed with this provider")
+
+
+class WebsiteOut(Schema):
+    number: str
+    name: str
+    home_url: str
+    status: str
+    deregistered_reason: str
+    entity_number: str
+    entity_name: str
+    domains: list[str]
+    ips: list[str]
+    access_state: str = Field(description="provisional, active, ended, or '' (never here)")
+    shell_since: datetime | None = Field(description="Since when it has had no access anywhere")
+    at_risk: bool = Field(description="A shell website: the bureau deregisters it after a grace period (R10)")
+
+
+class EntitiesOut(Schema):
+    count: int
+    items: list[EntityOut]
+
+
+class WebsitesOut(Schema):
+    count: int
+    items: list[WebsiteOut]
+
+
+class OperationTypeOut(Schema):
+    code: str
+    name: str
+    name_en: str
+    password: bool = Field(description="The filing password must accompany the submission")
+    verify: list[str] = Field(description="Whose SMS verification the bureau waits for: entity, website")
+    irreversible: bool = Field(description="Cannot be withdrawn once submitted")
+    serving: str
+    serving_name: str
+    serving_name_en: str
+    review_days: list[int] = Field(description="The bureau decides within this many working days")
+
+
+class CatalogueOut(Schema):
+    rule_set: str
+    max_domains_per_website: int | None
+    operations: list[OperationTypeOut]

@@ -1,0 +1,289 @@
+"""Who may call what on the provider's API (DESIGN §9): every endpoint × {alice (the owner),
+charlie (another customer), bob (a filing specialist), anonymous}, with the expected status of each
+cell written out below. Someone else's application is as absent as one that does not exist (404),
+review endpoints refuse customers (403), no credentials is 401 — and a refusal changes nothing."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from django.test import Client
+
+from beian.provider import applications
+from beian.provider.models import Application, Delivery, FiledDomain, FiledEntity, FiledWebsite, TimelineEntry
+from tests.provider.conftest import enterprise, person, website
+
+pytestmark = pytest.mark.django_db(databases=["default", "bureau"])
+S = Application.State
+ACTORS = ("alice", "charlie", "bob", "anonymous")
+
+
+def complete_data(n: int = 1, domain: str = "alice.cn") -> dict:
+    principal = person(n)
+    return {
+        "entity": enterprise(n, principal=principal),
+        "website": website(domain, principal=principal),
+        "access": {"ips": ["121.40.18.10"]},
+    }
+
+
+def alice_application(alice, state: str) -> Application:
+    """Alice's new_filing in `state`, reached through the service functions."""
+    app = applications.create_draft(owner=alice, op_type="new_filing", data=complete_data())
+    if state == S.SUBMITTED:
+        app = applications.submit(app=app, user=alice)
+    elif state == S.WITHDRAWN:
+        app = applications.withdraw(app=applications.submit(app=app, user=alice), user=alice)
+    assert app.state == state
+    return app
+
+
+# endpoint: (method, path, body, state of alice's application it acts on or None, {actor: status})
+TABLE: dict[str, tuple[str, str, dict | None, str | None, dict[str, int]]] = {
+    "list": ("GET", "/applications", None, S.DRAFT, {"alice": 200, "charlie": 200, "bob": 200, "anonymous": 401}),
+    "create": (
+        "POST",
+        "/applications",
+        {"type": "new_filing"},
+        None,
+        {"alice": 201, "charlie": 201, "bob": 201, "anonymous": 401},
+    ),
+    "read": ("GET", "/applications/{id}", None, S.DRAFT, {"alice": 200, "charlie": 404, "bob": 404, "anonymous": 401}),
+    "update": (
+        "PUT",
+        "/applications/{id}",
+        {"data": complete_data(2, "changed.cn")},
+        S.DRAFT,
+        {"alice": 200, "charlie": 404, "bob": 404, "anonymous": 401},
+    ),
+    "timeline": (
+        "GET",
+        "/applications/{id}/timeline",
+        None,
+        S.DRAFT,
+        {"alice": 200, "charlie": 404, "bob": 404, "anonymous": 401},
+    ),
+    "warnings": (
+        "GET",
+        "/applications/{id}/warnings",
+        None,
+        S.DRAFT,
+        {"alice": 200, "charlie": 404, "bob": 404, "anonymous": 401},
+    ),
+    "submit": (
+        "POST",
+        "/applications/{id}/submit",
+        {},
+        S.DRAFT,
+        {"alice": 200, "charlie": 404, "bob": 404, "anonymous": 401},
+    ),
+    "withdraw": (
+        "POST",
+        "/applications/{id}/withdraw",
+        None,
+        S.SUBMITTED,
+        {"alice": 200, "charlie": 404, "bob": 404, "anonymous": 401},
+    ),
+    "abandon": (
+        "POST",
+        "/applications/{id}/abandon",
+        None,
+        S.DRAFT,
+        {"alice": 200, "charlie": 404, "bob": 404, "anonymous": 401},
+    ),
+    "copy": (
+        "POST",
+        "/applications/{id}/copy",
+        None,
+        S.WITHDRAWN,
+        {"alice": 201, "charlie": 404, "bob": 404, "anonymous": 401},
+    ),
+    "entities": ("GET", "/entities", None, None, {"alice": 200, "charlie": 200, "bob": 200, "anonymous": 401}),
+    "websites": ("GET", "/websites", None, None, {"alice": 200, "charlie": 200, "bob": 200, "anonymous": 401}),
+    "catalogue": ("GET", "/catalogue", None, None, {"alice": 200, "charlie": 200, "bob": 200, "anonymous": 401}),
+    "review_queue": (
+        "GET",
+        "/review/queue",
+        None,
+        S.SUBMITTED,
+        {"alice": 403, "charlie": 403, "bob": 200, "anonymous": 401},
+    ),
+    "claim": (
+        "POST",
+        "/applications/{id}/claim",
+        None,
+        S.SUBMITTED,
+        {"alice": 403, "charlie": 403, "bob": 200, "anonymous": 401},
+    ),
+    "review": (
+        "POST",
+        "/applications/{id}/review",
+        {"decision": "return", "field_reasons": {"website.name": "网站名称请与网站内容一致"}},
+        S.SUBMITTED,
+        {"alice": 403, "charlie": 403, "bob": 200, "anonymous": 401},
+    ),
+    # The documentation is public.
+    "openapi": ("GET", "/openapi.json", None, None, {"alice": 200, "charlie": 200, "bob": 200, "anonymous": 200}),
+}
+CELLS = [(endpoint, actor) for endpoint in TABLE for actor in ACTORS]
+
+
+def call(client: Client, method: str, path: str, body: dict | None = None, **headers):
+    kwargs = {"content_type": "application/json", "data": json.dumps(body)} if body is not None else {}
+    return client.generic(method, f"/api/v1{path}", headers=headers, **kwargs)
+
+
+def snapshot() -> tuple:
+    """Everything a request could change on the provider's side."""
+    return (
+        list(Application.objects.order_by("pk").values()),
+        list(TimelineEntry.objects.order_by("pk").values()),
+        list(Delivery.objects.order_by("pk").values()),
+        list(FiledEntity.objects.order_by("pk").values()),
+    )
+
+
+@pytest.fixture
+def alice_filing(people):
+    """Alice's filing in the mirror, which no one else may see."""
+    entity = FiledEntity.objects.create(
+        number="粤ICP备2024012345号",
+        name="测试科技有限公司1号",
+        unit_type="enterprise",
+        province="44",
+        status="active",
+        owner=people["alice"],
+    )
+    site = FiledWebsite.objects.create(
+        entity=entity,
+        number="粤ICP备2024012345号-1",
+        name="测试网站",
+        home_url="http://alice.cn",
+        status="active",
+        access_state="active",
+        ips=["121.40.18.10"],
+    )
+    FiledDomain.objects.create(website=site, name="alice.cn")
+    return site
+
+
+def client_for(people, actor: str) -> Client:
+    client = Client()
+    if actor != "anonymous":
+        client.force_login(people[actor])
+    return client
+
+
+def test_the_table_covers_every_endpoint_of_the_api():
+    from beian.provider.api import api
+
+    documented = {
+        (method.upper(), path.removeprefix("/api/v1"))
+        for path, item in api.get_openapi_schema()["paths"].items()
+        for method in item
+    }
+    tabled = {(method, path.replace("{id}", "{application_id}")) for method, path, *_ in TABLE.values()}
+    assert documented == tabled - {("GET", "/openapi.json")}
+
+
+@pytest.mark.parametrize(("endpoint", "actor"), CELLS, ids=[f"{e}-{a}" for e, a in CELLS])
+def test_who_may_call_what(people, alice_filing, endpoint, actor):
+    method, path, body, state, expected = TABLE[endpoint]
+    app = alice_application(people["alice"], state) if state else None
+    client = client_for(people, actor)
+    before = snapshot()
+
+    response = call(client, method, path.replace("{id}", str(app.pk) if app else ""), body)
+
+    assert response.status_code == expected[actor], response.content.decode()
+    if response.status_code >= 400:
+        assert response["Content-Type"] == "application/problem+json"
+        assert response.json()["status"] == response.status_code
+        assert snapshot() == before, "a refused request changed something"
+    elif endpoint in ("list", "entities", "websites") and actor != "alice":
+        assert response.json()["items"] == []  # never anyone else's
+    elif endpoint == "list":
+        assert [item["id"] for item in response.json()["items"]] == [str(app.pk)]
+    elif endpoint in ("entities", "websites"):
+        assert response.json()["count"] == 1
+
+
+@pytest.mark.parametrize("actor", ["alice", "charlie", "bob"])
+def test_an_application_that_does_not_exist_is_the_same_404(people, actor):
+    client = client_for(people, actor)
+    for path in ("/applications/00000000-0000-4000-8000-000000000000", "/applications/not-a-uuid/timeline"):
+        response = call(client, "GET", path)
+        assert response.status_code == 404
+        assert response.json()["code"] == "not_found"
+
+
+def test_a_specialist_does_not_review_their_own_application(people):
+    bob = people["bob"]
+    app = applications.submit(
+        app=applications.create_draft(owner=bob, op_type="new_filing", data=complete_data(3, "bob.cn")), user=bob
+    )
+    client = client_for(people, "bob")
+    before = snapshot()
+    response = call(client, "POST", f"/applications/{app.pk}/review", {"decision": "approve"})
+    assert response.status_code == 403
+    assert snapshot() == before
+
+
+def basic(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+def test_scripts_use_basic_auth_without_csrf(people):
+    alice_application(people["alice"], S.DRAFT)
+    client = Client(enforce_csrf_checks=True)
+
+    listed = call(client, "GET", "/applications", Authorization=basic("alice", "alice-pass"))
+    assert listed.status_code == 200
+    assert listed.json()["count"] == 1
+    created = call(client, "POST", "/applications", {"type": "new_filing"}, Authorization=basic("alice", "alice-pass"))
+    assert created.status_code == 201, created.content
+    assert Application.objects.get(pk=created.json()["id"]).owner == people["alice"]
+    assert call(client, "GET", "/review/queue", Authorization=basic("bob", "bob-pass")).status_code == 200
+    assert call(client, "GET", "/review/queue", Authorization=basic("alice", "alice-pass")).status_code == 403
+
+    before = snapshot()
+    wrong = call(client, "POST", "/applications", {"type": "new_filing"}, Authorization=basic("alice", "wrong"))
+    assert wrong.status_code == 401
+    assert wrong["WWW-Authenticate"].startswith("Basic")
+    assert call(client, "GET", "/applications", Authorization="Basic not-base64!").status_code == 401
+    # A browser with cached Basic credentials on a cross-site request is not authenticated by them.
+    cross_site = call(
+        client,
+        "POST",
+        "/applications",
+        {"type": "new_filing"},
+        Authorization=basic("alice", "alice-pass"),
+        Origin="https://evil.example",
+    )
+    assert cross_site.status_code == 401
+    assert snapshot() == before
+
+
+def test_session_posts_need_the_csrf_token(people):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(people["alice"])
+    before = snapshot()
+
+    refused = call(client, "POST", "/applications", {"type": "new_filing"})
+    assert refused.status_code == 403
+    assert refused["Content-Type"] == "application/problem+json"
+    assert refused.json()["code"] == "forbidden"
+    assert snapshot() == before
+    assert call(client, "GET", "/applications").status_code == 200  # safe methods need no token
+
+    token = "k" * 32
+    client.cookies["csrftoken"] = token
+    accepted = call(client, "POST", "/applications", {"type": "new_filing"}, **{"X-CSRFToken": token})
+    assert accepted.status_code == 201, accepted.content
+
+
+def test_anonymous_posts_are_401_not_a_csrf_403(people):
+    response = call(Client(enforce_csrf_checks=True), "POST", "/applications", {"type": "new_filing"})
+    assert response.status_code == 401
