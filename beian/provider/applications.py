@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 
 from beian.core import clock, filing
 from beian.core.catalogue import OPERATION_CODES, OperationType, Serving, rule_set
@@ -197,13 +197,14 @@ def withdraw(
     if app.state == S.DELIVERED:
         with transaction.atomic():
             app = apply(app, "withdraw", actor=actor, filing_password="")
-            # Free means unclaimed or with a lapsed lease (a worker that died mid-delivery).
-            free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=clock.now())
-            cancelled = Delivery.objects.filter(free, application=app, done_at__isnull=True).update(
+            # Only a delivery never attempted is known not to have reached the bureau: an attempt
+            # whose answer was lost may have created the operation there, and withdrawing it here
+            # alone would leave it live at the bureau.
+            cancelled = Delivery.objects.filter(application=app, done_at__isnull=True, attempts=0).update(
                 done_at=clock.now(), outcome="cancelled"
             )
             if cancelled != 1:
-                # A worker is sending it right now; roll back and let the customer retry shortly.
+                # Once the bureau has answered, the withdrawal goes through the bureau.
                 raise ProviderError("delivery_in_progress")
         return app
     if app.state in (S.AWAITING_VERIFICATION, S.BUREAU_REVIEW):

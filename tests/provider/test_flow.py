@@ -152,3 +152,27 @@ def test_feed_applied_twice_changes_nothing(people, bureau):
         list(FiledEntity.objects.values()),
         [list(t.values()) for t in (Application.objects.get(pk=app.pk).timeline,)],
     )
+
+
+def test_s14_withdraw_after_an_unanswered_delivery_goes_through_the_bureau(people, bureau):
+    """A delivery whose answer was lost may have reached the bureau: the application is not
+    withdrawn here alone (that would leave a live operation there); once the bureau has answered,
+    the withdrawal goes through the bureau."""
+    from beian.provider.errors import ProviderError
+
+    alice, bob = people["alice"], people["bob"]
+    app = applications.create_draft(owner=alice, op_type="new_filing", data=new_filing_data(6, "lost.cn"))
+    app = review.approve(app=applications.submit(app=app, user=alice), specialist=bob)
+    bureau.submit(delivery.operation_body(app))  # the bureau got it; the worker never heard back
+    Delivery.objects.filter(application=app).update(attempts=1)
+    with pytest.raises(ProviderError) as refused:
+        applications.withdraw(app=app, user=alice, client=bureau)
+    assert refused.value.code == "delivery_in_progress"
+    app.refresh_from_db()
+    assert app.state == S.DELIVERED
+
+    delivery.deliver_due(client=bureau)
+    app.refresh_from_db()
+    app = applications.withdraw(app=app, user=alice, client=bureau)
+    assert app.state == S.WITHDRAWN
+    assert Operation.objects.get(pk=app.bureau_operation_id).state == Operation.State.WITHDRAWN
