@@ -1,1 +1,17 @@
-urlpatterns: list = []
+"""The filing specialists' console at /console/ (namespace "console")."""
+
+from django.urls import path
+
+from beian.provider import accounts, console
+
+app_name = "console"
+
+urlpatterns = [
+    path("", console.queue, name="queue"),
+    path("login/", accounts.ConsoleLogin.as_view(), name="login"),
+    path("logout/", accounts.ConsoleLogout.as_view(), name="logout"),
+    path("applications/<uuid:pk>/", console.application, name="application"),
+    path("applications/<uuid:pk>/claim/", console.claim, name="claim"),
+    path("applications/<uuid:pk>/approve/", console.approve, name="approve"),
+    path("applications/<uuid:pk>/return/", console.return_, name="return"),
+]
