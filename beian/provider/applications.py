@@ -95,7 +95,7 @@ def warnings(app: Application) -> list[Warning]:
                     Warning(
                         f"entity.{key}",
                         "consult_specialist",
-                        f"变更{label}需谨慎，提交前建议咨询备案专员（R4）",
+                        f"变更{label}需谨慎，提交前建议咨询备案专员",
                         f"Changing the entity's {key.replace('_', ' ')} is delicate; consult a filing specialist first",
                     )
                 )

@@ -22,9 +22,13 @@ def is_specialist(user: AbstractBaseUser) -> bool:
     return user.is_authenticated and user.groups.filter(name=SPECIALISTS).exists()
 
 
-def _actor(user: AbstractBaseUser) -> str:
+def _actor(user: AbstractBaseUser, app: Application) -> str:
     if not is_specialist(user):
         raise ProviderError("forbidden", detail="只有备案专员可以审核", detail_en="Only filing specialists review")
+    if app.owner_id == user.pk:
+        raise ProviderError(
+            "forbidden", detail="不能审核自己的申请", detail_en="A specialist does not review their own application"
+        )
     return f"{Role.SPECIALIST}:{user.get_username()}"
 
 
@@ -34,11 +38,11 @@ def queue():
 
 
 def claim(*, app: Application, specialist: AbstractBaseUser) -> Application:
-    return apply(app, "claim", actor=_actor(specialist), reviewer=specialist)
+    return apply(app, "claim", actor=_actor(specialist, app), reviewer=specialist)
 
 
 def approve(*, app: Application, specialist: AbstractBaseUser) -> Application:
-    actor = _actor(specialist)
+    actor = _actor(specialist, app)
     with transaction.atomic():
         if app.state == S.SUBMITTED:
             app = claim(app=app, specialist=specialist)
@@ -62,7 +66,7 @@ def return_(
             "validation_failed",
             errors=[FieldError("reason", "required", "请说明驳回理由", "Give a reason for returning it")],
         )
-    actor = _actor(specialist)
+    actor = _actor(specialist, app)
     with transaction.atomic():
         if app.state == S.SUBMITTED:
             app = claim(app=app, specialist=specialist)

@@ -176,3 +176,44 @@ def test_s14_withdraw_after_an_unanswered_delivery_goes_through_the_bureau(peopl
     app = applications.withdraw(app=app, user=alice, client=bureau)
     assert app.state == S.WITHDRAWN
     assert Operation.objects.get(pk=app.bureau_operation_id).state == Operation.State.WITHDRAWN
+
+
+def _filed(people, bureau, n: int, domain: str) -> Application:
+    """A new filing taken all the way to the numbers, as in the test above."""
+    alice, bob = people["alice"], people["bob"]
+    app = applications.create_draft(owner=alice, op_type="new_filing", data=new_filing_data(n, domain))
+    review.approve(app=applications.submit(app=app, user=alice), specialist=bob)
+    delivery.deliver_due(client=bureau)
+    app.refresh_from_db()
+    verify_at_bureau(bureau, app)
+    decide_at_bureau(bureau, app)
+    sync.sync_once(client=bureau)
+    app.refresh_from_db()
+    assert app.state == S.APPROVED
+    return app
+
+
+def test_s07_new_server_ip_is_served_throughout_and_shows_after_approval(people, bureau):
+    alice, bob = people["alice"], people["bob"]
+    filed = _filed(people, bureau, 7, "moving-ip.cn")
+    change = applications.create_draft(
+        owner=alice,
+        op_type="change_access",
+        data={"website_number": filed.website_number, "access": {"ips": ["121.40.18.200"]}},
+    )
+    change = review.approve(app=applications.submit(app=change, user=alice), specialist=bob)
+    delivery.deliver_due(client=bureau)
+    sync.sync_once(client=bureau)
+    change.refresh_from_db()
+    assert change.state == S.BUREAU_REVIEW  # no SMS verification for a change of access
+    site = FiledWebsite.objects.get(number=filed.website_number)
+    assert site.access_state == "active"  # served throughout
+    assert site.ips == ["121.40.18.10"]  # the old IP until the bureau approves
+
+    decide_at_bureau(bureau, change)
+    sync.sync_once(client=bureau)
+    site.refresh_from_db()
+    change.refresh_from_db()
+    assert change.state == S.APPROVED
+    assert site.access_state == "active"
+    assert site.ips == ["121.40.18.200"]
