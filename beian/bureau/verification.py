@@ -110,6 +110,14 @@ def _open_verification(operation_id, mobile: str, id_last6: str) -> tuple[Operat
     return op, match
 
 
+def _expire(op: Operation, *, actor: str, reason_code: str, reason: str) -> None:
+    # An expired operation will never be approved: undo what happened at submission (a
+    # transfer-in's provisional access) in the same transaction, as a rejection does.
+    with transaction.atomic(using="bureau"):
+        apply(op, "expire", actor=actor, reason_code=reason_code, reason=reason)
+        review.closed_without_approval(op)
+
+
 def confirm(*, operation_id, mobile: str, id_last6: str, code: str) -> Outcome:
     with transaction.atomic(using="bureau"):
         op, ver = _open_verification(operation_id, mobile, id_last6)
@@ -117,21 +125,14 @@ def confirm(*, operation_id, mobile: str, id_last6: str, code: str) -> Outcome:
         if ver.verified_at is not None:
             return Outcome(True, "already_verified", MAX_WRONG - ver.wrong_attempts)
         if clock.now() >= op.verification_deadline:
-            apply(
-                op,
-                "expire",
-                actor=Actor.SYSTEM,
-                reason_code="verification_timeout",
-                reason="短信核验超时未完成",
-            )
+            _expire(op, actor=Actor.SYSTEM, reason_code="verification_timeout", reason="短信核验超时未完成")
             return Outcome(False, "returned", 0)
         if secrets.code_digest(str(op.pk), ver.mobile, code.strip()) != ver.code_digest:
             wrong = ver.wrong_attempts + 1
             Verification.objects.filter(pk=ver.pk).update(wrong_attempts=wrong)
             if wrong > MAX_WRONG:
-                apply(
+                _expire(
                     op,
-                    "expire",
                     actor=Actor.PRINCIPAL,
                     reason_code="verification_attempts_exhausted",
                     reason="短信核验码错误次数过多，备案已退回",
@@ -181,13 +182,7 @@ def expire_overdue() -> int:
     ).order_by("verification_deadline")
     for op in overdue:
         try:
-            apply(
-                op,
-                "expire",
-                actor=Actor.SYSTEM,
-                reason_code="verification_timeout",
-                reason="短信核验超时未完成",
-            )
+            _expire(op, actor=Actor.SYSTEM, reason_code="verification_timeout", reason="短信核验超时未完成")
             done += 1
         except BureauError:
             continue  # someone else moved it first
