@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test test-sqlite test-postgres lint migrate demo clean browsers
+.PHONY: run test test-sqlite test-postgres lint migrate demo clean browsers bench
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "beian needs $(PYTHON) on PATH" >&2; exit 1; }
@@ -29,8 +29,8 @@ run: demo
 	$(BIN)/honcho start -f Procfile
 
 lint: $(STAMP)
-	$(BIN)/ruff check beian tests
-	$(BIN)/ruff format --check beian tests
+	$(BIN)/ruff check beian tests bench
+	$(BIN)/ruff format --check beian tests bench
 	$(BIN)/lint-imports
 	$(BIN)/python -m beian makemigrations --check --dry-run
 
@@ -48,6 +48,10 @@ test-postgres: $(STAMP) browsers
 	./scripts/pytest-run postgres
 
 test: lint test-sqlite test-postgres
+
+# Micro-benchmarks of the enforcement decision (memory per domain, decisions per second).
+bench: $(STAMP)
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) var

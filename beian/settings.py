@@ -22,6 +22,7 @@ INSTALLED_APPS = [
     "beian.messaging",
     "beian.bureau",
     "beian.provider",
+    "beian.enforcement",
     "beian.demo",
 ]
 
@@ -121,3 +122,11 @@ BEIAN_BUREAU_PUBLIC_URL = env.string("BEIAN_BUREAU_PUBLIC_URL", "http://127.0.0.
 BEIAN_BUREAU_URL = env.string("BEIAN_BUREAU_URL", "http://127.0.0.1:8000/bureau/api/v1")
 BEIAN_BUREAU_API_KEY = env.string("BEIAN_BUREAU_API_KEY", "democloud.operator-demo-key-not-a-secret")
 BEIAN_DELIVERY_MAX_BACKOFF_SECONDS = env.integer("BEIAN_DELIVERY_MAX_BACKOFF_SECONDS", 600, minimum=1)
+
+# Enforcement (DESIGN §7). The decision server (beian.enforcement.asgi, :8001) reads the mirror for
+# changes this often: a change of filing or access reaches its decisions within about this delay.
+BEIAN_ENFORCEMENT_POLL_SECONDS = env.fraction("BEIAN_ENFORCEMENT_POLL_SECONDS", 0.2)
+if BEIAN_ENFORCEMENT_POLL_SECONDS < 0.01:
+    raise env.ImproperValue("BEIAN_ENFORCEMENT_POLL_SECONDS: at least 0.01 (seconds)")
+# How long an edge proxy may keep a decision (Cache-Control: max-age); 0 sends no-store.
+BEIAN_ENFORCEMENT_CACHE_SECONDS = env.integer("BEIAN_ENFORCEMENT_CACHE_SECONDS", 1, minimum=0)

@@ -8,4 +8,5 @@ urlpatterns = [
     path("console/", include("beian.provider.console_urls")),
     path("bureau/", include("beian.bureau.urls")),
     path("messages/", include("beian.messaging.urls")),
+    path("enforcement/", include("beian.enforcement.urls")),
 ]

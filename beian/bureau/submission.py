@@ -158,7 +158,7 @@ def _prepare(provider: Provider, op_type: str, data: dict) -> tuple[dict, Target
             )
         _domains_free(errors, "website.domains", website["domains"])
         errors.raise_if_any()
-        target = Target(Province.objects.get(code=entity["province"]))
+        target = Target(registry.province(entity["province"]))
         return out, target, _keys(entity["cert_type"], entity["cert_number"], website["domains"])
 
     number_field = "entity_number" if "entity_number" in data else "website_number"

@@ -25,7 +25,6 @@ from beian.bureau.models import (
     NumberSerial,
     Operation,
     OperationLock,
-    Province,
     Verification,
     Website,
 )
@@ -216,7 +215,7 @@ def test_two_filings_approved_at_once_in_one_province_get_distinct_numbers(world
 
 @pytest.mark.parametrize("counter", ["exists", "missing"])
 def test_the_serial_allocator_hands_out_distinct_numbers_under_its_row_lock(world, counter):
-    province = Province.objects.get(code="11")
+    province = registry.province("11")
     at = clock.now()
     if counter == "exists":  # the racers meet at the counter's row lock
         NumberSerial.objects.create(province=province, year=clock.local_date(at).year, last=41)

@@ -12,9 +12,9 @@ from datetime import timedelta
 import pytest
 from django.db.models import F
 
-from beian.bureau import transitions
+from beian.bureau import registry, transitions
 from beian.bureau.errors import BureauError
-from beian.bureau.models import AuditRecord, Event, Operation, OperationLock, Province
+from beian.bureau.models import AuditRecord, Event, Operation, OperationLock
 from beian.bureau.rules import operation_type
 from beian.bureau.transitions import GUARDS, OPEN, TABLE, TERMINAL, Actor
 from beian.core import clock
@@ -38,7 +38,7 @@ def _op(world, state: str, op_type: str) -> Operation:
         idempotency_key=uuid.uuid4(),
         payload_digest="0" * 64,
         data={},
-        province=Province.objects.get(code="44"),
+        province=registry.province("44"),
         submitted_at=clock.now(),
     )
     if state in OPEN:  # an open operation holds its entity and domains; a closed one holds nothing

@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): measurements, not tests; nothing here asserts a timing."""

@@ -1,0 +1,354 @@
+"""The in-memory index: the decision over it, and how it follows the mirror change by change."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from hypothesis import given
+from hypothesis import strategies as st
+
+from beian.enforcement import index as idx
+from beian.enforcement.index import (
+    ACCESS_CANCELLED,
+    DEREGISTERED,
+    FILED,
+    INVALID_HOST,
+    NOT_FILED,
+    REASONS,
+    Index,
+    Website,
+    classify,
+)
+from beian.enforcement.mirror import OrmMirror
+
+pytestmark = pytest.mark.django_db(databases=["default", "bureau"])
+
+# ---------------------------------------------------------------- over a mirror in memory
+
+
+class ListMirror:
+    """A mirror held in lists, for tests of the decision alone."""
+
+    def __init__(self, sites: list[tuple[Website, list[str]]]):
+        self.sites = sites
+
+    def max_version(self):
+        return max((s.version for s, _ in self.sites), default=0)
+
+    def all_websites(self):
+        yield [s for s, _ in self.sites], {s.id: names for s, names in self.sites}
+
+    def changed(self, after, limit):
+        found = [(s, names) for s, names in self.sites if s.version > after][:limit]
+        return [s for s, _ in found], {s.id: names for s, names in found}
+
+    def served_now(self, names):
+        wanted = set(names)
+        return {
+            n for s, found in self.sites if classify(s.status, s.access_state) == FILED for n in found if n in wanted
+        }
+
+
+def memory_index(*served: str, cancelled=(), deregistered=()) -> Index:
+    sites = []
+    for i, name in enumerate(served, start=1):
+        sites.append((Website(i, i, "active", "active"), [name]))
+    for i, name in enumerate(cancelled, start=1000):
+        sites.append((Website(i, i, "active", "ended"), [name]))
+    for i, name in enumerate(deregistered, start=2000):
+        sites.append((Website(i, i, "deregistered", "ended", f"https://www.{name}/"), []))
+    built = Index()
+    built.load(ListMirror(sites))
+    return built
+
+
+SERVED = memory_index(
+    "example.com.cn", "example.cn", "xn--fsqu00a.xn--fiqs8s", cancelled=["gone.cn"], deregistered=["dead.cn"]
+)
+LABEL = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,15}[a-z0-9])?", fullmatch=True).filter(lambda s: "--" not in s)
+
+
+@pytest.mark.parametrize(
+    ("host", "reason"),
+    [
+        (b"example.com.cn", FILED),
+        (b"a.b.example.com.cn", FILED),
+        (b"www.example.cn", FILED),
+        (b"WWW.Example.CN:8080", FILED),
+        (b"example.cn.", FILED),
+        ("www.例子.中国".encode(), FILED),
+        (b"www.xn--fsqu00a.xn--fiqs8s", FILED),
+        (b"badexample.com.cn", NOT_FILED),
+        (b"example.com.cn.evil.cn", NOT_FILED),
+        (b"com.cn", NOT_FILED),
+        (b"cn", NOT_FILED),
+        (b"gone.cn", ACCESS_CANCELLED),
+        (b"www.gone.cn", ACCESS_CANCELLED),
+        (b"dead.cn", DEREGISTERED),
+        (b"m.dead.cn", DEREGISTERED),
+        (b"", INVALID_HOST),
+        (b"a..example.cn", INVALID_HOST),
+        (b".example.cn", INVALID_HOST),
+        (b"exa mple.example.cn", INVALID_HOST),
+        (b"a_b.example.cn", INVALID_HOST),
+        (b"x\x00.example.cn", INVALID_HOST),
+        (b"1.2.3.4", INVALID_HOST),
+        (b"[::1]:80", INVALID_HOST),
+        (b"a" * 64 + b".example.cn", INVALID_HOST),
+        (b"a." * 130 + b"example.cn", INVALID_HOST),  # over 253 characters
+    ],
+)
+def test_the_decision(host, reason):
+    assert SERVED.reason(host) == reason
+    assert SERVED.verdict(host).reason == reason
+
+
+def test_the_verdict_names_the_domain():
+    verdict = SERVED.verdict(b"Www.Example.CN")
+    assert (verdict.reason, verdict.host, verdict.domain, verdict.served) == (
+        FILED,
+        "www.example.cn",
+        "example.cn",
+        True,
+    )
+    assert SERVED.verdict(b"www.gone.cn").domain == "gone.cn"
+    assert SERVED.verdict(b"nothing.cn").domain == ""
+
+
+@given(st.one_of(st.binary(max_size=300), st.text(max_size=300).map(lambda s: s.encode("utf-8", "surrogatepass"))))
+def test_any_host_gets_a_decision_never_an_exception(host):
+    reason = SERVED.reason(host)
+    assert reason in REASONS
+    assert reason == SERVED.verdict(host).reason  # the fast path and the slow path agree
+
+
+@given(st.lists(LABEL, min_size=1, max_size=5), st.sampled_from(["example.com.cn", "example.cn"]))
+def test_a_subdomain_of_a_served_domain_is_served(labels, domain):
+    host = ".".join([*labels, domain])
+    assert SERVED.reason(host.encode()) == FILED
+    assert SERVED.reason(host.upper().encode()) == FILED
+
+
+@given(LABEL, st.sampled_from(["example.com.cn", "example.cn"]))
+def test_a_sibling_that_merely_shares_a_suffix_string_is_not_served(extra, domain):
+    host = f"{extra}{domain}"
+    assert SERVED.reason(host.encode()) == NOT_FILED
+    assert SERVED.reason(f"www.{host}".encode()) == NOT_FILED
+
+
+def test_classify():
+    assert classify("active", "active") == FILED
+    assert classify("active", "provisional") == FILED  # a transfer-in submitted to the bureau (S03)
+    assert classify("active", "ended") == ACCESS_CANCELLED
+    assert classify("active", "") == NOT_FILED
+    assert classify("deregistered", "ended") == DEREGISTERED
+    assert classify("deregistered", "active") == DEREGISTERED
+
+
+def test_website_ids_far_apart_are_kept_too():
+    built = Index()
+    built.load(
+        ListMirror([(Website(1, 1, "active", "active"), ["a.cn"]), (Website(10**12, 2, "active", "active"), ["b.cn"])])
+    )
+    assert built.reason(b"b.cn") == FILED
+    mirror = ListMirror([(Website(10**12, 3, "deregistered", "ended", "http://b.cn/"), [])])
+    built.catch_up(mirror)
+    assert built.reason(b"b.cn") == DEREGISTERED
+    assert built.reason(b"a.cn") == FILED
+
+
+# ---------------------------------------------------------------- following the mirror in the database
+
+
+def test_it_loads_what_the_mirror_serves(rows, mirror):
+    rows.website("one.cn")
+    rows.website("two.cn", "two-too.com.cn")
+    rows.website("transfer.cn", access="provisional")
+    rows.website("cancelled.cn", access="ended")
+    rows.website("never.cn", access="")
+    dead = rows.website("dead.cn")
+    rows.deregister(dead)
+    built = Index()
+    assert built.load(mirror) == 4
+    assert built.served_names() == ["one.cn", "transfer.cn", "two-too.com.cn", "two.cn"]
+    assert built.version == dead.version
+    assert built.reason(b"www.cancelled.cn") == ACCESS_CANCELLED
+    assert built.reason(b"never.cn") == NOT_FILED
+    assert built.reason(b"dead.cn") == DEREGISTERED  # from its home URL: the mirror keeps no domain of it
+
+
+def test_a_new_website_is_served_after_refresh(rows, mirror, index):
+    assert index.reason(b"new.cn") == NOT_FILED
+    rows.website("new.cn")
+    assert index.reason(b"new.cn") == NOT_FILED  # not before the index reads the change
+    assert index.refresh(mirror) == 1
+    assert index.reason(b"www.new.cn") == FILED
+
+
+def test_cancelled_access_is_blocked_after_refresh(rows, mirror):
+    site = rows.website("cxl.cn")
+    built = Index()
+    built.load(mirror)
+    assert built.reason(b"cxl.cn") == FILED
+    rows.change(site, access="ended")
+    built.refresh(mirror)
+    assert built.reason(b"cxl.cn") == ACCESS_CANCELLED
+    assert built.served_count() == 0
+
+
+def test_deregistered_is_blocked_after_refresh_though_the_mirror_forgets_its_domains(rows, mirror):
+    site = rows.website("dereg.cn", "dereg-too.cn")
+    built = Index()
+    built.load(mirror)
+    rows.deregister(site)
+    built.refresh(mirror)
+    assert built.reason(b"dereg.cn") == DEREGISTERED
+    assert built.reason(b"www.dereg-too.cn") == DEREGISTERED
+    assert built.served_count() == 0
+
+
+def test_a_provisional_transfer_in_is_served_and_a_refused_one_stops(rows, mirror, index):
+    site = rows.website("moving.cn", access="provisional")
+    index.refresh(mirror)
+    assert index.reason(b"moving.cn") == FILED
+    rows.change(site, access="active")  # the bureau approved
+    index.refresh(mirror)
+    assert index.reason(b"moving.cn") == FILED
+    rows.change(site, access="ended")
+    index.refresh(mirror)
+    assert index.reason(b"moving.cn") == ACCESS_CANCELLED
+
+
+def test_a_domain_that_moves_to_another_website_stays_served(rows, mirror, index):
+    """Deregistered, then filed again on a new website: the old website's later changes must not
+    take the domain away from the new one."""
+    old = rows.website("moved.cn")
+    index.refresh(mirror)
+    rows.deregister(old)
+    new = rows.website("moved.cn")
+    index.refresh(mirror)  # both in one batch
+    assert index.reason(b"moved.cn") == FILED
+    rows.change(old)  # e.g. the old entity's name corrected at the bureau
+    index.refresh(mirror)
+    assert index.reason(b"moved.cn") == FILED
+    rows.deregister(new)
+    index.refresh(mirror)
+    assert index.reason(b"moved.cn") == DEREGISTERED
+
+
+def test_a_domain_that_moves_in_separate_refreshes(rows, mirror, index):
+    old = rows.website("hop.cn")
+    index.refresh(mirror)
+    rows.deregister(old)
+    index.refresh(mirror)
+    assert index.reason(b"hop.cn") == DEREGISTERED
+    rows.website("hop.cn")
+    index.refresh(mirror)
+    assert index.reason(b"hop.cn") == FILED
+
+
+def test_a_domain_removed_from_a_website_stops_being_served(rows, mirror, index):
+    site = rows.website("keep.cn", "drop.cn")
+    index.refresh(mirror)
+    assert index.reason(b"drop.cn") == FILED
+    rows.change(site, domains=["keep.cn", "added.cn"])
+    index.refresh(mirror)
+    assert index.reason(b"drop.cn") == NOT_FILED
+    assert index.reason(b"added.cn") == FILED
+    assert index.reason(b"keep.cn") == FILED
+
+
+def test_access_again_after_cancelling_is_served(rows, mirror, index):
+    site = rows.website("back.cn", access="ended")
+    index.refresh(mirror)
+    assert index.reason(b"back.cn") == ACCESS_CANCELLED
+    rows.change(site, access="provisional")
+    index.refresh(mirror)
+    assert index.reason(b"back.cn") == FILED
+    assert index.known_count() == 0
+
+
+def test_refresh_reads_only_the_changed_websites(rows, mirror):
+    """No rebuild per change: a refresh asks for versions above the last seen, and the number of
+    queries does not grow with the mirror."""
+    sites = [rows.website(f"site{i}.cn") for i in range(30)]
+    built = Index()
+    built.load(mirror)
+    with CaptureQueriesContext(connection) as idle:
+        assert built.refresh(mirror) == 0
+    assert len(idle) == 1
+
+    seen: list[list[int]] = []
+
+    class Spy(OrmMirror):
+        def changed(self, after, limit):
+            found = super().changed(after, limit)
+            seen.append(sorted(s.id for s in found[0]))
+            return found
+
+        def all_websites(self):
+            raise AssertionError("no full rebuild after the first load")
+
+    rows.change(sites[3], access="ended")
+    rows.change(sites[17], access="ended")
+    with CaptureQueriesContext(connection) as busy:
+        assert built.refresh(Spy()) == 2
+    assert seen[0] == sorted([sites[3].id, sites[17].id])
+    assert len(busy) <= 4  # changed websites, their domains, the next (empty) page, [served elsewhere]
+    assert built.served_count() == 28
+
+
+def test_a_batch_never_splits_one_version(rows, mirror, index):
+    a, b, c = rows.website("a.cn"), rows.website("b.cn"), rows.website("c.cn")
+    index.refresh(mirror)
+    from beian.provider.models import FiledWebsite
+
+    FiledWebsite.objects.filter(pk__in=[a.pk, b.pk, c.pk]).update(version=100, access_state="ended")
+    assert index.catch_up(mirror, batch=2) == 3
+    assert index.served_count() == 0
+    assert index.version == 100
+
+
+def test_the_domain_is_shared_not_copied(rows, mirror):
+    site = rows.website("shared.cn")
+    built = Index()
+    built.load(mirror)
+    rows.change(site)  # reread: the same name comes back from the database as a new object
+    built.refresh(mirror)
+    (stored,) = built._served
+    assert built._slots.names(site.id)[0] is stored
+
+
+def test_pack_and_unpack():
+    assert idx._unpack(idx._pack(())) == ()
+    assert idx._unpack(idx._pack((b"a.cn",))) == (b"a.cn",)
+    assert idx._pack((b"a.cn",)) == b"a.cn"
+    assert idx._unpack(idx._pack((b"a.cn", b"b.cn"))) == (b"a.cn", b"b.cn")
+
+
+def test_a_failed_read_leaves_the_index_to_try_the_same_batch_again(rows):
+    """A domain taken off a live website, while the mirror cannot say who else serves it: nothing
+    changes until the read works, and then the domain goes."""
+    site = rows.website("keep.cn", "drop.cn")
+
+    class Failing(OrmMirror):
+        fail = False
+
+        def served_now(self, names):
+            if self.fail:
+                raise ConnectionError("database unreachable")
+            return super().served_now(names)
+
+    mirror = Failing()
+    built = Index()
+    built.load(mirror)
+    version = built.version
+    rows.change(site, domains=["keep.cn"])
+    mirror.fail = True
+    with pytest.raises(ConnectionError):
+        built.refresh(mirror)
+    assert built.version == version
+    assert built.reason(b"drop.cn") == FILED  # as it was
+    mirror.fail = False
+    built.refresh(mirror)
+    assert built.reason(b"drop.cn") == NOT_FILED
+    assert built.reason(b"keep.cn") == FILED
