@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import Group, User
 
-from beian.bureau import outbox, providers
+from beian.bureau import outbox, providers, simulation
 from beian.bureau.models import Reviewer
+from beian.core import clock
 from beian.provider import delivery, sync
 from beian.provider.bureau_client import BureauClient
 from beian.provider.models import Profile
@@ -32,18 +33,41 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 CODE = re.compile(r"核验码为 (\d{6})")
+ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
+    """One chromium for the browser tests, gone before any other test runs.
+
+    Playwright's sync API keeps an asyncio loop marked running in this thread while it is started.
+    Django then takes the test's own ORM calls (and the fixtures' database flushes) for async code:
+    it refuses them, and its per-thread connections switch to a per-context store, where fresh
+    connection objects lack what the test database set up on the originals (the contents that
+    `serialized_rollback` restores, the live server's shared in-memory SQLite). The test thread is
+    synchronous, so while Playwright runs the async check is off and the original connections are
+    put back in place. Package scope stops Playwright after the last browser test: the rest of
+    the suite in the same process sees no running loop, its usual connections and the check on."""
+    from django.db import connections
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian's chromium is missing: `make test` installs it (apt-get install chromium fonts-noto-cjk)")
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield instance
-        instance.close()
+    previous = os.environ.get(ASYNC_UNSAFE)
+    os.environ[ASYNC_UNSAFE] = "true"
+    try:
+        originals = {alias: connections[alias] for alias in connections}
+        with sync_playwright() as p:
+            for alias, connection in originals.items():
+                connections[alias] = connection
+            instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            yield instance
+            instance.close()
+    finally:
+        if previous is None:
+            os.environ.pop(ASYNC_UNSAFE, None)
+        else:
+            os.environ[ASYNC_UNSAFE] = previous
 
 
 @pytest.fixture
@@ -60,7 +84,10 @@ def page(browser, request):
 
 @pytest.fixture
 def platform(live_server, settings, transactional_db):
-    """The demo cast on a live server: the operator's key, alice, bob, a bureau reviewer."""
+    """The demo cast on a live server: the operator's key, alice, bob, a bureau reviewer.
+
+    Time is the running bureau's: the system clock plus the simulation's offset, so that moving
+    the simulated clock (`/bureau/sim/v1/clock/advance`) is seen by the server and the workers."""
     settings.EMAIL_BACKEND = "beian.messaging.backends.SandboxEmailBackend"
     settings.BEIAN_SIMULATION = True
     settings.BEIAN_BUREAU_PUBLIC_URL = live_server.url
@@ -76,7 +103,10 @@ def platform(live_server, settings, transactional_db):
 
     Reviewer.objects.create(username="reviewer", name="审核员", password=make_password("reviewer-pass"))
     client = BureauClient(base_url=f"{live_server.url}/bureau/api/v1", api_key=key)
-    yield Platform(live_server.url, client)
+    simulation.forget_cache()
+    with clock.using(clock.OffsetClock(clock.SystemClock(), simulation.offset)):
+        yield Platform(live_server.url, client)
+    simulation.forget_cache()
     client.close()
 
 
