@@ -114,6 +114,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.string("BEIAN_LOG_LEVEL", "INFO")},
+    # The workers poll the bureau every few seconds; one log line per request would drown the rest.
+    "loggers": {"httpx": {"level": "WARNING"}},
 }
 BEIAN_BUREAU_PUBLIC_URL = env.string("BEIAN_BUREAU_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 
