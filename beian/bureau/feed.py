@@ -71,7 +71,7 @@ def website_snapshot(website: Website, provider: Provider) -> dict:
         "deregistered_at": website.deregistered_at.isoformat() if website.deregistered_at else None,
         "deregistered_reason": website.deregistered_reason,
         "shell_since": website.shell_since.isoformat() if website.shell_since else None,
-        "domains": sorted(website.domains.filter(active=True).values_list("name", flat=True)),
+        "domains": _domains(website),
         "entity": entity_snapshot(website.entity),
         "access": {
             "state": access.state,
@@ -82,6 +82,16 @@ def website_snapshot(website: Website, provider: Provider) -> dict:
         if access
         else None,
     }
+
+
+def _domains(website: Website) -> list[str]:
+    """The active domains; for a deregistered website, the ones it had when it was deregistered, so
+    that a provider can still tell a visitor why such a domain is no longer served."""
+    if website.status == "active" or website.deregistered_at is None:
+        names = website.domains.filter(active=True)
+    else:
+        names = website.domains.filter(removed_at=website.deregistered_at)
+    return sorted(names.values_list("name", flat=True))
 
 
 def providers_concerned(websites: Iterable[Website]) -> list[Provider]:

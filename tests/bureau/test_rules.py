@@ -206,6 +206,9 @@ def test_r7_deregistered_number_is_never_restored_or_reused(world):
     with pytest.raises(BureauError) as caught:
         world.submit("change_access", {"website_number": number, "access": {"ips": ["121.40.18.1"]}})
     assert caught.value.errors[0].code == "filing_number_deregistered"
+    # The feed keeps saying which domains the deregistered number had, so providers can tell why.
+    last = world.operator.events.filter(kind="website.updated").order_by("-seq").first().data
+    assert (last["number"], last["status"], last["domains"]) == (number, "deregistered", ["gone.cn"])
     # Filing the same domain again gives a new number.
     again = world.file("gone.cn")
     assert again.website.number != number
