@@ -34,6 +34,7 @@ PERSONAS = {
     "alice": ("alice-demo", "Alice 王", ("customers",), "13600136001"),
     "bob": ("bob-demo", "Bob 陈（备案专员）", ("specialists",), ""),
     "charlie": ("charlie-demo", "Charlie 赵", ("customers",), "13600136003"),
+    "oscar": ("oscar-demo", "Oscar 孙（运维）", ("operators",), ""),
 }
 REVIEWER = ("reviewer", "reviewer-demo", "管局审核员 周")
 

@@ -17,6 +17,7 @@ from django.urls import reverse_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from beian.provider import review
 from beian.provider.forms import SignupForm, SpecialistLoginForm
 from beian.provider.models import Profile
 
@@ -67,6 +68,11 @@ class ConsoleLogin(auth_views.LoginView):
     template_name = "provider/accounts/console_login.html"
     authentication_form = SpecialistLoginForm
     next_page = reverse_lazy("console:queue")
+
+    def get_default_redirect_url(self) -> str:
+        if not review.is_specialist(self.request.user) and review.is_operator(self.request.user):
+            return "/enforcement/"  # the operators' page, served by beian.enforcement
+        return super().get_default_redirect_url()
 
 
 class ConsoleLogout(auth_views.LogoutView):

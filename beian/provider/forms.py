@@ -1007,9 +1007,10 @@ class SignupForm(forms.Form):
 
 
 class SpecialistLoginForm(AuthenticationForm):
-    """The console's sign-in: the same accounts, but only filing specialists get in."""
+    """The console's sign-in: the same accounts, but only the provider's staff get in (filing
+    specialists, and operators, who go on to their page)."""
 
     def confirm_login_allowed(self, user) -> None:
         super().confirm_login_allowed(user)
-        if not review.is_specialist(user):
+        if not (review.is_specialist(user) or review.is_operator(user)):
             raise ValidationError(_("该账号不是备案专员，不能登录审核控制台"), code="not_specialist")

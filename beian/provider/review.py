@@ -16,10 +16,15 @@ from beian.provider.transitions import Role, apply
 
 S = Application.State
 SPECIALISTS = "specialists"
+OPERATORS = "operators"  # run the edges; their page is /enforcement/
 
 
 def is_specialist(user: AbstractBaseUser) -> bool:
     return user.is_authenticated and user.groups.filter(name=SPECIALISTS).exists()
+
+
+def is_operator(user: AbstractBaseUser) -> bool:
+    return user.is_authenticated and (user.is_superuser or user.groups.filter(name=OPERATORS).exists())
 
 
 def _actor(user: AbstractBaseUser, app: Application) -> str:

@@ -24,7 +24,7 @@ def test_demo_world_is_filed_through_the_operations_and_created_once(clock, caps
     assert Website.objects.count() == 3
     assert set(Operation.objects.values_list("state", flat=True)) == {"approved"}
     assert Reviewer.objects.filter(username="reviewer").exists()
-    assert set(get_user_model().objects.values_list("username", flat=True)) == {"alice", "bob", "charlie"}
+    assert set(get_user_model().objects.values_list("username", flat=True)) == {"alice", "bob", "charlie", "oscar"}
 
     call_command("demo_world")
     assert "already present" in capsys.readouterr().out
