@@ -117,6 +117,8 @@ LOGGING = {
     # The workers poll the bureau every few seconds; one log line per request would drown the rest.
     "loggers": {"httpx": {"level": "WARNING"}},
 }
+# Where people reach this platform and the bureau (links in notices and SMS).
+BEIAN_PUBLIC_URL = env.string("BEIAN_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 BEIAN_BUREAU_PUBLIC_URL = env.string("BEIAN_BUREAU_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # The provider platform's link to the bureau. The embedded default talks to the simulated bureau

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
 from beian.core.catalogue import rule_set
 from beian.core.clock import CHINA
@@ -19,19 +20,21 @@ def _type_name(app: Application) -> str:
 
 
 def _portal_link(app: Application) -> str:
-    return f"{settings.BEIAN_BUREAU_PUBLIC_URL}/portal/applications/{app.pk}/"
+    return f"{settings.BEIAN_PUBLIC_URL}/portal/applications/{app.pk}/"
 
 
-TEXTS: dict[str, str] = {
-    "returned": "您的{type}申请需要修改：{reason}。请登录控制台按提示修改后重新提交。",
-    "awaiting_verification": (
+# Through gettext, so an English catalogue can follow; the Chinese is the source.
+TEXTS = {
+    "returned": _("您的{type}申请需要修改：{reason}。请登录控制台按提示修改后重新提交。"),
+    "awaiting_verification": _(
         "您的{type}申请已提交管局。负责人将收到管局的短信核验码，请在 {deadline} 前完成短信核验，逾期申请将失效。"
     ),
-    "bureau_review": "您的{type}申请已进入管局审核，预计 {earliest} 至 {latest} 之间完成。",
-    "approved": "您的{type}申请已通过管局审核。{numbers}",
-    "rejected": "您的{type}申请被管局驳回：{reason}。您可以修改后重新提交。",
-    "expired": "您的{type}申请因未在有效期内完成短信核验已失效，您可以重新提交。",
-    "cancel_access": (
+    "bureau_review": _("您的{type}申请已进入管局审核，预计 {earliest} 至 {latest} 之间完成。"),
+    "approved": _("您的{type}申请已通过管局审核。{numbers}"),
+    "rejected": _("您的{type}申请被管局驳回：{reason}。您可以修改后重新提交。"),
+    "expired": _("您的{type}申请因未在有效期内完成短信核验已失效，您可以重新提交。"),
+    # S12: access stops at submission; the number stays, and the customer must find access elsewhere.
+    "cancel_access": _(
         "网站 {website} 已取消接入，本平台不再提供访问。备案号仍然有效；"
         "如需继续提供服务，请尽快在其他接入商处办理接入，否则网站将成为空壳网站并可能被注销。"
     ),
@@ -40,7 +43,7 @@ TEXTS: dict[str, str] = {
 
 def tell(app: Application, what: str) -> None:
     """Queue a notice about `app` for after commit; nothing is sent for a rolled-back change."""
-    text = TEXTS[what].format(
+    text = str(TEXTS[what]).format(
         type=_type_name(app),
         reason=app.reason or "；".join(r.get("message", "") for r in app.field_reasons) or "见申请详情",
         deadline=app.verification_deadline.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")

@@ -63,7 +63,9 @@ def follow_operation(operation: dict) -> Application | None:
         app = apply(
             app, action, actor=Role.BUREAU, reason=reason, reason_code=operation.get("reason_code", ""), **facts
         )
-        if app.state in NOTICE_ON:
+        if app.type == "cancel_access" and app.state == S.BUREAU_REVIEW:
+            notices.tell(app, "cancel_access")  # S12: it stopped at submission; say so and what to do
+        elif app.state in NOTICE_ON:
             notices.tell(app, NOTICE_ON[app.state])
     else:
         # Facts only (or an event older than what we know): never a step back.

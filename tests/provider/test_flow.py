@@ -217,3 +217,30 @@ def test_s07_new_server_ip_is_served_throughout_and_shows_after_approval(people,
     assert change.state == S.APPROVED
     assert site.access_state == "active"
     assert site.ips == ["121.40.18.200"]
+
+
+def test_s12_cancel_access_stops_at_submission_keeps_the_number_and_tells_the_customer(
+    people, bureau, django_capture_on_commit_callbacks
+):
+    from beian.provider.transitions import Role, allowed
+
+    alice, bob = people["alice"], people["bob"]
+    filed = _filed(people, bureau, 12, "leaving.cn")
+    cancel = applications.create_draft(
+        owner=alice, op_type="cancel_access", data={"website_number": filed.website_number}
+    )
+    cancel = applications.submit(app=cancel, user=alice, confirm_irreversible=True)
+    assert not allowed(cancel, "withdraw", Role.CUSTOMER)  # no withdraw, at any point (S14)
+    review.approve(app=cancel, specialist=bob)
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery.deliver_due(client=bureau)
+        sync.sync_once(client=bureau)
+    cancel.refresh_from_db()
+    assert cancel.state == S.BUREAU_REVIEW
+    assert not allowed(cancel, "withdraw", Role.CUSTOMER)
+    site = FiledWebsite.objects.get(number=filed.website_number)
+    assert site.access_state == "ended"  # not served here from submission on
+    assert site.status == "active"  # the filing number stays valid
+    told = [m.body for m in send.received(alice.email) if "取消接入" in m.body]
+    assert told
+    assert "其他接入商" in told[-1]
