@@ -11,13 +11,8 @@ import hmac
 import threading
 from uuid import UUID
 
-from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from ninja import Field, NinjaAPI, Query, Schema, Status
-from ninja.errors import AuthenticationError, HttpError
-from ninja.errors import ValidationError as NinjaValidationError
-from ninja.parser import Parser
-from ninja.renderers import JSONRenderer
 from ninja.security import HttpBearer
 
 from beian.bureau import (
@@ -39,94 +34,18 @@ from beian.bureau.schemas import (
     MessageOut,
     OperationIn,
     OperationOut,
-    ProblemOut,
     QueryOut,
     RecoveryIn,
     ResendIn,
-    Text,
     VerificationIn,
     VerificationOut,
 )
 from beian.bureau.transitions import Actor
 from beian.core import provinces
-from beian.core.errors import FieldError, ValidationFailed
+from beian.httpapi import JSONOnly, ProblemOut, ReadableJSON, Shapes, Text, install_problem_handlers
 
-# pydantic error type → (中文, English) for the field-level messages of a malformed request.
-_SHAPE_MESSAGES: dict[str, tuple[str, str]] = {
-    "missing": ("必填项", "This field is required"),
-    "extra_forbidden": ("不允许的字段", "Unknown field"),
-    "string_type": ("应为文本", "Must be a string"),
-    "string_too_long": ("内容过长", "Too long"),
-    "list_type": ("应为列表", "Must be a list"),
-    "too_long": ("条目过多", "Too many items"),
-    "too_short": ("条目过少", "Too few items"),
-    "model_type": ("应为对象", "Must be an object"),
-    "model_attributes_type": ("应为对象", "Must be an object"),
-    "dict_type": ("应为对象", "Must be an object"),
-    "uuid_parsing": ("应为 UUID", "Must be a UUID"),
-    "uuid_type": ("应为 UUID", "Must be a UUID"),
-    "bool_type": ("应为 true 或 false", "Must be true or false"),
-    "bool_parsing": ("应为 true 或 false", "Must be true or false"),
-    "int_type": ("应为整数", "Must be an integer"),
-    "int_parsing": ("应为整数", "Must be an integer"),
-    "greater_than_equal": ("数值过小", "Too small"),
-    "less_than_equal": ("数值过大", "Too large"),
-    "literal_error": ("取值不在允许范围内", "Not one of the allowed values"),
-    "union_tag_invalid": ("未知的操作类型", "Unknown operation type"),
-    "union_tag_not_found": ("缺少操作类型 type", "The operation type is missing"),
-    "json_invalid": ("不是有效的 JSON", "Not valid JSON"),
-    "string_nul": ("不能包含 NUL 控制字符", "Must not contain NUL characters"),
-}
-_DEFAULT_SHAPE = ("格式不正确", "Invalid value")
-_OPERATION_TAGS = frozenset(current_rules().operations)
-
-
-def _field_path(loc: tuple) -> str:
-    # ("body", "payload", "new_filing", "entity", "principal", "mobile") → "entity.principal.mobile"
-    parts = [str(p) for p in loc]
-    if parts and parts[0] in {"body", "query", "path"}:
-        parts = parts[2:] if len(parts) > 1 and parts[1] in {"payload", "body"} else parts[1:]
-    return ".".join(p for p in parts if p not in _OPERATION_TAGS)
-
-
-def _shape_errors(errors: list[dict]) -> list[FieldError]:
-    out = []
-    for e in errors:
-        message, message_en = _SHAPE_MESSAGES.get(e.get("type", ""), _DEFAULT_SHAPE)
-        path = _field_path(tuple(e.get("loc", ())))
-        if e.get("type") in {"union_tag_invalid", "union_tag_not_found"}:
-            # pydantic puts a bad or missing discriminator on the union itself; the field at fault is `type`.
-            path = f"{path}.type" if path else "type"
-        out.append(FieldError(path, e.get("type", "invalid"), message, message_en))
-    return out
-
-
-class UnsupportedMediaType(ValueError):
-    pass
-
-
-class JSONOnly(Parser):
-    """A body must be declared JSON (`application/json` or a `+json` type): a form post, or text
-    that happens to parse as JSON, is refused with 415 rather than guessed at."""
-
-    def parse_body(self, request: HttpRequest):
-        content_type = (request.content_type or "").lower()
-        if content_type != "application/json" and not content_type.endswith("+json"):
-            raise UnsupportedMediaType(content_type)
-        return super().parse_body(request)
-
-
-def problem(error: BureauError) -> HttpResponse:
-    import json
-
-    response = HttpResponse(
-        json.dumps(error.problem(), ensure_ascii=False),
-        status=error.status,
-        content_type="application/problem+json",
-    )
-    if error.retry_after is not None:
-        response["Retry-After"] = str(error.retry_after)
-    return response
+# Field paths name the operation's fields, without the discriminator's values.
+SHAPES = Shapes("操作类型", "operation type", skip=frozenset(current_rules().operations))
 
 
 class ProviderKey(HttpBearer):
@@ -155,12 +74,6 @@ class ProviderKey(HttpBearer):
         return provider
 
 
-class ReadableJSON(JSONRenderer):
-    """Chinese stays Chinese in the responses."""
-
-    json_dumps_params = {"ensure_ascii": False}
-
-
 api = NinjaAPI(
     renderer=ReadableJSON(),
     parser=JSONOnly(),
@@ -178,50 +91,25 @@ api = NinjaAPI(
 provider_auth = ProviderKey()
 
 
-@api.exception_handler(BureauError)
-def _bureau_error(request, exc: BureauError):
-    return problem(exc)
+def install_handlers(target: NinjaAPI) -> None:
+    """The bureau's problem documents, for this API and the simulation's."""
+    install_problem_handlers(
+        target,
+        BureauError,
+        shapes=SHAPES,
+        www_authenticate='Bearer realm="beian-bureau"',
+        not_json=lambda: BureauError("unsupported_media_type"),
+        http_codes={
+            400: "malformed_request",
+            401: "unauthorized",
+            403: "forbidden",
+            404: "not_found",
+            415: "unsupported_media_type",
+        },
+    )
 
 
-@api.exception_handler(ValidationFailed)
-def _invalid(request, exc: ValidationFailed):
-    return problem(BureauError("validation_failed", errors=exc.errors))
-
-
-@api.exception_handler(NinjaValidationError)
-def _shape_error(request, exc: NinjaValidationError):
-    errors = _shape_errors(exc.errors)
-    if any(e.code == "json_invalid" for e in errors):
-        return problem(
-            BureauError("malformed_request", detail="请求体不是有效的 JSON", detail_en="The body is not valid JSON")
-        )
-    return problem(BureauError("validation_failed", errors=errors))
-
-
-@api.exception_handler(AuthenticationError)
-def _unauthenticated(request, exc):
-    response = problem(BureauError("unauthorized"))
-    response["WWW-Authenticate"] = 'Bearer realm="beian-bureau"'
-    return response
-
-
-@api.exception_handler(RequestDataTooBig)
-def _too_big(request, exc):
-    return problem(BureauError("payload_too_large"))
-
-
-@api.exception_handler(HttpError)
-def _http_error(request, exc: HttpError):
-    if isinstance(exc.__cause__, UnsupportedMediaType):  # ninja wraps what the parser raises in a 400
-        return problem(BureauError("unsupported_media_type"))
-    code = {
-        400: "malformed_request",
-        401: "unauthorized",
-        403: "forbidden",
-        404: "not_found",
-        415: "unsupported_media_type",
-    }
-    return problem(BureauError(code.get(exc.status_code, "malformed_request")))
+install_handlers(api)
 
 
 def _available() -> None:
@@ -233,17 +121,7 @@ def _client(request: HttpRequest) -> str:
     return request.META.get("REMOTE_ADDR", "unknown")
 
 
-PROBLEMS = {
-    400: ProblemOut,
-    401: ProblemOut,
-    403: ProblemOut,
-    404: ProblemOut,
-    409: ProblemOut,
-    413: ProblemOut,
-    422: ProblemOut,
-    429: ProblemOut,
-    503: ProblemOut,
-}
+PROBLEMS = {status: ProblemOut for status in (400, 401, 403, 404, 409, 413, 422, 429, 503)}
 
 
 # ---------------------------------------------------------------- providers

@@ -7,23 +7,9 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from ninja import Schema
-from pydantic import AfterValidator, ConfigDict, Field
-from pydantic_core import PydanticCustomError
+from pydantic import Field
 
-
-def _no_nul(value: str) -> str:
-    # PostgreSQL cannot store NUL in text or jsonb: refuse it here as a field error, not a 500 there.
-    if "\x00" in value:
-        raise PydanticCustomError("string_nul", "NUL characters are not allowed")
-    return value
-
-
-Text = Annotated[str, Field(max_length=300), AfterValidator(_no_nul)]
-LongText = Annotated[str, Field(max_length=1000), AfterValidator(_no_nul)]
-
-
-class Strict(Schema):
-    model_config = ConfigDict(extra="forbid")
+from beian.httpapi import LongText, Strict, Text
 
 
 class PrincipalIn(Strict):
@@ -230,17 +216,6 @@ class PublicRecordOut(Schema):
 
 class QueryOut(Schema):
     results: list[PublicRecordOut]
-
-
-class ProblemOut(Schema):
-    type: str
-    code: str
-    title: str
-    title_en: str
-    status: int
-    detail: str
-    detail_en: str
-    errors: list[dict] | None = None
 
 
 class DecisionIn(Strict):

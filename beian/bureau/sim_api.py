@@ -13,29 +13,22 @@ from beian.bureau import api as bureau_api
 from beian.bureau import outbox, review, simulation, work
 from beian.bureau.errors import BureauError
 from beian.bureau.models import Operation
-from beian.bureau.schemas import AdvanceIn, DecisionIn, OutageIn, Text
+from beian.bureau.schemas import AdvanceIn, DecisionIn, OutageIn
 from beian.bureau.transitions import Actor
 from beian.core import clock, workdays
+from beian.httpapi import JSONOnly, ReadableJSON, Text
 from beian.messaging import send
 
 sim = NinjaAPI(
-    renderer=bureau_api.ReadableJSON(),
-    parser=bureau_api.JSONOnly(),
+    renderer=ReadableJSON(),
+    parser=JSONOnly(),
     title="beian bureau simulation API",
     version="1",
     description="Controls of the simulated bureau. Only in simulation mode.",
     urls_namespace="bureau-sim",
     docs_url="/docs",
 )
-
-for exc_type, handler in (
-    (BureauError, bureau_api._bureau_error),
-    (bureau_api.ValidationFailed, bureau_api._invalid),
-    (bureau_api.NinjaValidationError, bureau_api._shape_error),
-    (bureau_api.RequestDataTooBig, bureau_api._too_big),
-    (bureau_api.HttpError, bureau_api._http_error),
-):
-    sim.add_exception_handler(exc_type, handler)
+bureau_api.install_handlers(sim)
 
 
 def _enabled() -> None:

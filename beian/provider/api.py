@@ -20,7 +20,6 @@ messages in Chinese and English; nothing that a client sends produces a 500.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
@@ -28,20 +27,25 @@ from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth import authenticate
-from django.core.exceptions import RequestDataTooBig
 from django.db.models import Prefetch
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest
 from ninja import NinjaAPI, Query, Status
-from ninja.errors import AuthenticationError, HttpError
-from ninja.errors import ValidationError as NinjaValidationError
-from ninja.parser import Parser
-from ninja.renderers import JSONRenderer
+from ninja.errors import HttpError
 from ninja.security import HttpBasicAuth, SessionAuth
 from pydantic import ValidationError as PydanticValidationError
 
 from beian.core.catalogue import OPERATION_CODES, Serving, rule_set
 from beian.core.clock import CHINA
-from beian.core.errors import FieldError, ValidationFailed
+from beian.core.errors import FieldError
+from beian.httpapi import (
+    DICT_KEY,
+    JSONOnly,
+    ReadableJSON,
+    Shapes,
+    install_problem_handlers,
+    invalid_json,
+    problem_response,
+)
 from beian.provider import applications, bureau_client, review
 from beian.provider.errors import ProviderError
 from beian.provider.models import Application, FiledDomain, FiledEntity, FiledWebsite
@@ -67,103 +71,9 @@ from beian.provider.transitions import Role, allowed
 
 S = Application.State
 
-# ---------------------------------------------------------------- shape errors
-
-# pydantic error type → (中文, English) for the field-level messages of a malformed request.
-SHAPE_MESSAGES: dict[str, tuple[str, str]] = {
-    "missing": ("必填项", "This field is required"),
-    "extra_forbidden": ("不允许的字段", "Unknown field"),
-    "string_type": ("应为文本", "Must be a string"),
-    "string_too_long": ("内容过长", "Too long"),
-    "string_pattern_mismatch": ("格式不正确", "Invalid format"),
-    "list_type": ("应为列表", "Must be a list"),
-    "too_long": ("条目过多", "Too many items"),
-    "too_short": ("条目过少", "Too few items"),
-    "model_type": ("应为对象", "Must be an object"),
-    "model_attributes_type": ("应为对象", "Must be an object"),
-    "dict_type": ("应为对象", "Must be an object"),
-    "uuid_parsing": ("应为 UUID", "Must be a UUID"),
-    "uuid_type": ("应为 UUID", "Must be a UUID"),
-    "bool_type": ("应为 true 或 false", "Must be true or false"),
-    "bool_parsing": ("应为 true 或 false", "Must be true or false"),
-    "int_type": ("应为整数", "Must be an integer"),
-    "int_parsing": ("应为整数", "Must be an integer"),
-    "greater_than_equal": ("数值过小", "Too small"),
-    "less_than_equal": ("数值过大", "Too large"),
-    "literal_error": ("取值不在允许范围内", "Not one of the allowed values"),
-    "enum": ("取值不在允许范围内", "Not one of the allowed values"),
-    "union_tag_invalid": ("未知的申请类型", "Unknown application type"),
-    "union_tag_not_found": ("缺少申请类型 type", "The application type is missing"),
-    "json_invalid": ("不是有效的 JSON", "Not valid JSON"),
-    "string_nul": ("不能包含 NUL 控制字符", "Must not contain NUL characters"),
-    "string_unicode": ("包含无效的字符", "Contains invalid characters"),
-}
-_DEFAULT_SHAPE = ("格式不正确", "Invalid value")
-_TYPE_TAGS = frozenset(OPERATION_CODES)
-
-
-def field_path(loc: tuple) -> str:
-    """A pydantic location as a field of the application's data, the way filing.check names it:
-    ("body", "payload", "new_filing", "data", "entity", "cert_number") → "entity.cert_number"."""
-    parts = [str(p) for p in loc]
-    if parts and parts[0] in {"body", "query", "path"}:
-        parts = parts[2:] if len(parts) > 1 and parts[1] == "payload" else parts[1:]
-    parts = [p for p in parts if p not in _TYPE_TAGS and p != "[key]"]
-    if len(parts) > 1 and parts[0] == "data":
-        parts = parts[1:]  # the data's fields are named as the portal and filing.check name them
-    return ".".join(parts)
-
-
-def shape_errors(errors: list[dict], *, prefix: str = "") -> list[FieldError]:
-    out = []
-    for e in errors:
-        kind = e.get("type", "invalid")
-        message, message_en = SHAPE_MESSAGES.get(kind, _DEFAULT_SHAPE)
-        path = field_path(tuple(e.get("loc", ())))
-        if prefix:
-            path = f"{prefix}.{path}" if path else prefix
-        if kind in {"union_tag_invalid", "union_tag_not_found"}:
-            # pydantic puts a bad or missing discriminator on the union itself; the field at fault is `type`.
-            path = f"{path}.type" if path else "type"
-        out.append(FieldError(path, kind, message, message_en))
-    return out
-
-
-# ---------------------------------------------------------------- the API object
-
-
-class NotJSON(ValueError):
-    pass
-
-
-class JSONOnly(Parser):
-    """A body must be declared JSON (`application/json` or a `+json` type): a form post, or text that
-    happens to parse as JSON, is refused rather than guessed at (it is also what a cross-site form
-    would send)."""
-
-    def parse_body(self, request: HttpRequest):
-        content_type = (request.content_type or "").lower()
-        if content_type != "application/json" and not content_type.endswith("+json"):
-            raise NotJSON(content_type)
-        return super().parse_body(request)
-
-
-class ReadableJSON(JSONRenderer):
-    """Chinese stays Chinese in the responses."""
-
-    json_dumps_params = {"ensure_ascii": False}
-
-
-def problem(error: ProviderError) -> HttpResponse:
-    response = HttpResponse(
-        json.dumps(error.problem(), ensure_ascii=False),
-        status=error.status,
-        content_type="application/problem+json",
-    )
-    if error.retry_after is not None:
-        response["Retry-After"] = str(error.retry_after)
-    return response
-
+# Field paths name the fields of the application's data as the portal and filing.check name them:
+# ("body", "payload", "new_filing", "data", "entity", "cert_number") → "entity.cert_number".
+SHAPES = Shapes("申请类型", "application type", skip=frozenset(OPERATION_CODES) | {DICT_KEY}, unwrap="data")
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
@@ -269,61 +179,25 @@ api = ProviderAPI(
 )
 
 
-@api.exception_handler(ProviderError)
-def _provider_error(request, exc: ProviderError):
-    return problem(exc)
-
-
-@api.exception_handler(ValidationFailed)
-def _invalid(request, exc: ValidationFailed):
-    return problem(ProviderError("validation_failed", errors=exc.errors))
-
-
-@api.exception_handler(NinjaValidationError)
-def _shape_error(request, exc: NinjaValidationError):
-    if any(tuple(e.get("loc", ()))[:1] == ("path",) for e in exc.errors):
-        return problem(ProviderError("not_found"))  # /applications/not-a-uuid names nothing
-    errors = shape_errors(exc.errors)
-    if any(e.code == "json_invalid" for e in errors):
-        return problem(
-            ProviderError("malformed_request", detail="请求体不是有效的 JSON", detail_en="The body is not valid JSON")
-        )
-    return problem(ProviderError("validation_failed", errors=errors))
-
-
-@api.exception_handler(AuthenticationError)
-def _unauthenticated(request, exc):
-    response = problem(ProviderError("unauthorized"))
-    response["WWW-Authenticate"] = 'Basic realm="beian", charset="UTF-8"'
-    return response
-
-
-@api.exception_handler(RequestDataTooBig)
-def _too_big(request, exc):
-    return problem(ProviderError("payload_too_large"))
+install_problem_handlers(
+    api,
+    ProviderError,
+    shapes=SHAPES,
+    www_authenticate='Basic realm="beian", charset="UTF-8"',
+    not_json=lambda: ProviderError(
+        "malformed_request",
+        detail="请求体须为 JSON（Content-Type: application/json）",
+        detail_en="The body must be JSON (Content-Type: application/json)",
+    ),
+    unparseable=lambda: invalid_json(ProviderError),
+    http_codes={401: "unauthorized", 403: "forbidden", 404: "not_found", 413: "payload_too_large"},
+    path_not_found=True,
+)
 
 
 @api.exception_handler(Http404)
 def _not_found(request, exc):
-    return problem(ProviderError("not_found"))
-
-
-@api.exception_handler(HttpError)
-def _http_error(request, exc: HttpError):
-    if isinstance(exc.__cause__, NotJSON):  # ninja wraps what the parser raises in a 400
-        return problem(
-            ProviderError(
-                "malformed_request",
-                detail="请求体须为 JSON（Content-Type: application/json）",
-                detail_en="The body must be JSON (Content-Type: application/json)",
-            )
-        )
-    if exc.status_code == 400:
-        return problem(
-            ProviderError("malformed_request", detail="请求体不是有效的 JSON", detail_en="The body is not valid JSON")
-        )
-    code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 413: "payload_too_large"}
-    return problem(ProviderError(code.get(exc.status_code, "malformed_request")))
+    return problem_response(ProviderError("not_found"))
 
 
 PROBLEMS = {status: ProblemOut for status in (400, 401, 403, 404, 409, 413, 422, 503)}
@@ -593,7 +467,7 @@ def update_application(request, application_id: UUID, payload: ApplicationUpdate
     try:
         data = DATA_SCHEMAS[app.type].model_validate(payload.data)
     except PydanticValidationError as exc:
-        raise ProviderError("validation_failed", errors=shape_errors(exc.errors(include_url=False))) from None
+        raise ProviderError("validation_failed", errors=SHAPES.errors(exc.errors(include_url=False))) from None
     app = applications.update_draft(app=app, user=_user(request), data=data.model_dump(exclude_none=True))
     return application_out(app)
 

@@ -15,29 +15,17 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from ninja import Schema
-from pydantic import AfterValidator, ConfigDict, Field
-from pydantic_core import PydanticCustomError
+from pydantic import Field
 
+from beian.httpapi import LongText, Strict, Text, text
+from beian.httpapi import ProblemOut as BaseProblemOut
 from beian.provider.models import Application
 
-
-def _no_nul(value: str) -> str:
-    # PostgreSQL cannot store NUL in text or jsonb: refuse it here as a field error, not a 500 there.
-    if "\x00" in value:
-        raise PydanticCustomError("string_nul", "NUL characters are not allowed")
-    return value
-
-
-Text = Annotated[str, Field(max_length=300), AfterValidator(_no_nul)]
-LongText = Annotated[str, Field(max_length=1000), AfterValidator(_no_nul)]
 # A field of an application's data, as filing.check and the portal name it: `website.name`,
 # `entity.principal.mobile`, `website.domains.0`.
 FieldPath = Annotated[str, Field(max_length=100, pattern=r"^[a-z_]+(\.[a-z0-9_]+)*$")]
 StateCode = Literal[tuple(Application.State.values)]  # type: ignore[valid-type]
-
-
-class Strict(Schema):
-    model_config = ConfigDict(extra="forbid")
+Password = text(100)
 
 
 # ---------------------------------------------------------------- an application's data (drafts)
@@ -195,7 +183,7 @@ class ApplicationUpdate(Strict):
 
 
 class SubmitIn(Strict):
-    filing_password: Annotated[str, Field(max_length=100), AfterValidator(_no_nul)] | None = Field(
+    filing_password: Password | None = Field(
         None, description="The entity's filing password, for the operation types that need it (see /catalogue)"
     )
     confirm_irreversible: bool = Field(
@@ -235,14 +223,7 @@ class FieldErrorOut(Schema):
     message_en: str
 
 
-class ProblemOut(Schema):
-    type: str
-    code: str
-    title: str
-    title_en: str
-    status: int
-    detail: str
-    detail_en: str
+class ProblemOut(BaseProblemOut):
     errors: list[FieldErrorOut] | None = None
 
 
