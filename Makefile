@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test test-sqlite test-postgres lint migrate demo clean browsers bench
+.PHONY: run test test-sqlite test-postgres lint migrate demo clean browsers edge-tools bench
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "beian needs $(PYTHON) on PATH" >&2; exit 1; }
@@ -41,16 +41,24 @@ browsers:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
 	fi
 
-test-sqlite: $(STAMP) browsers
+# The edge tests run Debian's nginx (with auth_request); the edge benchmarks drive it with wrk.
+edge-tools:
+	@if [ ! -x /usr/sbin/nginx ] || ! command -v wrk >/dev/null; then \
+		echo "installing Debian's nginx and wrk for the edge tests and benchmarks"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx wrk >/dev/null; \
+	fi
+
+test-sqlite: $(STAMP) browsers edge-tools
 	BEIAN_DATABASE_URL= BEIAN_BUREAU_DATABASE_URL= ./scripts/pytest-run sqlite
 
-test-postgres: $(STAMP) browsers
+test-postgres: $(STAMP) browsers edge-tools
 	./scripts/pytest-run postgres
 
 test: lint test-sqlite test-postgres
 
-# Micro-benchmarks of the enforcement decision (memory per domain, decisions per second).
-bench: $(STAMP)
+# Micro-benchmarks of the enforcement decision (memory per domain, decisions per second), then the
+# edge: the decision server under granian and nginx (map, auth_request) under wrk (bench/edge.py).
+bench: $(STAMP) edge-tools
 	$(BIN)/python -m bench
 
 clean:

@@ -9,26 +9,36 @@ The index is built once from the mirror and then follows it: every mirror change
 website's `version` (the bureau's event number), so `catch_up` reads only the websites whose
 version is above the last one seen, with their domains, and applies just those.
 
-Memory, per served domain (`make bench`, 5 million domains of 18 characters: about 100 bytes of
-resident memory): the name as one bytes object (~56 bytes), its entry in the `_served` set (~27
-bytes at that size) and an 8-byte slot in the list that maps a website's id to its domains. That
-slot is the reference needed to take a website's domains out again, above all when it is
-deregistered: the mirror then forgets its domains (the bureau lists active domains only). The set
-and the list share the one bytes object. Who else serves a domain is asked of the mirror, and only
-when a domain is about to be removed, so a domain that moves from one website to another needs no
-per-domain owner in memory. Why a refusal happened only matters when a Host is refused, so the
-reasons live in a separate, small map of known-but-not-served domains.
+A served domain is held as its first label in a set per parent: `example.cn` is `example` in the
+set under `cn`, `site.com.cn` is `site` under `com.cn`. The decision walks a Host from the left,
+and the first suffix whose parent is a key of that map is the one suffix that can be a served
+domain (see _decider): one look-up in a big set per decision at most, however many labels the Host
+has, and none for a suffix that cannot be filed.
 
-Readers (the decision) and the one writer (the refresher thread) share the set and the map without
-a lock: each look-up and each update is a single operation under CPython's GIL, and a batch never
-removes a domain that it adds, so a domain that moves from one website to another is never
-missing in between.
+Memory, per served domain (`python -m bench`, 5 million domains of 18 characters: about 88 bytes of
+resident memory, 91 for a bare frozenset of the names): the label as one bytes object (48 bytes for
+up to 15 characters, 64 up to 31: the parent's characters are not repeated in every name), its
+entry in its parent's set (~27 bytes at that size; 16 bytes over the set's load factor, which
+Python keeps between 0.3 and 0.6), an 8-byte slot in the list that maps a website's id to its
+domains, holding the same label object, and 2 bytes for the number of its parent. That slot is the
+reference needed to take a website's domains out again, above all when it is deregistered: the
+mirror then forgets its domains (the bureau lists active domains only). Who else serves a domain
+is asked of the mirror, and only when a domain is about to be removed, so a domain that moves from
+one website to another needs no per-domain owner in memory. Why a refusal happened only matters
+when a Host is refused, so the reasons live in a separate map of known-but-not-served domains.
+
+Readers (the decision) and the one writer (the refresher thread) share the sets and the maps
+without a lock: each look-up and each update is a single operation under CPython's GIL, a batch
+never removes a domain that it adds, so a domain that moves from one website to another is never
+missing in between, and a parent becomes a key before the first name under it is added and stops
+being one after the last is removed.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -47,33 +57,109 @@ REASONS = (FILED, NOT_FILED, ACCESS_CANCELLED, DEREGISTERED, INVALID_HOST)
 SERVED_ACCESS = ("active", "provisional")
 
 
-def _decider(served: set[bytes], known_reason, slow) -> Callable[[bytes], str]:
-    """The decision for a raw Host value, as a closure over the index's set: the hot path then
-    looks everything up in its own locals. The common cases — the Host is a served domain, or
-    canonical labels in front of one — cost one to three set look-ups and no normalising."""
+def _decider(under: dict[bytes, set[bytes]], known: dict[bytes, str], both: set[bytes]) -> Callable[[bytes], str]:
+    """The decision for a raw Host value, as a closure over the index's structures (the hot path
+    then finds everything in its own locals).
+
+    `under` maps every proper suffix of a held name (served, or known and refused) to the labels
+    of the served names right under it: `cn` → {`example`, …}, `com.cn` → {`site`, …}. Walking a
+    Host from the left, the first suffix whose parent is a key is the one suffix that can be a
+    held name: no longer suffix can (its parent is no key), and a shorter one only if it is in
+    `both`, the few held names that are also a key (none, while filed domains are registrable
+    domains). So a decision costs one look-up in a big set at most, and a few in the small
+    `under`; a served domain, or canonical labels in front of one, needs no normalising."""
     good_prefixes = hosts.good_prefixes
     plain_prefix = hosts.plain_prefix
     is_canonical = hosts.is_canonical
+    normalise = hosts.normalise
     max_name = hosts.MAX_NAME
 
-    def reason(host: bytes) -> str:
-        if host in served:
-            return FILED
-        label, _, rest = host.partition(b".")
-        if rest in served:  # www.example.cn
-            if (label in good_prefixes or plain_prefix(label)) and len(host) <= max_name:
-                return FILED
-            return slow(host).reason
-        i = host.find(b".", len(label) + 1)
+    def served(name: bytes) -> bool:
+        label, _, parent = name.partition(b".")
+        labels = under.get(parent)
+        return labels is not None and label in labels
+
+    def refused(name: bytes, at: int) -> str:
+        """Why a canonical name is refused, when `name[at:]` is the one suffix that can be a held
+        name and is not served (at < 0: no suffix can be held)."""
+        if at < 0:
+            return NOT_FILED
+        candidate = name[at:] if at else name
+        if not both:
+            return known.get(candidate, NOT_FILED)
+        held = [candidate]  # and the shorter suffixes that are held names too
+        i = candidate.find(b".")
         while i >= 0:
-            if host[i + 1 :] in served:  # a.b.example.cn
-                prefix = host[:i]
-                if (prefix in good_prefixes or plain_prefix(prefix)) and len(host) <= max_name:
+            suffix = candidate[i + 1 :]
+            if suffix in both:
+                if served(suffix):
                     return FILED
-                return slow(host).reason
-            i = host.find(b".", i + 1)
-        # No suffix is served: a Host already in canonical form only needs the reason why.
-        return known_reason(host) if is_canonical(host) else slow(host).reason
+                held.append(suffix)
+            i = candidate.find(b".", i + 1)
+        for suffix in held:  # the nearest known suffix says why
+            reason = known.get(suffix)
+            if reason is not None:
+                return reason
+        return NOT_FILED
+
+    def canonical(name: bytes) -> str:
+        """The decision for a name in canonical form."""
+        at, rest = 0, name
+        while True:
+            label, dot, parent = rest.partition(b".")
+            labels = under.get(parent)
+            if labels is not None:
+                return FILED if label in labels else refused(name, at)
+            if not dot:
+                return NOT_FILED
+            at += len(label) + 1
+            rest = parent
+
+    def slow(host: bytes) -> str:
+        name = normalise(host)
+        return INVALID_HOST if name is None else canonical(name)
+
+    def reason(host: bytes) -> str:
+        first, _, rest = host.partition(b".")
+        labels = under.get(rest)
+        if labels is not None:  # the host itself is the one name that can be served: example.cn
+            if first in labels:
+                return FILED
+            at = 0
+        else:
+            label, dot, parent = rest.partition(b".")
+            labels = under.get(parent)
+            if labels is not None:  # one label in front of it: www.example.cn
+                if label in labels:
+                    if (first in good_prefixes or plain_prefix(first)) and len(host) <= max_name:
+                        return FILED
+                    return slow(host)
+                at = len(first) + 1
+            elif len(host) > max_name or not host.islower():  # upper case, an IP address, garbage…
+                return slow(host)  # (and no long walks over garbage)
+            else:  # more labels in front: a.b.example.cn
+                at = len(first) + len(label) + 2
+                while dot:
+                    label, dot, parent = parent.partition(b".")
+                    labels = under.get(parent)
+                    if labels is not None:
+                        if label in labels:
+                            prefix = host[: at - 1]
+                            if prefix in good_prefixes or plain_prefix(prefix):
+                                return FILED
+                            return slow(host)
+                        break
+                    at += len(label) + 1
+                else:
+                    at = -1
+        # Not served as it stands: a Host already in canonical form only needs the reason why.
+        if not is_canonical(host):
+            return slow(host)
+        if at < 0:
+            return NOT_FILED
+        if both:
+            return refused(host, at)
+        return known.get(host[at:], NOT_FILED)
 
     return reason
 
@@ -124,43 +210,82 @@ class Mirror(Protocol):
     def served_now(self, names: Iterable[str]) -> set[str]: ...
 
 
-def _pack(names: tuple[bytes, ...]):
-    # One domain per website is the rule, so the slot holds the name itself, not a 1-tuple.
-    if not names:
-        return None
-    return names[0] if len(names) == 1 else names
+def _split(name: bytes) -> tuple[bytes, bytes]:
+    """`www.example.cn` → (`www`, `example.cn`); a single label's parent is b""."""
+    label, _, parent = name.partition(b".")
+    return label, parent
 
 
-def _unpack(slot) -> tuple[bytes, ...]:
-    if slot is None:
-        return ()
-    return (slot,) if isinstance(slot, bytes) else slot
+def _join(label: bytes, parent: bytes) -> bytes:
+    return label + b"." + parent if parent else label
+
+
+def _proper_suffixes(name: bytes) -> list[bytes]:
+    """`a.b.cn` → [`b.cn`, `cn`]; for a single label, [b""] (the parent it is looked up under)."""
+    found = []
+    i = name.find(b".")
+    while i >= 0:
+        found.append(name[i + 1 :])
+        i = name.find(b".", i + 1)
+    return found or [b""]
 
 
 class _Slots:
-    """Website id → its domains in the index. Mirror ids are dense autoincrement keys, so a list
-    costs 8 bytes a website; an id far beyond the list's end (a sparse sequence) goes to a dict."""
+    """Website id → its domains, each as (label, parent): the label is the very object held in the
+    served set under its parent, the parent one shared object per parent (`cn`, `com.cn`). Mirror
+    ids are dense autoincrement keys, so a website with one domain (the rule) costs a list slot
+    (8 bytes) and a parent number (2 bytes); other websites, and ids far beyond the list's end (a
+    sparse sequence, kept in a dict), hold a flat tuple (label, parent, label, parent, …)."""
 
     def __init__(self) -> None:
-        self._dense: list = []
-        self._sparse: dict[int, object] = {}
+        self._dense: list = []  # id → label (one domain: its parent's number in _pids), tuple or None
+        self._pids = array("H")
+        self._sparse: dict[int, tuple] = {}
+        self._parents: list[bytes] = []  # number → parent; kept, as parents are few
+        self._numbers: dict[bytes, int] = {}
 
-    def names(self, website_id: int) -> tuple[bytes, ...]:
+    def get(self, website_id: int) -> tuple[tuple[bytes, bytes], ...]:
         if 0 <= website_id < len(self._dense):
-            return _unpack(self._dense[website_id])
-        return _unpack(self._sparse.get(website_id))
-
-    def set(self, website_id: int, names: tuple[bytes, ...]) -> None:
-        slot = _pack(names)
-        size = len(self._dense)
-        if size <= website_id < 2 * size + 65536:
-            self._dense.extend([None] * (website_id + 1 - size))
-        if 0 <= website_id < len(self._dense):
-            self._dense[website_id] = slot
-        elif slot is None:
-            self._sparse.pop(website_id, None)
+            slot = self._dense[website_id]
+            if type(slot) is bytes:
+                return ((slot, self._parents[self._pids[website_id]]),)
         else:
-            self._sparse[website_id] = slot
+            slot = self._sparse.get(website_id)
+        if slot is None:
+            return ()
+        return tuple(zip(slot[::2], slot[1::2], strict=True))
+
+    def set(self, website_id: int, pairs: Sequence[tuple[bytes, bytes]]) -> None:
+        dense = self._dense
+        size = len(dense)
+        if size <= website_id < 2 * size + 65536:
+            dense.extend([None] * (website_id + 1 - size))
+            self._pids.frombytes(bytes(2 * (website_id + 1 - size)))
+        if website_id < 0 or website_id >= len(dense):
+            if pairs:
+                self._sparse[website_id] = self._flat(pairs)
+            else:
+                self._sparse.pop(website_id, None)
+        elif len(pairs) == 1 and (number := self._number(pairs[0][1])) < 65536:
+            dense[website_id] = pairs[0][0]
+            self._pids[website_id] = number
+        else:
+            dense[website_id] = self._flat(pairs) or None
+
+    def trim(self) -> None:
+        """Drop the room the list and the array keep for growing (after the first load)."""
+        self._dense = self._dense[:]
+        self._pids = self._pids[:]
+
+    def _number(self, parent: bytes) -> int:
+        number = self._numbers.get(parent)
+        if number is None:
+            number = self._numbers[parent] = len(self._parents)
+            self._parents.append(parent)
+        return number
+
+    def _flat(self, pairs: Sequence[tuple[bytes, bytes]]) -> tuple:
+        return tuple(x for label, parent in pairs for x in (label, self._parents[self._number(parent)]))
 
 
 def home_domain(home_url: str) -> str | None:
@@ -172,8 +297,14 @@ def home_domain(home_url: str) -> str | None:
 
 class Index:
     def __init__(self) -> None:
-        self._served: set[bytes] = set()
-        self._known: dict[bytes, str] = {}  # known but not served: name → reason
+        # Held names are the served ones and the known ones (known but not served: name → reason).
+        # `_under` maps every proper suffix of a held name to the labels of the served names right
+        # under it, `_both` holds the held names that are also such a suffix (see _decider).
+        self._under: dict[bytes, set[bytes]] = {}
+        self._known: dict[bytes, str] = {}
+        self._both: set[bytes] = set()
+        self._holders: dict[bytes, int] = {}  # proper suffix → how many held names end with it
+        self._served_count = 0
         self._slots = _Slots()
         self._write = threading.Lock()
         self.version = 0  # the highest mirror version applied
@@ -181,28 +312,24 @@ class Index:
         self.loaded_at: float | None = None  # time.time() of the first complete load
         self.refreshed_at: float | None = None  # time.time() of the last successful read of the mirror
         # reason(host: bytes) -> str: the decision, FILED meaning serve (see _decider).
-        self.reason = _decider(self._served, self._known_reason, self.verdict)
+        self.reason = _decider(self._under, self._known, self._both)
 
     # ---------------------------------------------------------------- the decision
 
-    def _known_reason(self, name: bytes) -> str:
-        """Why a canonical name that is not served is refused: the nearest known suffix's reason."""
-        known = self._known
-        reason = known.get(name)
-        i = name.find(b".")
-        while reason is None and i >= 0:
-            reason = known.get(name[i + 1 :])
-            i = name.find(b".", i + 1)
-        return NOT_FILED if reason is None else reason
+    def _served(self, name: bytes) -> bool:
+        label, parent = _split(name)
+        labels = self._under.get(parent)
+        return labels is not None and label in labels
 
     def verdict(self, host: bytes | str) -> Verdict:
-        """The decision with its explanation (for pages and tests); the slow path of `reason`."""
+        """The decision with its explanation (for pages and tests): the plain suffix walk, which
+        `reason` must always agree with."""
         name = hosts.normalise(host)
         if name is None:
             return Verdict(INVALID_HOST)
         text = name.decode("ascii")
         for suffix in hosts.suffixes(name):
-            if suffix in self._served:
+            if self._served(suffix):
                 return Verdict(FILED, text, suffix.decode("ascii"))
         for suffix in hosts.suffixes(name):
             reason = self._known.get(suffix)  # one look-up: the refresher may remove it meanwhile
@@ -219,10 +346,11 @@ class Index:
             top = mirror.max_version()
             for websites, domains in mirror.all_websites():
                 self._apply(websites, domains, mirror)
+            self._slots.trim()
             self.version = max(self.version, top)
             self.loaded = True
             self.loaded_at = self.refreshed_at = time.time()
-            return len(self._served)
+            return self._served_count
 
     def catch_up(self, mirror: Mirror, *, batch: int = 1000) -> int:
         """Apply the websites changed since the last version seen; returns how many."""
@@ -245,17 +373,21 @@ class Index:
     def _apply(self, websites: Sequence[Website], domains: dict[int, list[str]], mirror: Mirror) -> None:
         """Work out the whole batch first, then ask the mirror, then change the index: a failed
         read leaves the index (and the version) as they were, so the batch is simply read again."""
-        served, known = self._served, self._known
+        under, known = self._under, self._known
+        split: dict[bytes, tuple[bytes, bytes]] = {}  # name → (label, parent), the label held already if any
         adds: dict[bytes, None] = {}
         drops: set[bytes] = set()
         reasons: dict[bytes, str | None] = {}  # None: forget the reason
         slots: dict[int, tuple[bytes, ...]] = {}
         for site in sorted(websites, key=lambda w: w.version):
-            old = slots[site.id] if site.id in slots else self._slots.names(site.id)
+            if site.id in slots:
+                old = slots[site.id]
+            else:  # keep the label objects already held rather than second copies
+                pairs = self._slots.get(site.id)
+                old = tuple(_join(label, parent) for label, parent in pairs)
+                for name, pair in zip(old, pairs, strict=True):
+                    split.setdefault(name, pair)
             now = tuple(dict.fromkeys(n for n in map(_mirror_name, domains.get(site.id, ())) if n))
-            if old:  # keep the bytes objects already in the index rather than second copies
-                mine = {name: name for name in old}
-                now = tuple(mine.get(name, name) for name in now)
             reason = classify(site.status, site.access_state)
             names = now
             if reason == DEREGISTERED:
@@ -273,34 +405,100 @@ class Index:
                     drops.add(name)
                 reasons[name] = None if reason in (FILED, NOT_FILED) else reason
             slots[site.id] = names
-        drops = {name for name in drops if name in served and name not in adds}
+        served = set()  # the names of this batch that are served now
+        for name in reasons:
+            pair = split.get(name)
+            if pair is None:
+                label, _, parent = name.partition(b".")
+                split[name] = (label, parent)
+            else:
+                label, parent = pair
+            labels = under.get(parent)
+            if labels is not None and label in labels:
+                served.add(name)
+        drops &= served
+        drops -= adds.keys()
         if drops:
             # Another website may serve the same name (one deregistered, the same domain filed
             # again): the mirror, not this batch, says who serves it now.
             elsewhere = mirror.served_now(name.decode("ascii") for name in drops)
             drops = {name for name in drops if name.decode("ascii") not in elsewhere}
-        for name in drops:
-            served.discard(name)
-        for name in adds:
-            served.add(name)
-        for website_id, names in slots.items():
-            self._slots.set(website_id, names)
+
+        # Which names start or stop being held (served, or known). Readers see the suffixes of a
+        # name come before the name and go after it, so `_under` and `_both` are never short of
+        # what the held names need.
+        enter, leave = [], []
         for name, reason in reasons.items():
-            if reason is None or name in served:
+            was = name in served or name in known
+            will = reason is not None or name in adds or (name in served and name not in drops)
+            if will and not was:
+                enter.append(name)
+            elif was and not will:
+                leave.append(name)
+        self._hold(enter)
+        for name in drops:
+            label, parent = split[name]
+            under[parent].discard(label)
+        for name in adds:
+            if name not in served:
+                label, parent = split[name]
+                under[parent].add(label)
+        self._served_count += len(adds) - len(adds.keys() & served) - len(drops)
+        for website_id, names in slots.items():
+            self._slots.set(website_id, [split[name] for name in names])
+        for name, reason in reasons.items():
+            if reason is None or name in adds or (name in served and name not in drops):
                 known.pop(name, None)
             else:
                 known[name] = reason
+        self._release(leave)
+
+    def _hold(self, names: list[bytes]) -> None:
+        """Count the proper suffixes of names about to be held; new ones become keys of `_under`
+        (after `_both` has learnt which of them are held names)."""
+        holders, both = self._holders, self._both
+        fresh = []
+        for name in names:
+            for suffix in _proper_suffixes(name):
+                count = holders.get(suffix, 0)
+                holders[suffix] = count + 1
+                if not count:
+                    fresh.append(suffix)
+        entering = set(names)
+        for name in names:
+            if name in holders:
+                both.add(name)
+        for suffix in fresh:
+            if suffix in entering or self._served(suffix) or suffix in self._known:
+                both.add(suffix)
+        for suffix in fresh:
+            self._under[suffix] = set()
+
+    def _release(self, names: list[bytes]) -> None:
+        """Forget the suffixes that no held name needs any more (after the names went)."""
+        holders, both, under = self._holders, self._both, self._under
+        for name in names:
+            both.discard(name)
+            for suffix in _proper_suffixes(name):
+                count = holders[suffix] - 1
+                if count:
+                    holders[suffix] = count
+                else:
+                    del holders[suffix]
+                    del under[suffix]
+                    both.discard(suffix)
 
     # ---------------------------------------------------------------- for status pages and tests
 
     def served_count(self) -> int:
-        return len(self._served)
+        return self._served_count
 
     def known_count(self) -> int:
         return len(self._known)
 
     def served_names(self) -> list[str]:
-        return sorted(name.decode("ascii") for name in list(self._served))
+        pairs = [(label, parent) for parent, labels in list(self._under.items()) for label in list(labels)]
+        return sorted(_join(label, parent).decode("ascii") for label, parent in pairs)
 
 
 def _mirror_name(name: str) -> bytes | None:

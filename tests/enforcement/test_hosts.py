@@ -1,5 +1,8 @@
 """Host normalisation and the label-boundary suffix walk (DESIGN §7), without a database."""
 
+import re
+
+import idna
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
@@ -12,6 +15,91 @@ LABEL = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?", fullmatch=True).fil
 DOMAIN = st.builds(
     lambda name, tld: f"{name}.{tld}", LABEL.filter(lambda s: not s.isdigit()), st.sampled_from(["cn", "com.cn", "com"])
 )
+
+
+# ---------------------------------------------------------------- the reference
+
+# normalise and is_canonical as first written: a regular expression for plain names and idna for
+# everything else. The fast paths of hosts must give exactly what these give, for any input.
+_LABEL = rb"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_PLAIN = re.compile(rb"(?:%s\.)*%s" % (_LABEL, _LABEL))
+_NUMERIC = re.compile(rb"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+))*")
+
+
+def reference_normalise(host):
+    if isinstance(host, bytes):
+        try:
+            text = host.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    elif isinstance(host, str):
+        text = host
+    else:
+        return None
+    if not text or len(text) > hosts.MAX_INPUT:
+        return None
+    if text.startswith("["):
+        return None
+    head, colon, port = text.rpartition(":")
+    if colon:
+        if ":" in head or not (port == "" or (port.isascii() and port.isdigit() and len(port) <= 5)):
+            return None
+        text = head
+    if not text:
+        return None
+    if text.isascii():
+        name = text.lower().encode("ascii").removesuffix(b".")
+        if len(name) <= hosts.MAX_NAME and b"--" not in name and _PLAIN.fullmatch(name):
+            return None if _NUMERIC.fullmatch(name) else name
+    try:
+        name = idna.encode(text, uts46=True).lower().removesuffix(b".")
+    except Exception:
+        return None
+    if not name or len(name) > hosts.MAX_NAME or _NUMERIC.fullmatch(name):
+        return None
+    return name
+
+
+def reference_is_canonical(name):
+    return (
+        len(name) <= hosts.MAX_NAME
+        and b"--" not in name
+        and _PLAIN.fullmatch(name) is not None
+        and _NUMERIC.fullmatch(name) is None
+    )
+
+
+# Host-like text: the characters that matter to the rules, in runs that look like names.
+HOSTLIKE = st.one_of(
+    st.text(alphabet="abAB09-._:[]x例。Ｅ\x00 *", max_size=40),
+    st.builds(
+        lambda labels, port: ".".join(labels) + port,
+        st.lists(
+            st.one_of(
+                st.from_regex(r"(xn--)?[a-zA-Z0-9-]{0,66}", fullmatch=True),
+                st.sampled_from(["xn--fsqu00a", "XN--FIQS8S", "xn--zz", "ab--cd", "a--b", "例子"]),
+            ),
+            min_size=1,
+            max_size=6,
+        ),
+        st.sampled_from(["", ".", "..", ":", ":80", ":99999", ":123456", ":x", ":80:80"]),
+    ),
+    st.builds(lambda n: ".".join(["a" * 60] * n), st.integers(1, 6)),  # around 253 characters
+    st.lists(st.sampled_from(["0", "1", "0x1f", "0x", "09", "a", "cn"]), min_size=1, max_size=5).map(".".join),
+)
+
+
+@given(st.one_of(HOSTLIKE, HOSTLIKE.map(str.encode), st.text(max_size=80), st.binary(max_size=80)))
+def test_normalise_gives_what_the_reference_gives(raw):
+    assert hosts.normalise(raw) == reference_normalise(raw)
+
+
+@given(st.one_of(HOSTLIKE.map(str.encode), st.binary(max_size=80)))
+def test_is_canonical_is_the_reference(name):
+    assert hosts.is_canonical(name) == reference_is_canonical(name)
+
+
+# ---------------------------------------------------------------- examples and properties
 
 
 @pytest.mark.parametrize(

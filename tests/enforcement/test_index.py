@@ -1,9 +1,11 @@
 """The in-memory index: the decision over it, and how it follows the mirror change by change."""
 
+from collections import Counter
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from beian.enforcement import index as idx
@@ -133,6 +135,90 @@ def test_a_sibling_that_merely_shares_a_suffix_string_is_not_served(extra, domai
     host = f"{extra}{domain}"
     assert SERVED.reason(host.encode()) == NOT_FILED
     assert SERVED.reason(f"www.{host}".encode()) == NOT_FILED
+
+
+def test_names_inside_other_names_and_single_labels():
+    """Filed domains are registrable domains, so none lies inside another; the index holds any
+    names all the same, and then decides as the plain suffix walk does."""
+    built = memory_index("example.cn", "shop.example.cn", "localhost", "cn", cancelled=["a.shop.example.cn", "gone.cn"])
+    assert built._both == {b"cn", b"example.cn", b"shop.example.cn"}
+    for host, reason in [
+        (b"cn", FILED),
+        (b"anything.cn", FILED),
+        (b"x.gone.cn", FILED),  # served under cn, however gone.cn is known
+        (b"localhost", FILED),
+        (b"www.localhost", FILED),
+        (b"a.shop.example.cn", FILED),
+        (b"b.a.shop.example.cn", FILED),
+        (b"com", NOT_FILED),
+        (b"www.example.com", NOT_FILED),
+        (b"WWW.LOCALHOST:80", FILED),
+    ]:
+        assert built.reason(host) == built.verdict(host).reason == reason, host
+    bare = memory_index("shop.example.cn", cancelled=["example.cn"])
+    assert bare._both == {b"example.cn"}
+    for host, reason in [
+        (b"example.cn", ACCESS_CANCELLED),
+        (b"www.example.cn", ACCESS_CANCELLED),
+        (b"shop.example.cn", FILED),
+        (b"dead.shop.example.cn", FILED),
+        (b"other.cn", NOT_FILED),
+    ]:
+        assert bare.reason(host) == bare.verdict(host).reason == reason, host
+
+
+POOL = ["cn", "a.cn", "b.a.cn", "c.b.a.cn", "com.cn", "x.com.cn", "localhost", "xn--fsqu00a.xn--fiqs8s", "b.c"]
+PROBES = [
+    probe.encode()
+    for name in [*POOL, "q.b.a.cn", "zz.cn", "y.x.com.cn", "c"]
+    for probe in (name, f"www.{name}", f"WWW.{name.upper()}:80", f"z{name}", f"{name}.", f"a_b.{name}", f"1.2.{name}")
+] + [b"", b"1.2.3.4", b"a..cn", b"[::1]", b"x" * 300]
+
+
+def check_index(built: Index, mirror: ListMirror) -> None:
+    """The index holds what the mirror serves, its structures agree with the names it holds, and
+    its decision is the plain suffix walk's."""
+    served = {name.encode() for name in built.served_names()}
+    filed = [names for s, names in mirror.sites if classify(s.status, s.access_state) == FILED]
+    assert served == {name.encode() for names in filed for name in names}
+    assert built.served_count() == len(served)
+    known = set(built._known)
+    assert not served & known
+    held = served | known
+    suffixes = Counter(suffix for name in held for suffix in idx._proper_suffixes(name))
+    assert built._holders == dict(suffixes)
+    assert set(built._under) == set(suffixes)
+    assert built._both == held & set(suffixes)
+    for host in PROBES:
+        assert built.reason(host) == built.verdict(host).reason, host
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([1, 2, 3, 4, 10**12]),
+            st.sampled_from(["active", "active", "deregistered"]),
+            st.sampled_from(["active", "provisional", "ended", ""]),
+            st.lists(st.sampled_from(POOL), max_size=3),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    st.integers(1, 4),
+)
+def test_the_index_follows_any_sequence_of_changes(changes, batch):
+    mirror = ListMirror([])
+    built = Index()
+    built.load(mirror)
+    for version, (site_id, status, access, names) in enumerate(changes, start=1):
+        home = f"http://www.{names[0]}/" if names else "http://example.invalid/"
+        site = Website(site_id, version, status, access, home)
+        listed = names if status == "active" else []  # the mirror keeps the active domains only
+        mirror.sites = [(s, n) for s, n in mirror.sites if s.id != site_id] + [(site, listed)]
+        if version % batch == 0 or version == len(changes):
+            built.catch_up(mirror, batch=batch)
+            check_index(built, mirror)
 
 
 def test_classify():
@@ -314,15 +400,38 @@ def test_the_domain_is_shared_not_copied(rows, mirror):
     built.load(mirror)
     rows.change(site)  # reread: the same name comes back from the database as a new object
     built.refresh(mirror)
-    (stored,) = built._served
-    assert built._slots.names(site.id)[0] is stored
+    (stored,) = built._under[b"cn"]
+    ((label, parent),) = built._slots.get(site.id)
+    assert (label, parent) == (b"shared", b"cn")
+    assert label is stored
 
 
-def test_pack_and_unpack():
-    assert idx._unpack(idx._pack(())) == ()
-    assert idx._unpack(idx._pack((b"a.cn",))) == (b"a.cn",)
-    assert idx._pack((b"a.cn",)) == b"a.cn"
-    assert idx._unpack(idx._pack((b"a.cn", b"b.cn"))) == (b"a.cn", b"b.cn")
+def test_slots_keep_each_websites_domains():
+    slots = idx._Slots()
+    slots.set(1, [(b"example", b"cn")])
+    slots.set(2, [(b"a", b"com.cn"), (b"b", b"cn")])
+    slots.set(10**12, [(b"far", b"cn")])
+    slots.set(3, [])
+    assert slots.get(1) == ((b"example", b"cn"),)
+    assert slots.get(2) == ((b"a", b"com.cn"), (b"b", b"cn"))
+    assert slots.get(10**12) == ((b"far", b"cn"),)
+    assert slots.get(3) == slots.get(4) == slots.get(10**13) == ()
+    assert type(slots._dense[1]) is bytes  # one domain: the label itself, its parent by number
+    assert slots.get(2)[1][1] is slots.get(1)[0][1]  # one object per parent
+    slots.trim()
+    slots.set(1, [])
+    slots.set(10**12, [])
+    assert slots.get(1) == slots.get(10**12) == ()
+    assert slots.get(2) == ((b"a", b"com.cn"), (b"b", b"cn"))
+
+
+def test_a_website_under_a_parent_numbered_past_two_bytes():
+    slots = idx._Slots()
+    for n in range(65536):
+        slots._number(b"p%d" % n)
+    slots.set(1, [(b"x", b"cn")])
+    assert slots.get(1) == ((b"x", b"cn"),)
+    assert type(slots._dense[1]) is tuple
 
 
 def test_a_failed_read_leaves_the_index_to_try_the_same_batch_again(rows):

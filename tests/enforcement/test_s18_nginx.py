@@ -1,0 +1,260 @@
+"""S18 with a real nginx: an operator points Debian's nginx at the decision endpoint (`auth_request`)
+or at the exported `map`, using the configurations of docs/enforcement.md as they are printed there.
+A filed Host gets the customer's page, an unfiled Host gets the block page (网站未备案, 403), and a
+Host whose access was just cancelled is blocked within the promised delay.
+
+Everything is a real process on a free loopback port: nginx (foreground, its own prefix in a tmp
+directory), the decision server (`beian.enforcement.asgi:app` under granian, as in the Procfile),
+the platform for the block page (`beian.wsgi` under gunicorn, as in the Procfile), and a
+customer's site (a second nginx server). They share on-disk databases with the test
+(tests/enforcement/live_edge.py: SQLite files in the tmp directory, or dedicated PostgreSQL
+databases when the suite runs on PostgreSQL). The mirror is written as the provider writes it:
+`beian.provider.sync.follow_website` with the bureau's website snapshot, in `python -m beian shell`.
+
+The only time bound is the promise itself: a change reaches an `auth_request` edge within one poll
+of the decision server plus nginx's one-second decision cache (which nginx counts in whole
+seconds), so the test allows POLL + 2 × CACHE + a margin; a `map` edge is as fresh as the last run
+of `write_nginx_map --reload`, so there the clock starts when that command returns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.enforcement.live_edge import (
+    BIN,
+    EdgeDatabases,
+    Nginx,
+    Processes,
+    documented_nginx,
+    free_port,
+    wait_ready,
+)
+
+POLL = 0.2  # BEIAN_ENFORCEMENT_POLL_SECONDS of the decision server
+CACHE = 1  # BEIAN_ENFORCEMENT_CACHE_SECONDS, and the documented proxy_cache_valid
+MARGIN = 2.6  # process scheduling on a busy machine; the whole bound is 5 s
+BOUND = POLL + 2 * CACHE + MARGIN
+
+FILED, UNFILED, CANCELLED, MAP_CANCELLED = "shop-s18.cn", "unfiled-s18.cn", "gone-s18.cn", "mapgone-s18.cn"
+
+# Applies website snapshots the way the provider's sync applies the bureau's `website.updated`
+# events: each a newer version than anything in the mirror; prints when they are committed.
+MIRROR = """
+import json, os, time
+from django.db import transaction
+from django.db.models import Max
+from beian.provider import sync
+from beian.provider.models import FiledWebsite
+
+with transaction.atomic():
+    version = FiledWebsite.objects.aggregate(top=Max("version"))["top"] or 0
+    for n, domain, state in json.loads(os.environ["BEIAN_TEST_MIRROR"]):
+        version += 1
+        entity = {"number": f"粤ICP备2026{n:06d}号", "name": f"测试公司{n}", "unit_type": "enterprise",
+                  "province": "44", "status": "active"}
+        sync.follow_website({"entity": entity, "number": entity["number"] + "-1", "name": f"测试网站{n}",
+                             "home_url": f"http://{domain}/", "status": "active",
+                             "access": {"state": state, "ips": ["121.40.18.10"]}, "domains": [domain]},
+                            version=version)
+print("committed", time.time(), flush=True)
+"""
+SITES = {FILED: 1, CANCELLED: 2, MAP_CANCELLED: 3}
+
+CUSTOMER = """
+server {{
+    listen 127.0.0.1:{port};
+    location / {{
+        default_type text/html;
+        return 200 "<h1>customer site</h1><p>$host</p>\\n";
+    }}
+}}
+upstream customer_backend {{
+    server 127.0.0.1:{port};
+}}
+"""
+
+
+@dataclass
+class Edge:
+    procs: Processes
+    env: dict[str, str]
+    nginx: Nginx
+    auth_port: int
+    map_port: int
+    map_path: Path
+
+    def beian(self, name: str, *args: str) -> str:
+        return self.procs.run(name, sys.executable, "-m", "beian", *args)
+
+    def mirror(self, name: str, *changes: tuple[str, str]) -> float:
+        """Write website snapshots into the mirror; returns the wall-clock time of the commit."""
+        self.env["BEIAN_TEST_MIRROR"] = json.dumps([[SITES[domain], domain, state] for domain, state in changes])
+        out = self.beian(name, "shell", "-c", MIRROR)
+        return float(out.split("committed ")[-1].split()[0])
+
+    def get(self, port: int, host: str) -> httpx.Response:
+        return httpx.get(f"http://127.0.0.1:{port}/", headers={"Host": host}, timeout=5)
+
+    def blocked_within(self, port: int, host: str, since: float) -> tuple[httpx.Response, float]:
+        """Poll (every 50 ms) until the edge refuses `host`; fail at since + BOUND."""
+        while True:
+            response = self.get(port, host)
+            took = time.time() - since
+            if response.status_code == 403:
+                return response, took
+            if took > BOUND:
+                pytest.fail(
+                    f"{host} still {response.status_code} {took:.2f} s after the change (bound {BOUND:.1f} s)\n"
+                    f"{self.procs.logs()}"
+                )
+            time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def edge(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("edge")
+    dbs = EdgeDatabases(tmp)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("BEIAN_", "PYTEST_", "DJANGO_", "GRANIAN_")) and k != "COVERAGE_PROCESS_START"
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="beian.settings",
+        PYTHONDONTWRITEBYTECODE="1",
+        PYTHONUNBUFFERED="1",
+        BEIAN_VAR_DIR=str(tmp),
+        BEIAN_ENFORCEMENT_POLL_SECONDS=str(POLL),
+        BEIAN_ENFORCEMENT_CACHE_SECONDS=str(CACHE),
+        BEIAN_WEB_WORKERS="1",
+        **dbs.env(),
+    )
+    procs = Processes(tmp, env)
+    nginx = Nginx(procs, tmp)
+    decide_port, platform_port, auth_port, map_port, customer_port = (free_port() for _ in range(5))
+    try:
+        dbs.create()
+        edge = Edge(procs, env, nginx, auth_port, map_port, tmp / "beian-served.map")
+        # Both databases: the platform's clock reads the simulation's offset from the bureau's.
+        migrations = [
+            procs.start("migrate-default", sys.executable, "-m", "beian", "migrate", "--noinput", "-v0"),
+            procs.start(
+                "migrate-bureau", sys.executable, "-m", "beian", "migrate", "--noinput", "-v0", "--database", "bureau"
+            ),
+        ]
+        for proc in migrations:
+            assert proc.wait(timeout=120) == 0, procs.logs()
+            procs.stop(proc)
+        edge.mirror("mirror-setup", (FILED, "active"), (CANCELLED, "active"), (MAP_CANCELLED, "active"))
+
+        # The decision server and the platform as the Procfile starts them, and the first map.
+        decide = procs.start(
+            "granian",
+            str(BIN / "granian"),
+            "--interface",
+            "asgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(decide_port),
+            "--no-ws",
+            "beian.enforcement.asgi:app",
+        )
+        platform = procs.start(
+            "gunicorn",
+            str(BIN / "gunicorn"),
+            "beian.wsgi:application",
+            "--config",
+            "beian/gunicorn_conf.py",
+            "--bind",
+            f"127.0.0.1:{platform_port}",
+        )
+        out = edge.beian("write-map", "write_nginx_map", str(edge.map_path))
+        assert "3 domain(s) written" in out, out
+        wait_ready(
+            procs,
+            decide,
+            "the decision server",
+            lambda: httpx.get(f"http://127.0.0.1:{decide_port}/enforcement/status", timeout=1).json()["loaded"],
+        )
+        wait_ready(
+            procs,
+            platform,
+            "the platform",
+            lambda: httpx.get(f"http://127.0.0.1:{platform_port}/enforcement/blocked", timeout=1).status_code == 403,
+        )
+
+        nginx.configure(
+            CUSTOMER.format(port=customer_port)
+            + documented_nginx(
+                decide_port=decide_port, platform_port=platform_port, auth_port=auth_port, map_port=map_port, tmp=tmp
+            ),
+            ports=(auth_port, map_port, customer_port),
+        )
+        nginx.start()
+        yield edge
+    finally:
+        procs.close()
+        dbs.drop()
+
+
+def _customer_page(response: httpx.Response, host: str) -> None:
+    assert response.status_code == 200, response.text
+    assert "customer site" in response.text
+    assert host in response.text  # the customer's site saw the visitor's Host
+
+
+def _block_page(response: httpx.Response, reason: str, title: str) -> None:
+    assert response.status_code == 403, response.text
+    assert response.headers["x-beian-reason"] == reason  # from the platform, through nginx
+    assert title in response.text
+    assert "customer site" not in response.text
+
+
+def test_s18_auth_request_filed_unfiled_and_just_cancelled(edge):
+    _customer_page(edge.get(edge.auth_port, f"www.{FILED}"), f"www.{FILED}")
+    _customer_page(edge.get(edge.auth_port, FILED.upper() + ":80"), FILED)  # nginx's $host is lower case
+    _block_page(edge.get(edge.auth_port, UNFILED), "not_filed", "网站未备案")
+    _block_page(edge.get(edge.auth_port, f"bad{FILED}"), "not_filed", "网站未备案")
+
+    host = f"www.{CANCELLED}"
+    _customer_page(edge.get(edge.auth_port, host), host)  # and nginx now holds that decision for a second
+    committed = edge.mirror("mirror-cancel", (CANCELLED, "ended"))  # cancel_access submitted: the bureau's event
+    blocked, took = edge.blocked_within(edge.auth_port, host, committed)
+    _block_page(blocked, "access_cancelled", "已取消接入")
+    print(f"auth_request edge: {host} blocked {took:.2f} s after the mirror changed (bound {BOUND:.1f} s)")
+    _customer_page(edge.get(edge.auth_port, f"www.{FILED}"), f"www.{FILED}")  # nothing else moved
+
+
+def test_s18_map_filed_unfiled_and_just_cancelled(edge):
+    _customer_page(edge.get(edge.map_port, f"www.{FILED}"), f"www.{FILED}")
+    _block_page(edge.get(edge.map_port, UNFILED), "not_filed", "网站未备案")
+    _block_page(edge.get(edge.map_port, f"bad{FILED}"), "not_filed", "网站未备案")
+
+    host = f"www.{MAP_CANCELLED}"
+    _customer_page(edge.get(edge.map_port, host), host)
+    edge.mirror("mirror-map-cancel", (MAP_CANCELLED, "ended"))
+    # An edge without a call-back knows only its map: still served until the map is written again.
+    _customer_page(edge.get(edge.map_port, host), host)
+    out = edge.beian(
+        "write-map-reload", "write_nginx_map", str(edge.map_path), "--reload", "--nginx", str(edge.nginx.ctl)
+    )
+    written = time.time()
+    assert "domain(s) written" in out, out
+    assert "nginx reloaded" in out, out
+    served = edge.map_path.read_text()
+    assert f".{FILED} 1;" in served
+    assert f".{MAP_CANCELLED} " not in served
+    blocked, took = edge.blocked_within(edge.map_port, host, written)
+    _block_page(blocked, "access_cancelled", "已取消接入")
+    print(f"map edge: {host} blocked {took:.2f} s after write_nginx_map --reload returned")
+    _customer_page(edge.get(edge.map_port, f"www.{FILED}"), f"www.{FILED}")
