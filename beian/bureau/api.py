@@ -313,25 +313,7 @@ def list_provinces(request):
 
 @api.get("/catalogue", summary="The operation catalogue in force", tags=["public"])
 def catalogue(request):
-    rules = current_rules()
-    return {
-        "rule_set": rules.code,
-        "max_domains_per_website": rules.max_domains_per_website,
-        "operations": [
-            {
-                "code": t.code,
-                "name": t.name,
-                "name_en": t.name_en,
-                "password": t.password,
-                "verify": [p.value for p in t.verify],
-                "irreversible": t.irreversible,
-                "serving": t.serving.value,
-                "review_days": list(t.review_days),
-                "rejectable": t.rejectable,
-            }
-            for t in rules.operations.values()
-        ],
-    }
+    return current_rules().as_dict()
 
 
 def request_limit() -> int:

@@ -46,6 +46,20 @@ class OperationType:
     def is_cancellation(self) -> bool:
         return self.code.startswith("cancel_")
 
+    def as_dict(self) -> dict:
+        """The row as JSON, for the APIs that publish the catalogue."""
+        return {
+            "code": self.code,
+            "name": self.name,
+            "name_en": self.name_en,
+            "password": self.password,
+            "verify": [p.value for p in self.verify],
+            "irreversible": self.irreversible,
+            "serving": self.serving.value,
+            "review_days": list(self.review_days),
+            "rejectable": self.rejectable,
+        }
+
 
 _E, _W = Principal.ENTITY, Principal.WEBSITE
 
@@ -90,6 +104,13 @@ class RuleSet:
     name: str
     operations: dict[str, OperationType]
     max_domains_per_website: int | None  # None: no limit beyond the form's
+
+    def as_dict(self) -> dict:
+        return {
+            "rule_set": self.code,
+            "max_domains_per_website": self.max_domains_per_website,
+            "operations": [t.as_dict() for t in self.operations.values()],
+        }
 
 
 def _miit2020() -> dict[str, OperationType]:

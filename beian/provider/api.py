@@ -759,23 +759,7 @@ SERVING_NAMES: dict[Serving, tuple[str, str]] = {
 def catalogue(request):
     """What each application type needs and does, for building forms: its names, whether it needs
     the filing password, whether it is irreversible once submitted, and its effect on serving."""
-    rules = rule_set(settings.BEIAN_RULE_SET)
-    return {
-        "rule_set": rules.code,
-        "max_domains_per_website": rules.max_domains_per_website,
-        "operations": [
-            {
-                "code": t.code,
-                "name": t.name,
-                "name_en": t.name_en,
-                "password": t.password,
-                "verify": [p.value for p in t.verify],
-                "irreversible": t.irreversible,
-                "serving": t.serving.value,
-                "serving_name": SERVING_NAMES[t.serving][0],
-                "serving_name_en": SERVING_NAMES[t.serving][1],
-                "review_days": list(t.review_days),
-            }
-            for t in rules.operations.values()
-        ],
-    }
+    catalogue = rule_set(settings.BEIAN_RULE_SET).as_dict()
+    for row in catalogue["operations"]:
+        row["serving_name"], row["serving_name_en"] = SERVING_NAMES[Serving(row["serving"])]
+    return catalogue
