@@ -62,7 +62,10 @@ def _plan(op: Operation, now: datetime, win: workdays.Window) -> dict:
     return {"planned_decision_at": when, "planned_decision": "reject" if reject else "approve"}
 
 
+# (reason code, reason) of the simulation's own rejections: drawn by auto review, or forced
+# through /bureau/sim/v1/decisions without a reason.
 SIMULATED_REJECTION = ("simulated_rejection", "模拟审核：随机驳回（用于演示与测试）")
+FORCED_REJECTION = ("simulated_rejection", "模拟驳回")
 
 
 def decide(op: Operation, decision: str, *, actor: str, reason: str = "", reason_code: str = "") -> Operation:

@@ -52,13 +52,9 @@ def force_decision(request, payload: DecisionIn):
     op = Operation.objects.filter(pk=payload.operation).first()
     if op is None:
         raise BureauError("not_found")
-    reason = payload.reason or ("" if payload.decision == "approve" else "模拟驳回")
+    code, default_reason = ("", "") if payload.decision == "approve" else review.FORCED_REJECTION
     op = review.decide(
-        op,
-        payload.decision,
-        actor=Actor.SIMULATION,
-        reason=reason,
-        reason_code="" if payload.decision == "approve" else "simulated_rejection",
+        op, payload.decision, actor=Actor.SIMULATION, reason=payload.reason or default_reason, reason_code=code
     )
     return {"operation": str(op.pk), "state": op.state, "result": op.result}
 

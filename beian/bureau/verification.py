@@ -123,7 +123,7 @@ def confirm(*, operation_id, mobile: str, id_last6: str, code: str) -> Outcome:
         op, ver = _open_verification(operation_id, mobile, id_last6)
         ver = Verification.objects.select_for_update().get(pk=ver.pk)
         if ver.verified_at is not None:
-            return Outcome(True, "already_verified", MAX_WRONG - ver.wrong_attempts)
+            return Outcome(True, "already_verified", MAX_WRONG + 1 - ver.wrong_attempts)
         if clock.now() >= op.verification_deadline:
             _expire(op, actor=Actor.SYSTEM, reason_code="verification_timeout", reason="短信核验超时未完成")
             return Outcome(False, "returned", 0)

@@ -42,10 +42,6 @@ class OperationType:
     # refuse, so a reviewer can approve it but not reject it.
     rejectable: bool = True
 
-    @property
-    def is_cancellation(self) -> bool:
-        return self.code.startswith("cancel_")
-
     def as_dict(self) -> dict:
         """The row as JSON, for the APIs that publish the catalogue."""
         return {
