@@ -127,7 +127,7 @@ BEIAN_BUREAU_URL = env.string("BEIAN_BUREAU_URL", "http://127.0.0.1:8000/bureau/
 BEIAN_BUREAU_API_KEY = env.string("BEIAN_BUREAU_API_KEY", "democloud.operator-demo-key-not-a-secret")
 BEIAN_DELIVERY_MAX_BACKOFF_SECONDS = env.integer("BEIAN_DELIVERY_MAX_BACKOFF_SECONDS", 600, minimum=1)
 
-# Enforcement (DESIGN §7). The decision server (beian.enforcement.asgi, :8001) reads the mirror for
+# Enforcement (DESIGN §7). The decision server (beian.enforcement.server, :8001) reads the mirror for
 # changes this often: a change of filing or access reaches its decisions within about this delay.
 BEIAN_ENFORCEMENT_POLL_SECONDS = env.fraction("BEIAN_ENFORCEMENT_POLL_SECONDS", 0.2)
 if BEIAN_ENFORCEMENT_POLL_SECONDS < 0.01:

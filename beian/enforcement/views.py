@@ -61,7 +61,13 @@ def _header_host(request: HttpRequest) -> bytes | None:
     raw = request.META.get("HTTP_X_ORIGINAL_HOST")
     if raw is None:
         raw = request.META.get("HTTP_HOST")
-    return None if raw is None else _bytes(raw)
+    return None if raw is None else _from_header(raw)
+
+
+def _from_header(text: str) -> bytes:
+    """A Host header's value; one that is not ASCII is no Host (RFC 9110 §7.2; browsers send
+    A-labels) and is refused, as the decision server refuses it (beian.enforcement.server)."""
+    return text.encode("ascii") if text.isascii() else b""
 
 
 def _bytes(text: str) -> bytes:
@@ -73,9 +79,8 @@ def _bytes(text: str) -> bytes:
 
 
 def _decision(verdict: Verdict) -> HttpResponse:
-    response = HttpResponse(
-        verdict.reason + "\n", status=200 if verdict.served else 403, content_type="text/plain; charset=utf-8"
-    )
+    # No body, as from the decision server: nginx can keep an auth_request's upstream connection.
+    response = HttpResponse(b"", status=200 if verdict.served else 403, content_type="text/plain; charset=utf-8")
     response["X-Beian-Reason"] = verdict.reason
     patch_cache_control(response, max_age=settings.BEIAN_ENFORCEMENT_CACHE_SECONDS)
     return response
@@ -106,9 +111,12 @@ def blocked(request: HttpRequest) -> HttpResponse:
     """The page a refused plain-HTTP request gets: why, in Chinese and English, for which domain,
     and where to look the filing up. The proxy's X-Original-Host names the Host (a visitor's own
     `?host=` must not override it); `?host=` serves links and manual checks."""
-    original = request.META.get("HTTP_X_ORIGINAL_HOST")
-    given = original if original is not None else request.GET.get("host")
-    host = _bytes(given) if given else _header_host(request)
+    given = request.META.get("HTTP_X_ORIGINAL_HOST")
+    if given is not None:
+        host = _from_header(given)
+    else:
+        given = request.GET.get("host")
+        host = _bytes(given) if given else _header_host(request)
     verdict = mirror.decide(host) if host else Verdict(INVALID_HOST)
     title, title_en, text, text_en = WHY[verdict.reason]
     shown = hosts.display(verdict.host.encode("ascii")) if verdict.host else (given or "")[:253]

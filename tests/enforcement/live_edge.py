@@ -100,7 +100,7 @@ def documented_nginx(*, decide_port: int, platform_port: int, auth_port: int, ma
             pytest.fail(f"{DOCS}: the documented nginx configuration no longer has {old!r}; update this test")
         return text.replace(old, new)
 
-    first = put(auth[0], "/var/cache/nginx/beian", str(tmp / "cache"))
+    first = put(auth[0], "/run/nginx-beian", str(tmp / "cache"))
     first = put(first, "127.0.0.1:8001", f"127.0.0.1:{decide_port}")
     first = put(first, "127.0.0.1:8000", f"127.0.0.1:{platform_port}")
     first = put(first, "listen 80 default_server;", f"listen 127.0.0.1:{auth_port};")

@@ -7,13 +7,13 @@ import pytest
 from django.test import Client
 
 from beian.bureau.models import Provider
-from beian.enforcement.asgi import DecisionServer
 from beian.enforcement.index import ACCESS_CANCELLED, DEREGISTERED, FILED, NOT_FILED, Index
 from beian.enforcement.mirror import OrmMirror
 from beian.enforcement.refresher import Refresher
+from beian.enforcement.server import DecisionServer
 from beian.provider.models import Application
 from tests.bureau.conftest import World
-from tests.enforcement.test_asgi import call
+from tests.enforcement.test_server import call
 
 pytestmark = pytest.mark.django_db(databases=["default", "bureau"])
 S = Application.State

@@ -48,12 +48,17 @@ def test_check_without_original_host_reads_host(client, filed, settings):
     assert client.get("/enforcement/check", HTTP_HOST="nope.cn")["X-Beian-Reason"] == NOT_FILED
 
 
-def test_check_with_a_unicode_original_host(client, rows):
+def test_check_refuses_a_host_header_that_is_not_ascii(client, rows):
+    # As the decision server does (test_server.py): a Host is ASCII, browsers send A-labels.
     rows.website("xn--fsqu00a.xn--fiqs8s")
-    assert client.get("/enforcement/check", HTTP_X_ORIGINAL_HOST="www.例子.中国").status_code == 200
-    # As a WSGI server hands it over: the UTF-8 bytes read as latin-1.
-    raw = "www.例子.中国".encode().decode("latin-1")
-    assert client.get("/enforcement/check", HTTP_X_ORIGINAL_HOST=raw).status_code == 200
+    assert client.get("/enforcement/check", HTTP_X_ORIGINAL_HOST="www.xn--fsqu00a.xn--fiqs8s").status_code == 200
+    raw = "www.例子.中国".encode().decode("latin-1")  # as a WSGI server hands UTF-8 over
+    for host in ("www.例子.中国", raw):
+        response = client.get("/enforcement/check", HTTP_X_ORIGINAL_HOST=host)
+        assert (response.status_code, response["X-Beian-Reason"]) == (403, INVALID_HOST)
+        assert response.content == b""
+        page = client.get("/enforcement/blocked", HTTP_X_ORIGINAL_HOST=host)
+        assert page["X-Beian-Reason"] == INVALID_HOST
 
 
 @pytest.mark.parametrize(
