@@ -137,6 +137,7 @@ AUTH_SERVER = """
             proxy_pass_request_body off;
             proxy_set_header Content-Length "";
             proxy_set_header X-Original-Host $host;
+            proxy_set_header Host $host;
             proxy_cache beian_decisions;
             proxy_cache_key $host;
             proxy_cache_valid 200 403 1s;

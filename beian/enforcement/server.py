@@ -224,8 +224,10 @@ class DecisionServer:
 
     async def __rsgi__(self, scope: Any, protocol: Any) -> None:
         """The same answers as `__call__`. granian hands over header values as text and leaves
-        out any that is not visible ASCII, which no Host may contain (RFC 9110 §7.2): a Host such
-        as raw UTF-8 arrives here as no Host at all and is refused."""
+        out any that is not visible ASCII, which no Host may contain (RFC 9110 §7.2): a raw UTF-8
+        Host arrives here as no Host at all and is refused as `invalid_host`. Hence the nginx
+        configuration of docs/enforcement.md sends the Host being decided in Host too: should
+        X-Original-Host be left out, Host is the same value, left out as well."""
         if scope.proto != "http":
             return
         path = scope.path

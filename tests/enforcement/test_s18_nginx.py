@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 import time
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +47,7 @@ MARGIN = 2.6  # process scheduling on a busy machine; the whole bound is 5 s
 BOUND = POLL + 2 * CACHE + MARGIN
 
 FILED, UNFILED, CANCELLED, MAP_CANCELLED = "shop-s18.cn", "unfiled-s18.cn", "gone-s18.cn", "mapgone-s18.cn"
+IDN, IDN_UNICODE = "xn--fsqu00a.cn", "例子.cn"  # filed in A-labels, as the bureau records every name
 
 # Applies website snapshots the way the provider's sync applies the bureau's `website.updated`
 # events: each a newer version than anything in the mirror; prints when they are committed.
@@ -67,7 +70,7 @@ with transaction.atomic():
                             version=version)
 print("committed", time.time(), flush=True)
 """
-SITES = {FILED: 1, CANCELLED: 2, MAP_CANCELLED: 3}
+SITES = {FILED: 1, CANCELLED: 2, MAP_CANCELLED: 3, IDN: 4}
 
 CUSTOMER = """
 server {{
@@ -154,7 +157,9 @@ def edge(tmp_path_factory):
         for proc in migrations:
             assert proc.wait(timeout=120) == 0, procs.logs()
             procs.stop(proc)
-        edge.mirror("mirror-setup", (FILED, "active"), (CANCELLED, "active"), (MAP_CANCELLED, "active"))
+        edge.mirror(
+            "mirror-setup", (FILED, "active"), (CANCELLED, "active"), (MAP_CANCELLED, "active"), (IDN, "active")
+        )
 
         # The decision server and the platform as the Procfile starts them, and the first map.
         decide = procs.start(
@@ -177,7 +182,7 @@ def edge(tmp_path_factory):
             f"127.0.0.1:{platform_port}",
         )
         out = edge.beian("write-map", "write_nginx_map", str(edge.map_path))
-        assert "3 domain(s) written" in out, out
+        assert "4 domain(s) written" in out, out
         wait_ready(
             procs,
             decide,
@@ -231,6 +236,29 @@ def test_s18_auth_request_filed_unfiled_and_just_cancelled(edge):
     _block_page(blocked, "access_cancelled", "已取消接入")
     print(f"auth_request edge: {host} blocked {took:.2f} s after the mirror changed (bound {BOUND:.1f} s)")
     _customer_page(edge.get(edge.auth_port, f"www.{FILED}"), f"www.{FILED}")  # nothing else moved
+
+
+def raw_get(port: int, host: bytes) -> tuple[int, dict[str, str], bytes]:
+    """A request with the Host bytes as they are given (httpx sends only ASCII header values)."""
+    with closing(socket.create_connection(("127.0.0.1", port), timeout=5)) as conn:
+        conn.sendall(b"GET / HTTP/1.1\r\nHost: " + host + b"\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
+    return int(status_line.split()[1]), headers, body
+
+
+def test_s18_auth_request_a_host_in_unicode_is_refused(edge):
+    # Browsers send A-labels; a raw UTF-8 Host is no Host (RFC 9110), refused by the decision
+    # server and named so by the block page, though the same name in A-labels is served.
+    _customer_page(edge.get(edge.auth_port, f"www.{IDN}"), f"www.{IDN}")
+    status, headers, body = raw_get(edge.auth_port, f"www.{IDN_UNICODE}".encode())
+    assert (status, headers["x-beian-reason"]) == (403, "invalid_host"), body
+    assert "无效的域名".encode() in body
+    assert b"customer site" not in body
 
 
 def test_s18_map_filed_unfiled_and_just_cancelled(edge):
