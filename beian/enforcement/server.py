@@ -67,20 +67,20 @@ class Answer:
 
 
 _EMPTY_BODY = {"type": "http.response.body", "body": b""}  # HEAD, in ASGI
-_TEXT = ("content-type", "text/plain; charset=utf-8")
 
 
 def decision_answers(cache_seconds: int, *, ready: bool = True) -> dict[str, Answer]:
     """The answer for each reason. Before the index is first loaded the answer is a refusal the
     proxy must not keep."""
     cache = f"max-age={cache_seconds}" if ready and cache_seconds > 0 else "no-store"
+    # No body, so no content type: every header is work for the server on each request.
     return {
-        reason: Answer(200 if reason == FILED else 403, (_TEXT, ("cache-control", cache), ("x-beian-reason", reason)))
+        reason: Answer(200 if reason == FILED else 403, (("cache-control", cache), ("x-beian-reason", reason)))
         for reason in REASONS
     }
 
 
-_NOT_FOUND = Answer(404, (_TEXT, ("cache-control", "no-store")), b"not found\n")
+_NOT_FOUND = Answer(404, (("content-type", "text/plain; charset=utf-8"), ("cache-control", "no-store")), b"not found\n")
 
 
 class DecisionServer:
