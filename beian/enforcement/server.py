@@ -13,9 +13,10 @@ connection after every uncached decision (measured: 14,000 against 35,000 decisi
 nginx without a cache, bench/edge.py's mix).
 
 `app` has two doors onto the same answers: ASGI (`__call__`, for any ASGI server) and RSGI
-(`__rsgi__`, granian's own interface, which skips building the ASGI scope and messages per request:
-about 25% more requests per second under granian, bench/edge.py). `python -m beian.enforcement`
-serves it under granian through RSGI, as `make run` does (Procfile): 127.0.0.1:8001 by default.
+(`__rsgi__`, granian's own interface, which skips building the ASGI scope and messages per request).
+`python -m beian.enforcement` serves it under granian through RSGI on uvloop, as `make run` does
+(Procfile), on 127.0.0.1:8001 by default: 25–38% more requests per second than through ASGI
+(beian/enforcement/__main__.py has the figures).
 
 It needs Django only to read the mirror: `django.setup()` at start-up, then a background thread
 follows the mirror (beian.enforcement.refresher). It only reads the database, so it keeps
