@@ -92,7 +92,6 @@ class DecisionServer:
         self, index: Index | None = None, *, runtime: bool = True, cache_seconds: int = DEFAULT_CACHE_SECONDS
     ) -> None:
         self.index = index if index is not None else Index()
-        self.runtime = runtime
         self.refresher = None
         self._started = not runtime
         self._start_lock = threading.Lock()
