@@ -13,8 +13,8 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Reinstall whenever the pinned dependencies change.
-$(STAMP): pyproject.toml | $(BIN)/python
+# Reinstall whenever the pinned dependencies or the compiled decision change.
+$(STAMP): pyproject.toml beian/enforcement/decision.pyx | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 

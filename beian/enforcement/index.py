@@ -12,8 +12,10 @@ version is above the last one seen, with their domains, and applies just those.
 A served domain is held as its first label in a set per parent: `example.cn` is `example` in the
 set under `cn`, `site.com.cn` is `site` under `com.cn`. The decision walks a Host from the left,
 and the first suffix whose parent is a key of that map is the one suffix that can be a served
-domain (see _decider): one look-up in a big set per decision at most, however many labels the Host
-has, and none for a suffix that cannot be filed.
+domain: one look-up in a big set per decision at most, however many labels the Host has, and none
+for a suffix that cannot be filed. That walk, the hot path of every request, is compiled
+(beian/enforcement/decision.pyx, `Decider`); `verdict` below is the same decision written plainly,
+and the tests hold the two to each other.
 
 Memory, per served domain (`python -m bench`, 5 million domains of 18 characters: about 88 bytes of
 resident memory, 91 for a bare frozenset of the names): the label as one bytes object (48 bytes for
@@ -45,6 +47,7 @@ from typing import Protocol
 
 from beian.core import validators
 from beian.enforcement import hosts
+from beian.enforcement.decision import Decider
 
 # The reasons, as they appear in the X-Beian-Reason header. Only FILED is served.
 FILED = "filed"
@@ -55,113 +58,6 @@ INVALID_HOST = "invalid_host"
 REASONS = (FILED, NOT_FILED, ACCESS_CANCELLED, DEREGISTERED, INVALID_HOST)
 
 SERVED_ACCESS = ("active", "provisional")
-
-
-def _decider(under: dict[bytes, set[bytes]], known: dict[bytes, str], both: set[bytes]) -> Callable[[bytes], str]:
-    """The decision for a raw Host value, as a closure over the index's structures (the hot path
-    then finds everything in its own locals).
-
-    `under` maps every proper suffix of a held name (served, or known and refused) to the labels
-    of the served names right under it: `cn` → {`example`, …}, `com.cn` → {`site`, …}. Walking a
-    Host from the left, the first suffix whose parent is a key is the one suffix that can be a
-    held name: no longer suffix can (its parent is no key), and a shorter one only if it is in
-    `both`, the few held names that are also a key (none, while filed domains are registrable
-    domains). So a decision costs one look-up in a big set at most, and a few in the small
-    `under`; a served domain, or canonical labels in front of one, needs no normalising."""
-    good_prefixes = hosts.good_prefixes
-    plain_prefix = hosts.plain_prefix
-    is_canonical = hosts.is_canonical
-    normalise = hosts.normalise
-    max_name = hosts.MAX_NAME
-
-    def served(name: bytes) -> bool:
-        label, _, parent = name.partition(b".")
-        labels = under.get(parent)
-        return labels is not None and label in labels
-
-    def refused(name: bytes, at: int) -> str:
-        """Why a canonical name is refused, when `name[at:]` is the one suffix that can be a held
-        name and is not served (at < 0: no suffix can be held)."""
-        if at < 0:
-            return NOT_FILED
-        candidate = name[at:] if at else name
-        if not both:
-            return known.get(candidate, NOT_FILED)
-        held = [candidate]  # and the shorter suffixes that are held names too
-        i = candidate.find(b".")
-        while i >= 0:
-            suffix = candidate[i + 1 :]
-            if suffix in both:
-                if served(suffix):
-                    return FILED
-                held.append(suffix)
-            i = candidate.find(b".", i + 1)
-        for suffix in held:  # the nearest known suffix says why
-            reason = known.get(suffix)
-            if reason is not None:
-                return reason
-        return NOT_FILED
-
-    def canonical(name: bytes) -> str:
-        """The decision for a name in canonical form."""
-        at, rest = 0, name
-        while True:
-            label, dot, parent = rest.partition(b".")
-            labels = under.get(parent)
-            if labels is not None:
-                return FILED if label in labels else refused(name, at)
-            if not dot:
-                return NOT_FILED
-            at += len(label) + 1
-            rest = parent
-
-    def slow(host: bytes) -> str:
-        name = normalise(host)
-        return INVALID_HOST if name is None else canonical(name)
-
-    def reason(host: bytes) -> str:
-        first, _, rest = host.partition(b".")
-        labels = under.get(rest)
-        if labels is not None:  # the host itself is the one name that can be served: example.cn
-            if first in labels:
-                return FILED
-            at = 0
-        else:
-            label, dot, parent = rest.partition(b".")
-            labels = under.get(parent)
-            if labels is not None:  # one label in front of it: www.example.cn
-                if label in labels:
-                    if (first in good_prefixes or plain_prefix(first)) and len(host) <= max_name:
-                        return FILED
-                    return slow(host)
-                at = len(first) + 1
-            elif len(host) > max_name or not host.islower():  # upper case, an IP address, garbage…
-                return slow(host)  # (and no long walks over garbage)
-            else:  # more labels in front: a.b.example.cn
-                at = len(first) + len(label) + 2
-                while dot:
-                    label, dot, parent = parent.partition(b".")
-                    labels = under.get(parent)
-                    if labels is not None:
-                        if label in labels:
-                            prefix = host[: at - 1]
-                            if prefix in good_prefixes or plain_prefix(prefix):
-                                return FILED
-                            return slow(host)
-                        break
-                    at += len(label) + 1
-                else:
-                    at = -1
-        # Not served as it stands: a Host already in canonical form only needs the reason why.
-        if not is_canonical(host):
-            return slow(host)
-        if at < 0:
-            return NOT_FILED
-        if both:
-            return refused(host, at)
-        return known.get(host[at:], NOT_FILED)
-
-    return reason
 
 
 def classify(status: str, access_state: str) -> str:
@@ -311,8 +207,10 @@ class Index:
         self.loaded = False
         self.loaded_at: float | None = None  # time.time() of the first complete load
         self.refreshed_at: float | None = None  # time.time() of the last successful read of the mirror
-        # reason(host: bytes) -> str: the decision, FILED meaning serve (see _decider).
-        self.reason = _decider(self._under, self._known, self._both)
+        # reason(host: bytes) -> str: the decision, FILED meaning serve (decision.pyx).
+        self.reason: Callable[[bytes | str], str] = Decider(
+            self._under, self._known, self._both, hosts.normalise, (FILED, NOT_FILED, INVALID_HOST)
+        )
 
     # ---------------------------------------------------------------- the decision
 

@@ -251,8 +251,8 @@ def test_a_name_that_only_ends_with_the_same_text_is_no_suffix(extra, domain):
         (b"a" * 64, False),
     ],
 )
-def test_plain_prefix_accepts_only_canonical_labels(prefix, plain):
-    assert hosts.plain_prefix(prefix) is plain
+def test_is_plain_accepts_only_canonical_labels(prefix, plain):
+    assert hosts.is_plain(prefix) is plain
 
 
 @given(st.one_of(st.binary(max_size=80), st.from_regex(rb"[a-z0-9.-]{1,30}", fullmatch=True)))
@@ -263,7 +263,7 @@ def test_is_canonical_is_never_wrong(name):
 
 @given(st.binary(max_size=80))
 def test_a_plain_prefix_needs_no_normalising(prefix):
-    if hosts.plain_prefix(prefix):
+    if hosts.is_plain(prefix):
         assert hosts.normalise(prefix + b".example.cn") == prefix + b".example.cn"
 
 

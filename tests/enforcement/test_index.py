@@ -79,6 +79,11 @@ LABEL = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,15}[a-z0-9])?", fullmatch=True).fil
         (b"example.cn.", FILED),
         ("www.例子.中国".encode(), FILED),
         (b"www.xn--fsqu00a.xn--fiqs8s", FILED),
+        (b"WWW.XN--FSQU00A.XN--FIQS8S:443", FILED),  # an A-label with a port: idna judges it
+        (b"ab--c.example.cn", INVALID_HOST),  # hyphens in the 3rd and 4th place (IDNA 2008)
+        (b"a--b.example.cn", FILED),  # "--" elsewhere is a plain label, as idna finds
+        ("Www.Example.CN", FILED),  # text, as a Django view has it
+        ("www.gone.cn:80", ACCESS_CANCELLED),
         (b"badexample.com.cn", NOT_FILED),
         (b"example.com.cn.evil.cn", NOT_FILED),
         (b"com.cn", NOT_FILED),
@@ -97,6 +102,10 @@ LABEL = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,15}[a-z0-9])?", fullmatch=True).fil
         (b"[::1]:80", INVALID_HOST),
         (b"a" * 64 + b".example.cn", INVALID_HOST),
         (b"a." * 130 + b"example.cn", INVALID_HOST),  # over 253 characters
+        (b"A." * 600 + b"example.cn", INVALID_HOST),  # over 1024: no host name however it maps
+        (b"www.example.cn:", FILED),  # an empty port, as browsers never send but RFC 3986 allows
+        (b"www.example.cn:123456", INVALID_HOST),
+        (b"www.example.cn:80:80", INVALID_HOST),
     ],
 )
 def test_the_decision(host, reason):
