@@ -18,7 +18,7 @@ embedded default's schema, made by `migrate`; rows by executemany), and then, al
   on a real edge; a uniform draw over 1 million would leave nginx's one-second cache nothing to do).
 
 It prints (a) the decision server's requests/s and p99 against nginx answering from the map,
-(b) nginx with `auth_request` and the one-second cache of the docs (tmpfs, `use_temp_path=off`)
+(b) nginx with `auth_request` and the one-second cache of the docs (tmpfs, `use_temp_path=off`, the files kept open)
 against the same map, and both again over only the mix's first 200 distinct Hosts, where every
 decision comes from nginx's cache after the first second: the most the cache can give — and
 (c) propagation: the time from a cancel-access change committed in the mirror to the decision
@@ -81,6 +81,7 @@ end
 """
 
 NGINX = """{user}worker_processes 1;
+worker_rlimit_nofile 65536;
 error_log {tmp}/nginx-error.log warn;
 events {{ worker_connections 1024; }}
 http {{
@@ -100,7 +101,7 @@ http {{
         include {tmp}/beian-served.map;
     }}
     # As docs/enforcement.md: the decision server's answers, kept for a second on tmpfs, written in
-    # place (no temporary file to rename).
+    # place (no temporary file to rename), the files kept open (open_file_cache, in the location).
     proxy_cache_path {tmpfs} levels=1 keys_zone=beian_decisions:10m max_size=64m inactive=60s use_temp_path=off;
     upstream beian_decide {{
         server 127.0.0.1:{decide_port};
@@ -141,6 +142,7 @@ AUTH_SERVER = """
             proxy_cache beian_decisions;
             proxy_cache_key $host;
             proxy_cache_valid 200 403 1s;
+            open_file_cache max=10000 inactive=10s;
         }}
     }}
 """

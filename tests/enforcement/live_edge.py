@@ -128,6 +128,7 @@ class Nginx:
         self.conf.write_text(
             ("user root;\n" if os.geteuid() == 0 else "")  # workers read files in the test's 0700 tmp dir
             + f"worker_processes 1;\nerror_log {self.tmp / 'nginx-error.log'} warn;\n"
+            + "worker_rlimit_nofile 65536;\n"  # as docs/enforcement.md asks, for open_file_cache
             + "events { worker_connections 256; }\n"
             + "http {\n"
             + f"    access_log {self.tmp / 'nginx-access.log'};\n"
