@@ -57,7 +57,7 @@ test-postgres: $(STAMP) browsers edge-tools
 test: lint test-sqlite test-postgres
 
 # Micro-benchmarks of the enforcement decision (memory per domain, decisions per second), then the
-# edge: the decision server under granian and nginx (map, auth_request) under wrk (bench/edge.py).
+# edge: the decision server and nginx (map, auth_request) under wrk (bench/edge.py).
 bench: $(STAMP) edge-tools
 	$(BIN)/python -m bench
 

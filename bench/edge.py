@@ -4,7 +4,7 @@ measured by hand (`python -m bench` runs it after the in-process part, with thes
 A mirror of N served domains (default 1 million) is written straight into a SQLite file (the
 embedded default's schema, made by `migrate`; rows by executemany), and then, all on loopback:
 
-- the decision server is the real one: `python -m beian.enforcement` (granian), started as in
+- the decision server is the real one: `python -m beian.enforcement`, started as in
   the Procfile, loading its index from that file and following it every 0.2 s (the default);
 - one nginx (Debian's, one worker) has two servers: one answers from a static map of the same N
   domains, written by `python -m beian write_nginx_map` (`map_hash_bucket_size 256`); the other

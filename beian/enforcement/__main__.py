@@ -1,27 +1,29 @@
-"""`python -m beian.enforcement [--host H] [--port P]`: the decision server (beian.enforcement.server)
-under granian, as `make run` starts it (Procfile) and as the edge tests and benchmarks do.
+"""`python -m beian.enforcement [--host H] [--port P]`: the decision server, as `make run` starts it
+(Procfile) and as the edge tests and benchmarks do.
 
-This is the one place its server options are chosen:
-
-- RSGI, granian's own interface, rather than ASGI: no ASGI scope and messages to build per request;
-- uvloop as the event loop granian hands each request's coroutine to;
-- no WebSockets.
-
-Measured on bench/edge.py's Host mix at 1M domains, one core, best of four runs each, in runs of
-the same day: 62,000–69,000 requests/s, against 49,000–50,000 for ASGI (on either loop), 52,000–
-57,000 for RSGI on asyncio's loop with granian's experimental Rust tasks, and 62,000 for those
-tasks on uvloop. The application stays a plain ASGI one as well, for any other server:
-`uvicorn beian.enforcement.server:app --port 8001`.
+It loads the index from the mirror first, then answers on host:port with its own HTTP/1.1 on
+uvloop (beian/enforcement/protocol.py) until SIGINT or SIGTERM. The application is a plain ASGI
+one as well, for any other server: `uvicorn beian.enforcement.server:app --port 8001`.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import signal
 
-from granian import Granian
-from granian.constants import Interfaces, Loops
+import uvloop
 
-TARGET = "beian.enforcement.server:app"
+from beian.enforcement.protocol import serve
+from beian.enforcement.server import app
+
+
+async def _run(host: str, port: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await serve(app, host, port, stop)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -29,14 +31,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8001, help="port to listen on (default 8001)")
     args = parser.parse_args(argv)
-    Granian(
-        TARGET,
-        address=args.host,
-        port=args.port,
-        interface=Interfaces.RSGI,
-        loop=Loops.uvloop,
-        websockets=False,
-    ).serve()
+    app.start()  # Django, the index, and the thread that follows the mirror
+    try:
+        uvloop.run(_run(args.host, args.port))
+    finally:
+        app.stop()
 
 
 if __name__ == "__main__":

@@ -12,11 +12,12 @@ header-only, so an answer with a body cannot be read to its end and nginx closes
 connection after every uncached decision (measured: 14,000 against 35,000 decisions/s through
 nginx without a cache, bench/edge.py's mix).
 
-`app` has two doors onto the same answers: ASGI (`__call__`, for any ASGI server) and RSGI
-(`__rsgi__`, granian's own interface, which skips building the ASGI scope and messages per request).
-`python -m beian.enforcement` serves it under granian through RSGI on uvloop, as `make run` does
-(Procfile), on 127.0.0.1:8001 by default: 25–38% more requests per second than through ASGI
-(beian/enforcement/__main__.py has the figures).
+`DecisionServer` has two doors onto the same answers: `python -m beian.enforcement` serves it with
+its own small HTTP/1.1 protocol on uvloop and httptools (beian/enforcement/protocol.py), as `make
+run` does (Procfile), on 127.0.0.1:8001 by default; and it is a plain ASGI application (`app`) for
+any ASGI server. Under granian, the fastest ASGI/RSGI server measured here, granian's own work was
+nine tenths of each request and capped the decision server at a third of nginx's rate; the
+protocol answers at about nginx's (docs/enforcement.md, "Measured by hand").
 
 It needs Django only to read the mirror: `django.setup()` at start-up, then a background thread
 follows the mirror (beian.enforcement.refresher). It only reads the database, so it keeps
@@ -33,7 +34,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from http import HTTPStatus
 from urllib.parse import parse_qsl
 
 from beian.enforcement.index import FILED, INVALID_HOST, NOT_FILED, REASONS, Index
@@ -54,15 +55,19 @@ class Answer:
     status: int
     headers: tuple[tuple[str, str], ...]
     body: bytes = b""
-    rsgi_headers: list[tuple[str, str]] = field(init=False)  # granian adds content-length itself
+    http1: bytes = field(init=False)  # the whole response, as protocol.py writes it
+    http1_head: bytes = field(init=False)  # the same without the body, for HEAD
     asgi_start: dict = field(init=False)
     asgi_body: dict = field(init=False)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        set_(self, "rsgi_headers", list(self.headers))
         raw = [(k.encode(), v.encode()) for k, v in self.headers]
         raw.append((b"content-length", str(len(self.body)).encode()))
+        head = b"HTTP/1.1 %d %s\r\n" % (self.status, HTTPStatus(self.status).phrase.encode())
+        head += b"".join(b"%s: %s\r\n" % pair for pair in raw) + b"\r\n"
+        set_(self, "http1", head + self.body)
+        set_(self, "http1_head", head)
         set_(self, "asgi_start", {"type": "http.response.start", "status": self.status, "headers": raw})
         set_(self, "asgi_body", {"type": "http.response.body", "body": self.body})
 
@@ -85,8 +90,9 @@ _NOT_FOUND = Answer(404, (("content-type", "text/plain; charset=utf-8"), ("cache
 
 
 class DecisionServer:
-    """The application (ASGI and RSGI). `index` and `cache_seconds` are for tests; `runtime=False`
-    leaves Django and the refresher alone (the index is then whatever the caller put in it)."""
+    """The decision server: an ASGI application, and what protocol.py serves. `index` and
+    `cache_seconds` are for tests; `runtime=False` leaves Django and the refresher alone (the
+    index is then whatever the caller put in it)."""
 
     def __init__(
         self, index: Index | None = None, *, runtime: bool = True, cache_seconds: int = DEFAULT_CACHE_SECONDS
@@ -167,6 +173,22 @@ class DecisionServer:
         headers = (("content-type", "application/json"), ("cache-control", "no-store"))
         return Answer(200, headers, json.dumps(report).encode())
 
+    # ---------------------------------------------------------------- routing
+
+    def answer(self, path: str, host: bytes | None, query: bytes) -> Answer:
+        """The answer to a GET (or any method: nginx's auth_request repeats the visitor's) of
+        `path`, `host` being X-Original-Host if sent, else Host."""
+        # Envoy's ext_authz appends the original path to its path prefix: /enforcement/check/…
+        if path == CHECK or path.startswith(CHECK_PREFIX):
+            if host and not host.isascii():
+                host = b""  # no Host is anything but ASCII (RFC 9110; browsers send A-labels): refuse
+            return self._decide(host)
+        if path == ASK:
+            return self._decide(_domain_param(query))
+        if path == STATUS:
+            return self._status()
+        return _NOT_FOUND
+
     # ---------------------------------------------------------------- ASGI
 
     async def __call__(self, scope, receive, send) -> None:
@@ -175,25 +197,14 @@ class DecisionServer:
             if kind == "lifespan":
                 await self._lifespan(receive, send)
             return
-        path = scope["path"]
-        # Envoy's ext_authz appends the original path to its path prefix: /enforcement/check/…
-        if path == CHECK or path.startswith(CHECK_PREFIX):
-            host = None
-            for name, value in scope["headers"]:
-                if name == b"x-original-host":
-                    host = value
-                    break
-                if name == b"host" and host is None:
-                    host = value
-            if host and not host.isascii():
-                host = b""  # no Host is anything but ASCII (see __rsgi__): refused, through either door
-            answer = self._decide(host)
-        elif path == ASK:
-            answer = self._decide(_domain_param(scope.get("query_string", b"")))
-        elif path == STATUS:
-            answer = self._status()
-        else:
-            answer = _NOT_FOUND
+        host = None
+        for name, value in scope["headers"]:
+            if name == b"x-original-host":
+                host = value
+                break
+            if name == b"host" and host is None:
+                host = value
+        answer = self.answer(scope["path"], host, scope.get("query_string", b""))
         await send(answer.asgi_start)
         await send(_EMPTY_BODY if scope.get("method") == "HEAD" else answer.asgi_body)
 
@@ -212,38 +223,6 @@ class DecisionServer:
                 await asyncio.to_thread(self.stop)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-    # ---------------------------------------------------------------- RSGI (granian)
-
-    def __rsgi_init__(self, loop: Any) -> None:
-        """Called by granian in the worker before it serves: the index is loaded first."""
-        self.start()
-
-    def __rsgi_del__(self, loop: Any) -> None:
-        self.stop()
-
-    async def __rsgi__(self, scope: Any, protocol: Any) -> None:
-        """The same answers as `__call__`. granian hands over header values as text and leaves
-        out any that is not visible ASCII, which no Host may contain (RFC 9110 §7.2): a raw UTF-8
-        Host arrives here as no Host at all and is refused as `invalid_host`. Hence the nginx
-        configuration of docs/enforcement.md sends the Host being decided in Host too: should
-        X-Original-Host be left out, Host is the same value, left out as well."""
-        if scope.proto != "http":
-            return
-        path = scope.path
-        if path == CHECK or path.startswith(CHECK_PREFIX):
-            headers = scope.headers
-            host = headers.get("x-original-host")
-            if host is None:
-                host = headers.get("host")
-            answer = self._decide(None if host is None else host.encode())
-        elif path == ASK:
-            answer = self._decide(_domain_param(scope.query_string.encode()))
-        elif path == STATUS:
-            answer = self._status()
-        else:
-            answer = _NOT_FOUND
-        protocol.response_bytes(answer.status, answer.rsgi_headers, b"" if scope.method == "HEAD" else answer.body)
 
 
 def _domain_param(query: bytes) -> bytes | None:

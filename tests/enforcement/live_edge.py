@@ -1,7 +1,8 @@
-"""Real servers for the edge tests (test_s18_nginx.py): Debian's nginx, the decision server under
-granian and the platform under gunicorn, each a subprocess on a free loopback port, sharing
-on-disk databases with the test as tests/provider/test_worker_crash.py does (SQLite files in a
-tmp directory, or dedicated PostgreSQL databases when the suite runs on PostgreSQL).
+"""Real servers for the edge tests (test_s18_nginx.py): Debian's nginx, the decision server
+(`python -m beian.enforcement`) and the platform under gunicorn, each a subprocess on a free
+loopback port, sharing on-disk databases with the test as tests/provider/test_worker_crash.py does
+(SQLite files in a tmp directory, or dedicated PostgreSQL databases when the suite runs on
+PostgreSQL).
 
 nginx runs in the foreground under its own prefix: `-p <tmp> -c <conf> -g 'daemon off; pid
 <tmp>/nginx.pid;'`, every path it writes (temp files, cache, logs) inside <tmp>. `ctl` is a

@@ -4,7 +4,7 @@ A filed Host gets the customer's page, an unfiled Host gets the block page (ç½‘ç
 Host whose access was just cancelled is blocked within the promised delay.
 
 Everything is a real process on a free loopback port: nginx (foreground, its own prefix in a tmp
-directory), the decision server (`python -m beian.enforcement`: granian, as in the Procfile),
+directory), the decision server (`python -m beian.enforcement`, as in the Procfile),
 the platform for the block page (`beian.wsgi` under gunicorn, as in the Procfile), and a
 customer's site (a second nginx server). They share on-disk databases with the test
 (tests/enforcement/live_edge.py: SQLite files in the tmp directory, or dedicated PostgreSQL
