@@ -13,7 +13,8 @@ HTTP is subtle; what is left here is small:
 - any method (nginx's `auth_request` repeats the visitor's), HEAD without the body; a request body
   is read and dropped;
 - anything llhttp refuses gets 400 and the connection closed; so does an Upgrade, once the request
-  has had its answer; a request line and headers over HEAD_LIMIT bytes get 431 (counted as data
+  has had its answer; a fault in answering gets 500 (logged), which nginx's `auth_request` also
+  takes as a refusal; a request line and headers over HEAD_LIMIT bytes get 431 (counted as data
   arrives, so at most one read more is held);
 - a connection idle for IDLE_SECONDS, or a request not whole within REQUEST_SECONDS, is closed
   by a sweep once a second (tests call `Connections.sweep` with their own `now`);
@@ -44,6 +45,7 @@ SWEEP_SECONDS = 1.0
 _CLOSE = (("content-type", "text/plain; charset=utf-8"), ("cache-control", "no-store"), ("connection", "close"))
 BAD_REQUEST = Answer(400, _CLOSE, b"bad request\n")
 TOO_LARGE = Answer(431, _CLOSE, b"request header fields too large\n")
+SERVER_ERROR = Answer(500, _CLOSE, b"internal server error\n")  # to nginx's auth_request, a refusal too
 
 
 class Connections:
@@ -108,6 +110,9 @@ class DecisionProtocol(asyncio.Protocol):
                 self._refuse(BAD_REQUEST)
             else:
                 self.close()
+        except httptools.HttpParserCallbackError:  # a fault here, not in the request
+            log.exception("enforcement: a request could not be answered")
+            self._refuse(SERVER_ERROR)
         except httptools.HttpParserError:
             self._refuse(BAD_REQUEST)
         else:

@@ -80,6 +80,18 @@ def test_what_is_no_http_request_gets_400_and_the_connection_closed(app, garbage
     assert transport.closed
 
 
+def test_a_fault_in_answering_is_a_500_not_a_400(app, monkeypatch, caplog):
+    def broken(path, host, query):
+        raise RuntimeError("a fault")
+
+    monkeypatch.setattr(app, "answer", broken)
+    connection, transport = connect(app)
+    connection.data_received(FILED)
+    assert [code for code, _, _ in read_responses(transport.written)] == [500]
+    assert transport.closed
+    assert "could not be answered" in caplog.text
+
+
 def test_an_upgrade_is_answered_and_the_connection_closed(app):
     connection, transport = connect(app)
     upgrade = request(
