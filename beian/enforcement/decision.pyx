@@ -2,8 +2,8 @@
 """The decision's hot path, compiled: canonical ASCII host names, and the suffix walk over the index.
 
 Every request at the edge asks "may this Host be served here?", so this is the one place where a
-few hundred nanoseconds matter (bench/__main__.py: the issue asks 1.5 million decisions a second
-on one core at 5 million served domains). Written in Python, the decision spent most of its time
+few hundred nanoseconds matter (bench/__main__.py measures it against its goal: 1.5 million
+decisions a second on one core at 5 million served domains). Written in Python, the decision spent most of its time
 in the interpreter: partitioning a Host into new objects label by label, checking its characters
 with `bytes.translate`. Here a Host's characters are checked in one pass over its buffer and only
 the look-ups make objects; the structures looked up are the index's own Python dicts and sets
@@ -20,13 +20,13 @@ from libc.string cimport memchr
 cdef extern from "string.h" nogil:  # a GNU extension; pyconfig.h asks for _GNU_SOURCE
     const void* memrchr(const void* s, int c, size_t n)
 
-MAX_NAME = 253  # RFC 1035, in A-label form, without the trailing dot
-MAX_INPUT = 1024  # longer text is no host name however it maps; don't hand it to idna
-
 cdef enum:
-    C_MAX_NAME = 253
-    C_MAX_INPUT = 1024
+    C_MAX_NAME = 253  # RFC 1035, in A-label form, without the trailing dot
+    C_MAX_INPUT = 1024  # longer text is no host name however it maps; don't hand it to idna
     C_MAX_LABEL = 63
+
+MAX_NAME = C_MAX_NAME
+MAX_INPUT = C_MAX_INPUT
 
 # What ascii_canonical finds, besides the length of a canonical name.
 cdef enum:

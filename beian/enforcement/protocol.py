@@ -58,8 +58,11 @@ class Connections:
     def sweep(self, now: float | None = None) -> int:
         """Close what has waited too long; returns how many."""
         now = self.clock() if now is None else now
-        limit = (REQUEST_SECONDS, IDLE_SECONDS)
-        late = [c for c in self.open if not c.closing and now - c.since > limit[not c.in_request]]
+        late = [
+            c
+            for c in self.open
+            if not c.closing and now - c.since > (REQUEST_SECONDS if c.in_request else IDLE_SECONDS)
+        ]
         for connection in late:
             connection.close()
         return len(late)
