@@ -56,10 +56,17 @@ TEMPLATES = [
 
 # Two databases: `default` for the provider's platform, `bureau` for the simulated authority. In
 # production they are separate deployments; embedded, they are two SQLite files.
+# A web process keeps its connections between requests (opening one per request costs more than
+# most answers); each is checked before reuse.
+CONN_MAX_AGE = env.integer("BEIAN_DB_CONN_MAX_AGE", 600, minimum=0)
 DATABASES = {
-    "default": env.database("BEIAN_DATABASE_URL", str(VAR_DIR / "beian.sqlite3")),
-    "bureau": env.database("BEIAN_BUREAU_DATABASE_URL", str(VAR_DIR / "bureau.sqlite3")),
+    "default": env.database("BEIAN_DATABASE_URL", str(VAR_DIR / "beian.sqlite3"), conn_max_age=CONN_MAX_AGE),
+    "bureau": env.database("BEIAN_BUREAU_DATABASE_URL", str(VAR_DIR / "bureau.sqlite3"), conn_max_age=CONN_MAX_AGE),
 }
+
+# Rate-limit counters (beian.bureau.throttle): local memory per process by default; a Redis URL
+# shares them between the processes of a deployment.
+CACHES = {"default": env.cache("BEIAN_CACHE_URL")}
 DATABASE_ROUTERS = ["beian.routers.BureauRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

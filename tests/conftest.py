@@ -40,3 +40,13 @@ def sim_clock(clock):
     with clock_module.using(OffsetClock(clock, simulation.offset)):
         yield clock
     simulation.forget_cache()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """The public rate limits count in Django's cache (local memory in the suite): each test starts
+    with none of another's counts."""
+    from django.core.cache import caches
+
+    for cache in caches.all():
+        cache.clear()
