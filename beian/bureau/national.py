@@ -387,7 +387,7 @@ def province_years(entities: int, seed: int, index: int, now_year: int) -> Count
 # ---------------------------------------------------------------- the batch
 
 
-PEOPLE = 1 << 16  # principals are drawn from this many synthetic people per load
+PEOPLE = 1 << 14  # principals are drawn from this many synthetic people per load
 
 
 def _choice(r, seq):
