@@ -51,7 +51,8 @@ def expected(events: list[dict]) -> dict[str, dict]:
     return found
 
 
-def test_s24_a_provider_catches_up_from_the_loaded_feed_into_its_mirror(bureau, keys):
+def test_s24_a_provider_catches_up_from_the_loaded_feed_into_its_mirror(bureau, keys, monkeypatch):
+    monkeypatch.setattr(sync, "_apply_one_by_one", None)  # every page is applied together
     bulkload.load(entities=150, websites=320, seed=5, provider="operator", batch=50, jobs=0)
     operator = Provider.objects.get(slug="operator")
     events = [
