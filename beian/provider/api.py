@@ -25,7 +25,6 @@ from contextlib import contextmanager
 from urllib.parse import urlsplit
 from uuid import UUID
 
-from django.conf import settings
 from django.contrib.auth import authenticate
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest
@@ -34,8 +33,7 @@ from ninja.errors import HttpError
 from ninja.security import HttpBasicAuth, SessionAuth
 from pydantic import ValidationError as PydanticValidationError
 
-from beian.core.catalogue import OPERATION_CODES, Serving, rule_set
-from beian.core.clock import CHINA
+from beian.core.catalogue import OPERATION_CODES, Serving
 from beian.core.errors import FieldError
 from beian.httpapi import (
     DICT_KEY,
@@ -46,7 +44,7 @@ from beian.httpapi import (
     invalid_json,
     problem_response,
 )
-from beian.provider import applications, bureau_client, review
+from beian.provider import applications, bureau_client, next_step, review, rules
 from beian.provider.errors import ProviderError
 from beian.provider.models import Application, FiledDomain, FiledEntity, FiledWebsite
 from beian.provider.schemas import (
@@ -206,151 +204,38 @@ PROBLEMS = {status: ProblemOut for status in (400, 401, 403, 404, 409, 413, 422,
 # ---------------------------------------------------------------- what a customer is shown
 
 
-def _kind(code: str):
-    return rule_set(settings.BEIAN_RULE_SET).operations[code]
-
-
-def _local(moment) -> str:
-    return moment.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
-
-
-def _window(app: Application) -> dict | None:
-    if app.window_earliest is None or app.window_latest is None:
-        return None
+def next_step_out(app: Application) -> dict:
+    """What the customer must do next, and by when (`beian.provider.next_step`), in words."""
+    step = next_step.of(app)
+    message, message_en = next_step.message(step, app)
     return {
-        "earliest": app.window_earliest,
-        "latest": app.window_latest,
-        "calendar_provisional": app.window_provisional,
+        "code": step.code,
+        "message": message,
+        "message_en": message_en,
+        "deadline": step.deadline,
+        "expected_by": step.expected_by,
+        "fields": step.fields,
+        "link": step.link or None,
+        "window": _window(step.window),
+        "numbers": list(step.numbers),
     }
 
 
-def verification_link(app: Application) -> str:
-    return f"{settings.BEIAN_BUREAU_PUBLIC_URL}/bureau/verify/?operation={app.bureau_operation_id}"
-
-
-def _field_list(reasons: list[dict]) -> tuple[str, str]:
-    zh = "；".join(f"{r.get('field') or '申请'}：{r.get('message', '')}" for r in reasons)
-    en = "; ".join(f"{r.get('field') or 'application'}: {r.get('message_en', '')}" for r in reasons)
-    return zh, en
-
-
-def next_step(app: Application) -> dict:
-    """What the customer must do next, and by when (DESIGN §5)."""
-    kind = _kind(app.type)
-    step = {
-        "code": "none",
-        "message": "",
-        "message_en": "",
-        "deadline": None,
-        "fields": [],
-        "link": None,
-        "window": None,
-        "numbers": [],
-    }
-    state = app.state
-    if state in (S.DRAFT, S.RETURNED) and (app.field_reasons or app.reason):
-        fields_zh, fields_en = _field_list(app.field_reasons)
-        step.update(
-            code="fix_returned_fields",
-            fields=list(app.field_reasons),
-            message="申请被退回，请修改以下内容后重新提交："
-            + (fields_zh or app.reason)
-            + (f"（{app.reason}）" if fields_zh and app.reason else ""),
-            message_en="The application was returned; fix the following and submit it again: "
-            + (fields_en or app.reason)
-            + (f" ({app.reason})" if fields_en and app.reason else ""),
-        )
-    elif state in (S.DRAFT, S.RETURNED):
-        step.update(
-            code="complete_and_submit",
-            message="完善信息并提交",
-            message_en="Complete the details and submit",
-        )
-    elif state in (S.SUBMITTED, S.PROVIDER_REVIEW):
-        step.update(
-            code="wait_provider_review",
-            message="等待备案专员初审，通常 1 个工作日内完成，无需操作",
-            message_en="A filing specialist reviews it, usually within one working day; nothing to do",
-        )
-    elif state == S.DELIVERED:
-        step.update(
-            code="wait_delivery",
-            message="初审已通过，正在提交管局，无需操作",
-            message_en="The review passed; it is being submitted to the bureau. Nothing to do",
-        )
-    elif state == S.AWAITING_VERIFICATION:
-        deadline = app.verification_deadline
-        when = _local(deadline) if deadline else "有效期"
-        step.update(
-            code="verify_sms",
-            deadline=deadline,
-            link=verification_link(app) if app.bureau_operation_id else None,
-            message=f"负责人须在 {when} 前完成短信核验（管局短信中的核验码，在管局核验页面提交），逾期申请将失效",
-            message_en=f"The principals must confirm the bureau's SMS code by {when} (China time) on the "
-            "bureau's verification page, or the application expires",
-        )
-    elif state == S.BUREAU_REVIEW:
-        window = _window(app)
-        low, high = kind.review_days
-        if window:
-            span = f"预计于 {window['earliest']} 至 {window['latest']} 之间作出决定（{low}–{high} 个工作日）"
-            span_en = f"a decision is expected between {window['earliest']} and {window['latest']} "
-            span_en += f"({low}–{high} working days)"
-        else:
-            span = f"预计 {low}–{high} 个工作日内作出决定"
-            span_en = f"a decision is expected within {low}–{high} working days"
-        note = note_en = ""
-        if app.window_provisional:
-            note = "；相关年度的节假日安排尚未公布，日期按周末估算，可能顺延"
-            note_en = "; the holiday calendar of that year is not published yet, so the dates may move"
-        step.update(
-            code="wait_bureau_review",
-            window=window,
-            message=f"管局审核中，{span}{note}，无需操作",
-            message_en=f"The bureau is reviewing it: {span_en}{note_en}. Nothing to do",
-        )
-    elif state == S.APPROVED:
-        numbers = [n for n in (app.entity_number, app.website_number) if n]
-        shown = "，".join(numbers)
-        step.update(
-            code="done",
-            numbers=numbers,
-            message=f"管局已通过{kind.name}申请" + (f"：{shown}" if shown else ""),
-            message_en=f"The bureau approved the {kind.name_en.lower()}"
-            + (f": {', '.join(numbers)}" if numbers else ""),
-        )
-    elif state == S.REJECTED:
-        step.update(
-            code="copy_and_resubmit",
-            message=f"管局驳回：{app.reason or '见驳回原因'}。可复制本申请，修改后重新提交",
-            message_en=f"The bureau rejected it: {app.reason or 'see the reason'}. Copy it, fix it and submit again",
-        )
-    elif state == S.EXPIRED:
-        step.update(
-            code="copy_and_resubmit",
-            message="未在期限内完成短信核验，申请已失效。可复制本申请后重新提交",
-            message_en="The SMS verification was not completed in time and the application expired. "
-            "Copy it and submit again",
-        )
-    elif state == S.WITHDRAWN:
-        step.update(
-            message="申请已撤回；如需办理，可复制本申请后重新提交",
-            message_en="Withdrawn; copy it to start again",
-        )
-    elif state == S.ABANDONED:
-        step.update(message="申请已放弃", message_en="Abandoned")
-    return step
+def _window(window: next_step.Window | None) -> dict | None:
+    if window is None:
+        return None
+    return {"earliest": window.earliest, "latest": window.latest, "calendar_provisional": window.calendar_provisional}
 
 
 def application_out(app: Application) -> dict:
-    kind = _kind(app.type)
+    kind = rules.operation_type(app.type)
     return {
         "id": app.pk,
         "type": app.type,
         "type_name": kind.name,
         "type_name_en": kind.name_en,
         "state": app.state,
-        "state_name": S(app.state).label,
+        "state_name": str(S(app.state).label),
         "version": app.version,
         "irreversible": kind.irreversible,
         "withdrawable": allowed(app, "withdraw", Role.CUSTOMER),
@@ -363,11 +248,11 @@ def application_out(app: Application) -> dict:
         "submitted_at": app.submitted_at,
         "bureau_operation_id": app.bureau_operation_id,
         "verification_deadline": app.verification_deadline,
-        "window": _window(app),
+        "window": _window(next_step.window(app)),
         "decided_at": app.decided_at,
         "entity_number": app.entity_number,
         "website_number": app.website_number,
-        "next_step": next_step(app),
+        "next_step": next_step_out(app),
     }
 
 
@@ -511,7 +396,7 @@ def warnings(request, application_id: UUID):
     filing specialist). R11: a cancellation or cancel-access cannot be withdrawn once submitted, and
     these domains will stop being served here. Warnings never stop a submission."""
     app = _own(request, application_id)
-    kind = _kind(app.type)
+    kind = rules.operation_type(app.type)
     return {
         "warnings": [
             {"field": w.field, "code": w.code, "message": w.message, "message_en": w.message_en}
@@ -759,7 +644,7 @@ SERVING_NAMES: dict[Serving, tuple[str, str]] = {
 def catalogue(request):
     """What each application type needs and does, for building forms: its names, whether it needs
     the filing password, whether it is irreversible once submitted, and its effect on serving."""
-    catalogue = rule_set(settings.BEIAN_RULE_SET).as_dict()
+    catalogue = rules.current().as_dict()
     for row in catalogue["operations"]:
         row["serving_name"], row["serving_name_en"] = SERVING_NAMES[Serving(row["serving"])]
     return catalogue
