@@ -81,6 +81,10 @@ WHITENOISE_USE_FINDERS = True
 # A request body larger than this is refused with 413 before any parsing.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.integer("BEIAN_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
 
+# Counters of the rate limits (HTTP Basic on /api/v1/). Local memory keeps them per process; a
+# deployment with several processes or machines points the default cache at a shared one.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "beian"}}
+
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 
@@ -104,6 +108,9 @@ BEIAN_PASSWORD_MAX_FAILURES = env.integer("BEIAN_PASSWORD_MAX_FAILURES", 5, mini
 BEIAN_PASSWORD_LOCK_MINUTES = env.integer("BEIAN_PASSWORD_LOCK_MINUTES", 60, minimum=1)
 BEIAN_CLIENT_PASSWORD_MAX_FAILURES = env.integer("BEIAN_CLIENT_PASSWORD_MAX_FAILURES", 20, minimum=1)
 BEIAN_PUBLIC_RATE_PER_MINUTE = env.integer("BEIAN_PUBLIC_RATE_PER_MINUTE", 30, minimum=1)
+# HTTP Basic on /api/v1/ (a password hash per request): attempts a minute per username and per client address.
+BEIAN_BASIC_RATE_PER_MINUTE = env.integer("BEIAN_BASIC_RATE_PER_MINUTE", 30, minimum=1)
+BEIAN_BASIC_CLIENT_RATE_PER_MINUTE = env.integer("BEIAN_BASIC_CLIENT_RATE_PER_MINUTE", 60, minimum=1)
 BEIAN_WORKER_INTERVAL_SECONDS = env.integer("BEIAN_WORKER_INTERVAL_SECONDS", 2, minimum=1)
 # Argon2 parameters for filing passwords and API keys (argon2-cffi's RFC 9106 low-memory profile).
 BEIAN_ARGON2_TIME_COST = env.integer("BEIAN_ARGON2_TIME_COST", 3, minimum=1)
