@@ -100,6 +100,12 @@ class AccountToken(HttpBearer):
     does not grant. A page that sends a token already holds it and could send it from anywhere.
     A bearer token that is refused is a 401 that says why; it never falls back to the session."""
 
+    openapi_bearerFormat = "beian_<key id>_<secret>"
+    openapi_description = (
+        "A personal API token, made and revoked at /portal/tokens/ or /api/v1/tokens; the way for scripts. "
+        "401 token_invalid, token_revoked, token_expired or account_inactive when refused."
+    )
+
     def __call__(self, request: HttpRequest):
         # Not ninja's HttpBearer.__call__: with DEBUG on, it logs a header of another scheme whole,
         # which puts a Basic password in a log line.
@@ -118,6 +124,11 @@ class AccountBasicAuth(HttpBasicAuth):
     """HTTP Basic with the account's username and password (no CSRF token needed). The slow way: a
     full password hash every time, so each attempt, failed or not, counts against the client and the
     username before the hash is paid (429 with Retry-After over the limit)."""
+
+    openapi_description = (
+        "The account's username and password: the slow way (a full password hash on every request), "
+        "rate limited per client address and per username (429 with Retry-After). Scripts use a token."
+    )
 
     def __call__(self, request: HttpRequest):
         if _cross_site(request):
