@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
+from django.http import HttpResponse
 from ninja import Field, Path, Router, Schema, Status
 
 from beian.httpapi import Strict, text
@@ -74,10 +75,11 @@ def list_tokens(request):
 
 
 @router.post("", response={201: TokenCreatedOut, **PROBLEMS}, summary="Make an API token")
-def create_token(request, payload: TokenCreate):
+def create_token(request, response: HttpResponse, payload: TokenCreate):
     """The answer holds the whole token (`token`), this once: store it where the script reads it.
     The platform keeps only a digest and cannot show it again."""
     issued = tokens.create(user=request.auth, name=payload.name, expires_in_days=payload.expires_in_days)
+    response["Cache-Control"] = "no-store"  # as an OAuth token response (RFC 6749 §5.1): no cache keeps it
     return Status(201, {**token_out(issued.token), "token": issued.secret})
 
 

@@ -35,6 +35,11 @@ def make(user, name: str = "部署脚本", days: int | None = None) -> str:
     return tokens.create(user=user, name=name, expires_in_days=days).secret
 
 
+def forged(secret: str) -> str:
+    """The same key id with a secret one character off: always a different secret."""
+    return secret[:-1] + ("A" if secret[-1] != "A" else "B")
+
+
 def assert_refused(response, code: str) -> None:
     assert response.status_code == 401, response.content
     assert response["Content-Type"] == "application/problem+json"
@@ -54,6 +59,7 @@ def test_a_token_made_through_the_api_is_shown_once_and_never_again(people):
     made = call(client, "POST", "/tokens", {"name": "部署脚本", "expires_in_days": 30})
 
     assert made.status_code == 201, made.content
+    assert made["Cache-Control"] == "no-store"
     secret = made.json()["token"]
     assert secret.startswith("beian_")
     assert made.json()["shown_as"] == secret[: len("beian_") + 16 + 1] + "…"
@@ -213,8 +219,7 @@ def test_token_refused_when_its_account_is_disabled(people):
 def test_a_wrong_secret_is_invalid_and_does_not_tell_whether_the_token_is_revoked(people):
     secret = make(people["alice"])
     tokens.revoke(ApiToken.objects.get())
-    forged = secret[:-1] + ("A" if secret[-1] != "A" else "B")
-    assert_refused(call(Client(), "GET", "/applications", **bearer(forged)), "token_invalid")
+    assert_refused(call(Client(), "GET", "/applications", **bearer(forged(secret))), "token_invalid")
 
 
 @pytest.mark.parametrize(
@@ -329,7 +334,7 @@ def test_the_secret_never_appears_in_a_log_or_a_later_response(people, settings,
     secret = made.json()["token"]
     answers = [
         call(Client(), "GET", "/applications", **bearer(secret)),
-        call(Client(), "GET", "/applications", **bearer(secret[:-1] + "0")),
+        call(Client(), "GET", "/applications", **bearer(forged(secret))),
         call(client, "GET", "/tokens"),
         call(client, "POST", f"/tokens/{made.json()['id']}/revoke"),
         call(Client(), "GET", "/applications", **bearer(secret)),
