@@ -14,9 +14,11 @@ SECRET_KEY = env.string("BEIAN_SECRET_KEY", "beian-embedded-default-not-for-prod
 ALLOWED_HOSTS = env.string("BEIAN_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
 
 INSTALLED_APPS = [
+    "django.contrib.admin",  # staff: accounts and groups, API tokens (see and revoke, never the secret)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
+    "django.contrib.messages",
     "django.contrib.staticfiles",
     "ninja",
     "beian.messaging",
@@ -34,6 +36,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -49,6 +52,7 @@ TEMPLATES = [
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
             ],
         },
     },
@@ -81,6 +85,10 @@ WHITENOISE_USE_FINDERS = True
 # A request body larger than this is refused with 413 before any parsing.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.integer("BEIAN_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
 
+# Counters of the rate limits (HTTP Basic on /api/v1/). Local memory keeps them per process; a
+# deployment with several processes or machines points the default cache at a shared one.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "beian"}}
+
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 
@@ -104,6 +112,9 @@ BEIAN_PASSWORD_MAX_FAILURES = env.integer("BEIAN_PASSWORD_MAX_FAILURES", 5, mini
 BEIAN_PASSWORD_LOCK_MINUTES = env.integer("BEIAN_PASSWORD_LOCK_MINUTES", 60, minimum=1)
 BEIAN_CLIENT_PASSWORD_MAX_FAILURES = env.integer("BEIAN_CLIENT_PASSWORD_MAX_FAILURES", 20, minimum=1)
 BEIAN_PUBLIC_RATE_PER_MINUTE = env.integer("BEIAN_PUBLIC_RATE_PER_MINUTE", 30, minimum=1)
+# HTTP Basic on /api/v1/ (a password hash per request): attempts a minute per username and per client address.
+BEIAN_BASIC_RATE_PER_MINUTE = env.integer("BEIAN_BASIC_RATE_PER_MINUTE", 30, minimum=1)
+BEIAN_BASIC_CLIENT_RATE_PER_MINUTE = env.integer("BEIAN_BASIC_CLIENT_RATE_PER_MINUTE", 60, minimum=1)
 BEIAN_WORKER_INTERVAL_SECONDS = env.integer("BEIAN_WORKER_INTERVAL_SECONDS", 2, minimum=1)
 # Argon2 parameters for filing passwords and API keys (argon2-cffi's RFC 9106 low-memory profile).
 BEIAN_ARGON2_TIME_COST = env.integer("BEIAN_ARGON2_TIME_COST", 3, minimum=1)

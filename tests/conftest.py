@@ -27,6 +27,14 @@ def _plain_clock():
 
 
 @pytest.fixture(autouse=True)
+def _empty_cache():
+    """Rate-limit counters live in the process's cache: each test starts with none, whatever ran before."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _fast_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.BEIAN_ARGON2_TIME_COST = 1

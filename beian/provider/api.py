@@ -5,10 +5,13 @@ It is a thin skin over the same service functions as the portal (`beian.provider
 `beian.provider.review`): every rule, transition and field check lives there, so the portal and the
 API always say the same thing.
 
-Authentication: the browser's Django session (CSRF enforced on unsafe methods, as ninja's
-`django_auth` does), or HTTP Basic with the account's username and password for scripts. A browser
-that has Basic credentials cached sends them on cross-site requests too, so a cross-site unsafe
-request is never authenticated by Basic (it falls back to the session and its CSRF check).
+Authentication: a personal API token for scripts (`Authorization: Bearer …`, made at
+/portal/tokens/; `beian.provider.tokens`), the browser's Django session (CSRF enforced on unsafe
+methods, as ninja's `django_auth` does), or HTTP Basic with the account's username and password,
+the slow way: a full password hash on every request, rate limited per client and per username
+(`beian.provider.ratelimit`). A browser that has Basic credentials cached sends them on cross-site
+requests too, so a cross-site unsafe request is never authenticated by Basic (it falls back to the
+session and its CSRF check). A bearer token needs no such check: no browser attaches one by itself.
 
 Roles: a customer sees and changes only their own applications and filings (someone else's is as
 absent as one that does not exist: 404); filing specialists (group `specialists`) use the review
@@ -30,7 +33,7 @@ from django.db.models import Prefetch
 from django.http import Http404, HttpRequest
 from ninja import NinjaAPI, Query, Status
 from ninja.errors import HttpError
-from ninja.security import HttpBasicAuth, SessionAuth
+from ninja.security import HttpBasicAuth, HttpBearer, SessionAuth
 from pydantic import ValidationError as PydanticValidationError
 
 from beian.core.catalogue import OPERATION_CODES, Serving
@@ -44,7 +47,7 @@ from beian.httpapi import (
     invalid_json,
     problem_response,
 )
-from beian.provider import applications, bureau_client, next_step, review, rules
+from beian.provider import applications, bureau_client, next_step, ratelimit, review, rules, token_api, tokens
 from beian.provider.errors import ProviderError
 from beian.provider.models import Application, FiledDomain, FiledEntity, FiledWebsite
 from beian.provider.schemas import (
@@ -87,8 +90,43 @@ def _cross_site(request: HttpRequest) -> bool:
     return origin == "null" or urlsplit(origin).netloc.lower() != request.get_host().lower()
 
 
+class AccountToken(HttpBearer):
+    """A personal API token: one indexed query and an HMAC, no password hash.
+
+    No cross-site check, unlike Basic: a browser never attaches a bearer token by itself, and a
+    cross-origin script cannot set the Authorization header without a CORS preflight, which this API
+    does not grant. A page that sends a token already holds it and could send it from anywhere.
+    A bearer token that is refused is a 401 that says why; it never falls back to the session."""
+
+    openapi_bearerFormat = "beian_<key id>_<secret>"
+    openapi_description = (
+        "A personal API token, made and revoked at /portal/tokens/ or /api/v1/tokens; the way for scripts. "
+        "401 token_invalid, token_revoked, token_expired or account_inactive when refused."
+    )
+
+    def __call__(self, request: HttpRequest):
+        # Not ninja's HttpBearer.__call__: with DEBUG on, it logs a header of another scheme whole,
+        # which puts a Basic password in a log line.
+        scheme, _, credentials = request.headers.get(self.header, "").partition(" ")
+        if scheme.lower() != self.openapi_scheme:
+            return None
+        return self.authenticate(request, credentials.strip())
+
+    def authenticate(self, request: HttpRequest, token: str):
+        user = tokens.authenticate(token)
+        request.user = user
+        return user
+
+
 class AccountBasicAuth(HttpBasicAuth):
-    """HTTP Basic with the account's username and password, for scripts (no CSRF token needed)."""
+    """HTTP Basic with the account's username and password (no CSRF token needed). The slow way: a
+    full password hash every time, so each attempt, failed or not, counts against the client and the
+    username before the hash is paid (429 with Retry-After over the limit)."""
+
+    openapi_description = (
+        "The account's username and password: the slow way (a full password hash on every request), "
+        "rate limited per client address and per username (429 with Retry-After). Scripts use a token."
+    )
 
     def __call__(self, request: HttpRequest):
         if _cross_site(request):
@@ -96,6 +134,7 @@ class AccountBasicAuth(HttpBasicAuth):
         return super().__call__(request)
 
     def authenticate(self, request: HttpRequest, username: str, password: str):
+        ratelimit.basic_attempt(request, username)
         if not username or "\x00" in username or "\x00" in password or len(username) > 150:
             return None
         user = authenticate(request, username=username, password=password)
@@ -131,6 +170,11 @@ def _only_specialists(user):
     return user
 
 
+class SpecialistToken(AccountToken):
+    def __call__(self, request: HttpRequest):
+        return _only_specialists(super().__call__(request))
+
+
 class SpecialistBasicAuth(AccountBasicAuth):
     def __call__(self, request: HttpRequest):
         return _only_specialists(super().__call__(request))
@@ -141,9 +185,10 @@ class SpecialistSession(BrowserSession):
         return _only_specialists(super().__call__(request))
 
 
+token_auth = AccountToken()
 basic_auth = AccountBasicAuth()
 session_auth = BrowserSession(csrf=True)
-SPECIALISTS = [SpecialistBasicAuth(), SpecialistSession(csrf=True)]
+SPECIALISTS = [SpecialistToken(), SpecialistBasicAuth(), SpecialistSession(csrf=True)]
 
 
 class ProviderAPI(NinjaAPI):
@@ -167,13 +212,19 @@ api = ProviderAPI(
     description=(
         "The provider's platform for ICP filing (ICP备案): customers draft, submit, withdraw and follow "
         "their applications (备案订单) and see their filings; filing specialists review them (初审). "
-        "Sign in with the portal's session (send the X-CSRFToken header on unsafe methods) or use HTTP "
-        "Basic with the account's username and password. Errors are problem documents "
-        "(application/problem+json) with stable codes and field-level messages in Chinese and English."
+        "Scripts authenticate with a personal API token, made (and revoked) at /portal/tokens/ or "
+        "through /tokens and sent as `Authorization: Bearer <token>`; it carries the account's "
+        "permissions exactly and costs nothing per request. A refused token is a 401 whose code says "
+        "why (token_invalid, token_revoked, token_expired, account_inactive). The browser uses the "
+        "portal's session (send the X-CSRFToken header on unsafe methods). HTTP Basic with the account's "
+        "username and password still works but is the slow way, a full password hash per request, and "
+        "is rate limited per client address and per username (429 with Retry-After). Errors are "
+        "problem documents (application/problem+json) with stable codes and field-level messages in "
+        "Chinese and English."
     ),
     urls_namespace="provider-api",
     docs_url="/docs",
-    auth=[basic_auth, session_auth],
+    auth=[token_auth, basic_auth, session_auth],
 )
 
 
@@ -181,7 +232,7 @@ install_problem_handlers(
     api,
     ProviderError,
     shapes=SHAPES,
-    www_authenticate='Basic realm="beian", charset="UTF-8"',
+    www_authenticate='Basic realm="beian", charset="UTF-8", Bearer realm="beian"',
     not_json=lambda: ProviderError(
         "malformed_request",
         detail="请求体须为 JSON（Content-Type: application/json）",
@@ -198,7 +249,18 @@ def _not_found(request, exc):
     return problem_response(ProviderError("not_found"))
 
 
-PROBLEMS = {status: ProblemOut for status in (400, 401, 403, 404, 409, 413, 422, 503)}
+@api.exception_handler(tokens.TokenRefused)
+def _token_refused(request, exc: tokens.TokenRefused):
+    response = problem_response(exc)
+    response["WWW-Authenticate"] = 'Bearer realm="beian", error="invalid_token"'  # RFC 6750
+    return response
+
+
+# Managing tokens takes the session or a token, not Basic (see beian.provider.token_api).
+api.add_router("/tokens", token_api.router, auth=[token_auth, session_auth])
+
+
+PROBLEMS = {status: ProblemOut for status in (400, 401, 403, 404, 409, 413, 422, 429, 503)}
 
 
 # ---------------------------------------------------------------- what a customer is shown

@@ -175,3 +175,29 @@ class FiledDomain(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["website", "name"], name="filed_domain_once_per_website")]
+
+
+class ApiToken(models.Model):
+    """A personal API token for /api/v1/ (`Authorization: Bearer beian_<key_id>_<secret>`), made and
+    revoked by its owner at /portal/tokens/. The secret is never stored: `digest` is a keyed digest
+    of the whole token (`beian.provider.tokens`), and `key_id`, the token's public part, finds the
+    row by its unique index. A revoked token keeps its row, so the owner and staff see its history."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens", verbose_name="账户"
+    )
+    name = models.CharField("名称", max_length=60)
+    key_id = models.CharField("令牌 ID", max_length=16, unique=True)
+    digest = models.CharField(max_length=64)
+    created_at = models.DateTimeField("创建时间", default=_now)
+    expires_at = models.DateTimeField("过期时间", null=True, blank=True)
+    # Written at most once a minute per token, not on every request.
+    last_used_at = models.DateTimeField("最后使用", null=True, blank=True)
+    revoked_at = models.DateTimeField("撤销时间", null=True, blank=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "API 令牌"
+        indexes = [models.Index(fields=["user", "created_at"], name="api_token_by_user")]
+
+    def __str__(self) -> str:
+        return f"{self.name} (beian_{self.key_id}_…)"

@@ -666,6 +666,9 @@ def test_the_openapi_document_lists_every_path(alice):
         ("POST", "/applications/{application_id}/claim"),
         ("POST", "/applications/{application_id}/review"),
         ("GET", "/catalogue"),
+        ("GET", "/tokens"),
+        ("POST", "/tokens"),
+        ("POST", "/tokens/{token_id}/revoke"),
     }
     for path, item in document["paths"].items():
         for method, operation in item.items():

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('provider', '0001_initial'),
+        ('provider', '0002_api_tokens'),
     ]
 
     operations = [
