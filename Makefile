@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test test-sqlite test-postgres lint migrate demo clean browsers edge-tools cache-tools bench bench-scale
+.PHONY: run test test-sqlite test-postgres test-explore lint migrate demo clean browsers edge-tools cache-tools bench bench-scale diagrams
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "beian needs $(PYTHON) on PATH" >&2; exit 1; }
@@ -62,6 +62,16 @@ test-postgres: $(STAMP) browsers edge-tools cache-tools
 	./scripts/pytest-run postgres
 
 test: lint test-sqlite test-postgres
+
+# The property tests with fresh randomness and many more examples (make test runs them derandomized,
+# so that its verdict depends on the code alone). Slow; for hunting, not for CI.
+test-explore: $(STAMP)
+	BEIAN_HYPOTHESIS_PROFILE=explore BEIAN_STATEFUL_EXAMPLES=500 BEIAN_DATABASE_URL= BEIAN_BUREAU_DATABASE_URL= \
+		./scripts/pytest-run sqlite -m hypothesis
+
+# docs/state-machines.md from the transition tables (a test fails when they differ).
+diagrams: $(STAMP)
+	$(BIN)/python scripts/state-diagrams
 
 # Micro-benchmarks of the enforcement decision (memory per domain, decisions per second), then the
 # edge: the decision server and nginx (map, auth_request) under wrk (bench/edge.py).

@@ -14,9 +14,11 @@ SECRET_KEY = env.string("BEIAN_SECRET_KEY", "beian-embedded-default-not-for-prod
 ALLOWED_HOSTS = env.string("BEIAN_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
 
 INSTALLED_APPS = [
+    "django.contrib.admin",  # staff: accounts and groups, API tokens (see and revoke, never the secret)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
+    "django.contrib.messages",
     "django.contrib.staticfiles",
     "ninja",
     "beian.messaging",
@@ -34,6 +36,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -49,6 +52,7 @@ TEMPLATES = [
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
             ],
         },
     },
@@ -64,8 +68,8 @@ DATABASES = {
     "bureau": env.database("BEIAN_BUREAU_DATABASE_URL", str(VAR_DIR / "bureau.sqlite3"), conn_max_age=CONN_MAX_AGE),
 }
 
-# Rate-limit counters (beian.bureau.throttle): local memory per process by default; a Redis URL
-# shares them between the processes of a deployment.
+# Counters of the rate limits (the bureau's public endpoints, HTTP Basic on /api/v1/): local memory
+# keeps them per process; a Redis URL shares them between every process of a deployment.
 CACHES = {"default": env.cache("BEIAN_CACHE_URL")}
 DATABASE_ROUTERS = ["beian.routers.BureauRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -111,6 +115,9 @@ BEIAN_PASSWORD_MAX_FAILURES = env.integer("BEIAN_PASSWORD_MAX_FAILURES", 5, mini
 BEIAN_PASSWORD_LOCK_MINUTES = env.integer("BEIAN_PASSWORD_LOCK_MINUTES", 60, minimum=1)
 BEIAN_CLIENT_PASSWORD_MAX_FAILURES = env.integer("BEIAN_CLIENT_PASSWORD_MAX_FAILURES", 20, minimum=1)
 BEIAN_PUBLIC_RATE_PER_MINUTE = env.integer("BEIAN_PUBLIC_RATE_PER_MINUTE", 30, minimum=1)
+# HTTP Basic on /api/v1/ (a password hash per request): attempts a minute per username and per client address.
+BEIAN_BASIC_RATE_PER_MINUTE = env.integer("BEIAN_BASIC_RATE_PER_MINUTE", 30, minimum=1)
+BEIAN_BASIC_CLIENT_RATE_PER_MINUTE = env.integer("BEIAN_BASIC_CLIENT_RATE_PER_MINUTE", 60, minimum=1)
 BEIAN_WORKER_INTERVAL_SECONDS = env.integer("BEIAN_WORKER_INTERVAL_SECONDS", 2, minimum=1)
 # Argon2 parameters for filing passwords and API keys (argon2-cffi's RFC 9106 low-memory profile).
 BEIAN_ARGON2_TIME_COST = env.integer("BEIAN_ARGON2_TIME_COST", 3, minimum=1)

@@ -1,3 +1,4 @@
+from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
@@ -9,4 +10,5 @@ urlpatterns = [
     path("bureau/", include("beian.bureau.urls")),
     path("messages/", include("beian.messaging.urls")),
     path("enforcement/", include("beian.enforcement.urls")),
+    path("admin/", admin.site.urls),
 ]

@@ -273,6 +273,10 @@ if __name__ == "__main__":
 
     if sys.argv[1:2] == ["edge"]:  # python -m bench edge [options]: only the edge
         edge.main(sys.argv[2:])
+    elif sys.argv[1:2] == ["tokens"]:  # python -m bench tokens [options]: API authentication (bench/tokens.py)
+        from bench import tokens
+
+        tokens.main(sys.argv[2:])
     else:  # python -m bench [options]: in process, then the edge with its defaults
         main()
         edge.main([])

@@ -36,6 +36,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 
+from django.conf import settings
 from django.db import connections, transaction
 
 from beian.bureau import audit, national, providers
@@ -371,6 +372,7 @@ def load(
                 selected_provider=selected.pk,
                 other_providers=tuple(others),
                 dialect=dialect,
+                shell_grace_days=settings.BEIAN_SHELL_GRACE_DAYS,
             )
         )
         for table in TABLES:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from beian.bureau import registry
 from beian.bureau.models import Access, Entity, Event, FeedCounter, Operation, Provider, Website
 from beian.core import clock
 
@@ -71,6 +72,8 @@ def website_snapshot(website: Website, provider: Provider) -> dict:
         "deregistered_at": website.deregistered_at.isoformat() if website.deregistered_at else None,
         "deregistered_reason": website.deregistered_reason,
         "shell_since": website.shell_since.isoformat() if website.shell_since else None,
+        # The bureau's own date: a provider must not compute it from settings it does not share.
+        "shell_deadline": registry.grace_deadline(website.shell_since).isoformat() if website.shell_since else None,
         "domains": _domains(website),
         "entity": entity_snapshot(website.entity),
         "access": {
@@ -78,6 +81,7 @@ def website_snapshot(website: Website, provider: Provider) -> dict:
             "ips": access.ips,
             "since": access.since.isoformat(),
             "until": access.until.isoformat() if access.until else None,
+            "ended_reason": access.ended_reason,
         }
         if access
         else None,

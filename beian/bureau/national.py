@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 
-from beian.core import provinces, synthetic
+from beian.core import clock, provinces, synthetic, workdays
 from beian.core import validators as v
 from beian.core.errors import Invalid
 
@@ -318,6 +318,7 @@ class Spec:
     selected_provider: int  # id of the provider named with --provider
     other_providers: tuple[tuple[int, float], ...]  # (id, weight)
     dialect: Dialect
+    shell_grace_days: int = 20  # BEIAN_SHELL_GRACE_DAYS: a shell's deadline is in its feed snapshot
 
 
 @dataclass
@@ -469,6 +470,13 @@ class _Maker:
         if text is None:
             text = self.days[day] = (_EPOCH + timedelta(days=day)).strftime("%Y-%m-%d")
         return f"{text}T{_HMS[second]}+00:00"
+
+    def deadline(self, shell: int | None) -> str | None:
+        """As registry.grace_deadline gives it: working days after the day (in China) it became a shell."""
+        if shell is None:
+            return None
+        day = clock.local_date(datetime.fromtimestamp(shell, UTC))
+        return workdays.add(day, self.spec.shell_grace_days).isoformat()
 
     # ------------------------------------------------------------ names and certificates
 
@@ -633,7 +641,13 @@ class _Maker:
                 (str(access_id), str(website_id), str(provider_id), ips_json, state, ts(since), ts(until), reason)
             )
             if provider_id == selected:
-                mine = {"state": state, "ips": ips, "since": self.iso(since), "until": self.iso(until)}
+                mine = {
+                    "state": state,
+                    "ips": ips,
+                    "since": self.iso(since),
+                    "until": self.iso(until),
+                    "ended_reason": reason,
+                }
         self.website_rows.append(
             (
                 str(website_id),
@@ -662,6 +676,7 @@ class _Maker:
                     "deregistered_at": self.iso(gone),
                     "deregistered_reason": gone_reason,
                     "shell_since": self.iso(shell),
+                    "shell_deadline": self.deadline(shell),
                     "domains": sorted(names),
                     "entity": None,
                     "access": mine,

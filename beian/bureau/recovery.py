@@ -7,7 +7,7 @@ from datetime import date
 
 from django.db import transaction
 
-from beian.bureau import audit, review, secrets
+from beian.bureau import audit, passwords, secrets
 from beian.bureau.errors import BureauError, field_error
 from beian.bureau.models import Entity, MailedRecovery, Status
 from beian.core import clock, numbers, provinces
@@ -33,7 +33,7 @@ def recover_online(*, province: str, entity_number: str, cert_number: str) -> No
             audit.append(actor="public", action="password_recovery_no_match", subject=f"entity:{number}")
             _as_long_as_a_match()
             return
-        review.issue_password(entity, reason="online_recovery")
+        passwords.issue(entity, reason="online_recovery")
 
 
 def _as_long_as_a_match() -> None:
@@ -75,5 +75,5 @@ def record_mailed_form(*, entity_number: str, received_on: date, reviewer: str, 
             entity=entity, recorded_by=reviewer, received_on=received_on, recorded_at=clock.now(), note=note
         )
         audit.append(actor=f"reviewer:{reviewer}", action="mailed_recovery_recorded", subject=f"entity:{number}")
-        review.issue_password(entity, reason="mailed_recovery")
+        passwords.issue(entity, reason="mailed_recovery")
     return record

@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from beian.bureau import audit, feed, outbox
 from beian.bureau.models import Access, Domain, Entity, NumberSerial, Province, Status, Website
 from beian.core import clock, numbers, provinces, workdays
+from beian.core.catalogue import AccessEnded
 
 LIVE_ACCESS = (Access.State.PROVISIONAL, Access.State.ACTIVE)
 
@@ -81,15 +82,25 @@ def end_access(access: Access, reason: str) -> None:
     Access.objects.filter(pk=access.pk).update(state=Access.State.ENDED, until=clock.now(), ended_reason=reason)
 
 
-def deregister_website(website: Website, reason: str) -> None:
+def deregister_website(website: Website, reason: str, *, action: str = "deregister", why: str = "") -> None:
+    """R7: the website's number is void for good, its domains free, its accesses ended; written
+    into the audit chain, whatever deregistered it (an approved cancellation, the shell sweep)."""
     now = clock.now()
     Website.objects.filter(pk=website.pk).update(
         status=Status.DEREGISTERED, deregistered_at=now, deregistered_reason=reason, shell_since=None
     )
     website.domains.filter(active=True).update(active=False, removed_at=now)
     for access in Access.objects.filter(website=website, state__in=LIVE_ACCESS):
-        end_access(access, "deregistered")
+        end_access(access, AccessEnded.DEREGISTERED)
     website.refresh_from_db()
+    audit.append(
+        actor="system",
+        action=action,
+        subject=f"website:{website.number}",
+        from_state=Status.ACTIVE,
+        to_state=Status.DEREGISTERED,
+        reason=why or reason,
+    )
 
 
 def grace_deadline(shell_since: datetime):
@@ -130,15 +141,7 @@ def sweep_shells() -> int:
             if locked is None or locked.shell_since is None or has_live_access_anywhere(locked):
                 continue
 
-            deregister_website(locked, "shell")
-            audit.append(
-                actor="system",
-                action="deregister_shell",
-                subject=f"website:{locked.number}",
-                from_state=Status.ACTIVE,
-                to_state=Status.DEREGISTERED,
-                reason="shell website past grace period",
-            )
+            deregister_website(locked, "shell", action="deregister_shell", why="shell website past grace period")
             feed.websites_changed([locked])
             text = f"【ICP备案】您的网站（{locked.number}）因长期无接入（空壳网站）已被注销备案，该备案号不再使用。"
             outbox.sms(locked.principal_mobile, text)

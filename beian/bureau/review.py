@@ -14,9 +14,9 @@ from datetime import datetime, time, timedelta
 from django.conf import settings
 from django.db import transaction
 
-from beian.bureau import audit, feed, outbox, registry, secrets
+from beian.bureau import feed, operations
 from beian.bureau.errors import BureauError
-from beian.bureau.models import Access, Domain, Entity, Operation, Status, Website
+from beian.bureau.models import Operation
 from beian.bureau.rules import operation_type
 from beian.bureau.transitions import Actor, apply
 from beian.core import clock, workdays
@@ -90,7 +90,7 @@ def decide(op: Operation, decision: str, *, actor: str, reason: str = "", reason
                 reason_code=reason_code,
                 announce=False,
             )
-            APPROVAL[op.type](op)
+            operations.APPROVAL[op.type](op)
             op.refresh_from_db()
             feed.emit(op.provider, "operation.updated", feed.operation_snapshot(op))
         else:
@@ -107,14 +107,8 @@ def decide(op: Operation, decision: str, *, actor: str, reason: str = "", reason
 
 
 def closed_without_approval(op: Operation) -> None:
-    """Undo what happened at submission and will not be confirmed: a transfer-in that is not
-    approved takes its provisional access away."""
-    if op.type == "transfer_in":
-        access = Access.objects.filter(website=op.website, provider=op.provider, state=Access.State.PROVISIONAL).first()
-        if access is not None:
-            registry.end_access(access, "transfer_in_not_approved")
-            registry.recheck_shell(op.website)
-            feed.websites_changed([op.website])
+    """Rejected, expired or withdrawn: undo what submission did (a transfer-in's provisional access)."""
+    operations.closed_without_approval(op, operation_type(op.type))
 
 
 def withdraw(op: Operation, *, actor: str) -> Operation:
@@ -122,180 +116,6 @@ def withdraw(op: Operation, *, actor: str) -> Operation:
         op = apply(op, "withdraw", actor=actor, decided_at=clock.now(), reason_code="withdrawn")
         closed_without_approval(op)
     return op
-
-
-# ---------------------------------------------------------------- approval effects
-
-
-def _principal_fields(p: dict) -> dict:
-    return {
-        "principal_name": p["name"],
-        "principal_id_type": p["id_type"],
-        "principal_id_number": p["id_number"],
-        "principal_mobile": p["mobile"],
-        "principal_email": p["email"],
-    }
-
-
-def _create_website(op: Operation, entity: Entity) -> Website:
-    data = op.data["website"]
-    seq, number = registry.allocate_website(entity)
-    now = clock.now()
-    website = Website.objects.create(
-        entity=entity,
-        seq=seq,
-        number=number,
-        name=data["name"],
-        home_url=data["home_url"],
-        approved_at=now,
-        **_principal_fields(data["principal"]),
-    )
-    for name in data["domains"]:
-        Domain.objects.create(website=website, name=name, added_at=now)
-    Access.objects.create(
-        website=website,
-        provider=op.provider,
-        ips=op.data["access"]["ips"],
-        state=Access.State.ACTIVE,
-        since=now,
-    )
-    return website
-
-
-def _approve_new_filing(op: Operation) -> None:
-    data = op.data["entity"]
-    now = clock.now()
-    entity = Entity.objects.create(
-        province=op.province,
-        number=registry.allocate_entity_number(op.province, now),
-        unit_type=data["unit_type"],
-        name=data["name"],
-        cert_type=data["cert_type"],
-        cert_number=data["cert_number"],
-        address=data["address"],
-        approved_at=now,
-        **_principal_fields(data["principal"]),
-    )
-    website = _create_website(op, entity)
-    Operation.objects.filter(pk=op.pk).update(
-        entity=entity,
-        website=website,
-        result={"entity_number": entity.number, "website_number": website.number},
-    )
-    issue_password(entity, reason="first_filing")
-    _notify_numbers(entity, website)
-    feed.websites_changed([website])
-
-
-def _approve_new_website(op: Operation) -> None:
-    website = _create_website(op, op.entity)
-    Operation.objects.filter(pk=op.pk).update(
-        website=website, result={"entity_number": op.entity.number, "website_number": website.number}
-    )
-    _notify_numbers(op.entity, website)
-    feed.websites_changed([website])
-
-
-def _approve_transfer_in(op: Operation) -> None:
-    Access.objects.filter(website=op.website, provider=op.provider, state=Access.State.PROVISIONAL).update(
-        state=Access.State.ACTIVE, ips=op.data["access"]["ips"]
-    )
-    Operation.objects.filter(pk=op.pk).update(
-        result={"entity_number": op.entity.number, "website_number": op.website.number}
-    )
-    feed.websites_changed([op.website])
-
-
-def _approve_change_entity(op: Operation) -> None:
-    changes = dict(op.data["entity"])
-    fields = {k: changes.pop(k) for k in ("unit_type", "name", "cert_type", "cert_number", "address") if k in changes}
-    if "principal" in changes:
-        fields.update(_principal_fields(changes.pop("principal")))
-    Entity.objects.filter(pk=op.entity_id).update(**fields)
-    feed.websites_changed(op.entity.websites.all())
-
-
-def _approve_change_website(op: Operation) -> None:
-    changes = dict(op.data["website"])
-    website = op.website
-    fields = {k: changes[k] for k in ("name", "home_url") if k in changes}
-    if "principal" in changes:
-        fields.update(_principal_fields(changes["principal"]))
-    Website.objects.filter(pk=website.pk).update(**fields)
-    if "domains" in changes:
-        website.domains.filter(active=True).exclude(name__in=changes["domains"]).update(
-            active=False, removed_at=clock.now()
-        )
-    feed.websites_changed([website])
-
-
-def _approve_change_access(op: Operation) -> None:
-    Access.objects.filter(website=op.website, provider=op.provider, state=Access.State.ACTIVE).update(
-        ips=op.data["access"]["ips"]
-    )
-    feed.websites_changed([op.website])
-
-
-def _approve_cancel_entity(op: Operation) -> None:
-    # R8: the entity and every website under it are deregistered; the same entity may file again.
-    entity = op.entity
-    websites = list(entity.websites.filter(status=Status.ACTIVE))
-    for website in websites:
-        registry.deregister_website(website, "cancel_entity")
-    Entity.objects.filter(pk=entity.pk).update(status=Status.DEREGISTERED, deregistered_at=clock.now())
-    audit.append(actor="system", action="deregister", subject=f"entity:{entity.number}", to_state=Status.DEREGISTERED)
-    feed.websites_changed(entity.websites.all())
-
-
-def _approve_cancel_website(op: Operation) -> None:
-    # R8/R9: only this website; its siblings keep their numbers and their serving.
-    registry.deregister_website(op.website, "cancel_website")
-    audit.append(
-        actor="system",
-        action="deregister",
-        subject=f"website:{op.website.number}",
-        to_state=Status.DEREGISTERED,
-    )
-    feed.websites_changed([op.website])
-
-
-def _approve_cancel_access(op: Operation) -> None:
-    """The access ended at submission (R10); approval only confirms it."""
-
-
-APPROVAL = {
-    "new_filing": _approve_new_filing,
-    "new_website": _approve_new_website,
-    "transfer_in": _approve_transfer_in,
-    "change_entity": _approve_change_entity,
-    "change_website": _approve_change_website,
-    "change_access": _approve_change_access,
-    "cancel_entity": _approve_cancel_entity,
-    "cancel_website": _approve_cancel_website,
-    "cancel_access": _approve_cancel_access,
-}
-
-
-def issue_password(entity: Entity, *, reason: str) -> None:
-    """R2: one filing password per entity, sent once by SMS and email and kept only as a hash."""
-    password = secrets.new_filing_password()
-    now = clock.now()
-    Entity.objects.filter(pk=entity.pk).update(password_hash=secrets.hash_secret(password), password_issued_at=now)
-    entity.refresh_from_db()
-    audit.append(actor="system", action="issue_password", subject=f"entity:{entity.number}", reason=reason)
-    text = (
-        f"【工信部ICP备案】{entity.name}（{entity.number}）的备案密码为 {password}。"
-        "办理转入备案、注销主体等操作时需要使用，请妥善保管，勿告知他人。"
-    )
-    outbox.sms(entity.principal_mobile, text)
-    outbox.email(entity.principal_email, f"ICP备案密码通知：{entity.number}", text)
-
-
-def _notify_numbers(entity: Entity, website: Website) -> None:
-    outbox.sms(
-        website.principal_mobile,
-        f"【工信部ICP备案】您的网站「{website.name}」已通过管局审核，网站备案号为 {website.number}。",
-    )
 
 
 # ---------------------------------------------------------------- due work

@@ -1,14 +1,18 @@
 """The shapes of the bureau's HTTP API. Unknown fields are refused; the rules each field must
-follow are checked by `beian.core` in the service layer, so the portal and the API say the same."""
+follow are checked by `beian.core` in the service layer, so the portal and the API say the same.
+The request of each operation type is made from its catalogue row, not kept by hand beside it."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import operator
+from functools import reduce
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from ninja import Schema
-from pydantic import Field
+from pydantic import Field, create_model
 
+from beian.core.catalogue import OPERATION_CODES, Section, shape, takes_password
 from beian.httpapi import LongText, Strict, Text
 
 
@@ -66,74 +70,32 @@ class _Op(Strict):
     )
 
 
-class NewFilingIn(_Op):
-    type: Literal["new_filing"]
-    entity: EntityIn
-    website: WebsiteIn
-    access: AccessIn
+# What each kind of section of an operation's data is sent as (the catalogue's `sections`).
+SECTION_SCHEMAS: dict[Section, Any] = {
+    Section.ENTITY_NUMBER: Text,
+    Section.WEBSITE_NUMBER: Text,
+    Section.ENTITY: EntityIn,
+    Section.WEBSITE: WebsiteIn,
+    Section.ACCESS: AccessIn,
+    Section.ENTITY_CHANGES: EntityChangesIn,
+    Section.WEBSITE_CHANGES: WebsiteChangesIn,
+}
 
 
-class NewWebsiteIn(_Op):
-    type: Literal["new_website"]
-    entity_number: Text
-    filing_password: Text | None = None
-    website: WebsiteIn
-    access: AccessIn
+def _operation_schema(code: str) -> type[_Op]:
+    """`NewFilingIn`, `TransferInIn`, …: the type's sections, and the filing password where a rule
+    set may ask for it (the rule set in force says whether it must or must not come)."""
+    fields: dict[str, Any] = {"type": (Literal[code], ...)}
+    for key, section in shape(code).sections.items():
+        fields[key] = (SECTION_SCHEMAS[section], ...)
+    if takes_password(code):
+        fields["filing_password"] = (Text | None, None)
+    name = "".join(part.title() for part in code.split("_")) + "In"
+    return create_model(name, __base__=_Op, __module__=__name__, **fields)
 
 
-class TransferInIn(_Op):
-    type: Literal["transfer_in"]
-    website_number: Text
-    filing_password: Text | None = None
-    access: AccessIn
-
-
-class ChangeEntityIn(_Op):
-    type: Literal["change_entity"]
-    entity_number: Text
-    entity: EntityChangesIn
-
-
-class ChangeWebsiteIn(_Op):
-    type: Literal["change_website"]
-    website_number: Text
-    website: WebsiteChangesIn
-
-
-class ChangeAccessIn(_Op):
-    type: Literal["change_access"]
-    website_number: Text
-    access: AccessIn
-
-
-class CancelEntityIn(_Op):
-    type: Literal["cancel_entity"]
-    entity_number: Text
-    filing_password: Text | None = None
-
-
-class CancelWebsiteIn(_Op):
-    type: Literal["cancel_website"]
-    website_number: Text
-
-
-class CancelAccessIn(_Op):
-    type: Literal["cancel_access"]
-    website_number: Text
-
-
-OperationIn = Annotated[
-    NewFilingIn
-    | NewWebsiteIn
-    | TransferInIn
-    | ChangeEntityIn
-    | ChangeWebsiteIn
-    | ChangeAccessIn
-    | CancelEntityIn
-    | CancelWebsiteIn
-    | CancelAccessIn,
-    Field(discriminator="type"),
-]
+OPERATION_SCHEMAS: dict[str, type[_Op]] = {code: _operation_schema(code) for code in OPERATION_CODES}
+OperationIn = Annotated[reduce(operator.or_, OPERATION_SCHEMAS.values()), Field(discriminator="type")]
 
 
 class WindowOut(Schema):

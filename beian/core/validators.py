@@ -660,8 +660,8 @@ def _number(cert: CertType, number: str, today: date | None) -> str:
     return text
 
 
-def certificate(cert_type: str, number: str, *, unit_type: str | None = None, today: date | None = None) -> str:
-    """A certificate number checked for its type and, given a unit type, for fitting that unit."""
+def certificate_type(cert_type: str, *, unit_type: str | None = None) -> CertType:
+    """A certificate type, checked, given a unit type, for fitting that unit."""
     cert = CERT_TYPES.get(cert_type) if isinstance(cert_type, str) else None
     if cert is None:
         raise Invalid(
@@ -678,6 +678,13 @@ def certificate(cert_type: str, number: str, *, unit_type: str | None = None, to
             f"A {unit.name_en.lower()} cannot file with a {cert.name_en}; allowed: "
             + ", ".join(c.name_en for c in allowed),
         )
+    return cert
+
+
+def certificate(cert_type: str, number: str, *, unit_type: str | None = None, today: date | None = None) -> str:
+    """A certificate number checked for its type and, given a unit type, for fitting that unit."""
+    cert = certificate_type(cert_type, unit_type=unit_type)
+    unit = None if unit_type is None else _lookup_unit_type(unit_type)
     value = _number(cert, number, today)
     if unit is not None and cert.code == "uscc" and unit.uscc_prefixes and value[:2] not in unit.uscc_prefixes:
         expected = "、".join(unit.uscc_prefixes)

@@ -2,8 +2,8 @@
 """The decision's hot path, compiled: canonical ASCII host names, and the suffix walk over the index.
 
 Every request at the edge asks "may this Host be served here?", so this is the one place where a
-few hundred nanoseconds matter (bench/__main__.py measures it against its goal: 1.5 million
-decisions a second on one core at 5 million served domains). Written in Python, the decision spent most of its time
+few hundred nanoseconds matter (`make bench` measures it against its goal; the figures are in
+docs/enforcement.md). Written in Python, the decision spent most of its time
 in the interpreter: partitioning a Host into new objects label by label, checking its characters
 with `bytes.translate`. Here a Host's characters are checked in one pass over its buffer and only
 the look-ups make objects; the structures looked up are the index's own Python dicts and sets

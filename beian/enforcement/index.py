@@ -17,9 +17,9 @@ for a suffix that cannot be filed. That walk, the hot path of every request, is 
 (beian/enforcement/decision.pyx, `Decider`); `verdict` below is the same decision written plainly,
 and the tests hold the two to each other.
 
-Memory, per served domain (`python -m bench`, 5 million domains of 18 characters: about 88 bytes of
-resident memory, 91 for a bare frozenset of the names): the label as one bytes object (48 bytes for
-up to 15 characters, 64 up to 31: the parent's characters are not repeated in every name), its
+Memory, per served domain (what `make bench` measures is in docs/enforcement.md): the label as
+one bytes object (48 bytes for up to 15 characters, 64 up to 31: the parent's characters are not
+repeated in every name), its
 entry in its parent's set (~27 bytes at that size; 16 bytes over the set's load factor, which
 Python keeps between 0.3 and 0.6), an 8-byte slot in the list that maps a website's id to its
 domains, holding the same label object, and 2 bytes for the number of its parent. That slot is the
@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from beian.core import validators
+from beian.core.catalogue import AccessEnded
 from beian.enforcement import hosts
 from beian.enforcement.decision import Decider
 
@@ -53,21 +54,23 @@ from beian.enforcement.decision import Decider
 FILED = "filed"
 NOT_FILED = "not_filed"
 ACCESS_CANCELLED = "access_cancelled"
+TRANSFER_NOT_APPROVED = "transfer_not_approved"
 DEREGISTERED = "deregistered"
 INVALID_HOST = "invalid_host"
-REASONS = (FILED, NOT_FILED, ACCESS_CANCELLED, DEREGISTERED, INVALID_HOST)
+REASONS = (FILED, NOT_FILED, ACCESS_CANCELLED, TRANSFER_NOT_APPROVED, DEREGISTERED, INVALID_HOST)
 
 SERVED_ACCESS = ("active", "provisional")
 
 
-def classify(status: str, access_state: str) -> str:
+def classify(status: str, access_state: str, access_ended_reason: str = "") -> str:
     """What a website of the mirror means for its domains here."""
     if status != "active":
         return DEREGISTERED
     if access_state in SERVED_ACCESS:
         return FILED
     if access_state == "ended":
-        return ACCESS_CANCELLED
+        # A transfer-in the bureau did not approve was never served here for good: nothing was cancelled.
+        return TRANSFER_NOT_APPROVED if access_ended_reason == AccessEnded.NOT_APPROVED else ACCESS_CANCELLED
     return NOT_FILED  # never accessed here
 
 
@@ -80,6 +83,7 @@ class Website:
     status: str
     access_state: str
     home_url: str = ""
+    access_ended_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -286,7 +290,7 @@ class Index:
                 for name, pair in zip(old, pairs, strict=True):
                     split.setdefault(name, pair)
             now = tuple(dict.fromkeys(n for n in map(_mirror_name, domains.get(site.id, ())) if n))
-            reason = classify(site.status, site.access_state)
+            reason = classify(site.status, site.access_state, site.access_ended_reason)
             names = now
             if reason == DEREGISTERED:
                 hint = home_domain(site.home_url)

@@ -27,7 +27,7 @@ from beian.enforcement.index import (
 )
 from beian.provider.models import FiledDomain, FiledWebsite
 
-_FIELDS = ("id", "version", "status", "access_state", "home_url")
+_FIELDS = ("id", "version", "status", "access_state", "home_url", "access_ended_reason")
 _IN_CHUNK = 500  # names per IN (…) list: well inside every database's parameter limit
 
 
@@ -129,11 +129,11 @@ def decide(host: bytes | str) -> Verdict:
     text = name.decode("ascii")
     candidates = [s.decode("ascii") for s in hosts.suffixes(name)]
     rows = FiledDomain.objects.filter(name__in=candidates).values_list(
-        "name", "website__status", "website__access_state", "website__version"
+        "name", "website__status", "website__access_state", "website__access_ended_reason", "website__version"
     )
     best: tuple[int, int, str, str] | None = None  # (suffix length, version, reason, name)
-    for domain, status, access_state, version in rows:
-        reason = classify(status, access_state)
+    for domain, status, access_state, ended_reason, version in rows:
+        reason = classify(status, access_state, ended_reason)
         if reason == FILED:
             return Verdict(FILED, text, domain)
         if reason != NOT_FILED and (best is None or (len(domain), version) > best[:2]):

@@ -2,10 +2,9 @@
 (llhttp, the parser of Node.js) and answers each request with a response built once.
 
 Why its own: the decision server does one thing, a GET answered from memory in about a
-microsecond, so whatever else a request costs is the server's. Under granian, the fastest ASGI /
-RSGI server measured here, that was nine tenths of each request, and the decision server reached
-a third of nginx's rate from a static map; through this protocol it answers at about nginx's rate
-(docs/enforcement.md, "Measured by hand"). A parser that Node.js relies on does the part where
+microsecond, so whatever else a request costs is the server's, and under the fastest ASGI / RSGI
+server tried that was most of each request (the figures, against nginx's static map, are in
+docs/enforcement.md, "Measured by hand"). A parser that Node.js relies on does the part where
 HTTP is subtle; what is left here is small:
 
 - HTTP/1.1 and 1.0, keep-alive as llhttp reads the request (`Connection`, the version), requests

@@ -9,15 +9,13 @@ the edge proxies from the in-memory index.
 A decision is 200 (serve) or 403 (do not), never anything else, with `X-Beian-Reason` and a short
 `Cache-Control` so the proxy can hold it, and no body: nginx makes an `auth_request` subrequest
 header-only, so an answer with a body cannot be read to its end and nginx closes the upstream
-connection after every uncached decision (measured: 14,000 against 35,000 decisions/s through
-nginx without a cache, bench/edge.py's mix).
+connection after every uncached decision (what that costs is measured in docs/enforcement.md).
 
 `DecisionServer` has two doors onto the same answers: `python -m beian.enforcement` serves it with
 its own small HTTP/1.1 protocol on uvloop and httptools (beian/enforcement/protocol.py), as `make
 run` does (Procfile), on 127.0.0.1:8001 by default; and it is a plain ASGI application (`app`) for
-any ASGI server. Under granian, the fastest ASGI/RSGI server measured here, granian's own work was
-nine tenths of each request and capped the decision server at a third of nginx's rate; the
-protocol answers at about nginx's (docs/enforcement.md, "Measured by hand").
+any ASGI server. Under an ASGI server the server's own work was most of each request; the
+protocol's own HTTP/1.1 answers at about nginx's rate (docs/enforcement.md, "Measured by hand").
 
 It needs Django only to read the mirror: `django.setup()` at start-up, then a background thread
 follows the mirror (beian.enforcement.refresher). It only reads the database, so it keeps

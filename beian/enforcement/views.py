@@ -14,7 +14,15 @@ from django.views.decorators.http import require_safe
 
 from beian.core import validators
 from beian.enforcement import hosts, mirror, nginx
-from beian.enforcement.index import ACCESS_CANCELLED, DEREGISTERED, FILED, INVALID_HOST, NOT_FILED, Verdict
+from beian.enforcement.index import (
+    ACCESS_CANCELLED,
+    DEREGISTERED,
+    FILED,
+    INVALID_HOST,
+    NOT_FILED,
+    TRANSFER_NOT_APPROVED,
+    Verdict,
+)
 
 # reason → (title, title in English, explanation, explanation in English)
 WHY: dict[str, tuple[str, str, str, str]] = {
@@ -31,6 +39,14 @@ WHY: dict[str, tuple[str, str, str, str]] = {
         "该网站的备案号仍然有效，但已取消在本平台的接入。网站负责人需在新的接入服务商办理接入后才能继续访问。",
         "The website's filing number is still valid, but its access with this provider has been cancelled. "
         "Its owner needs to get access at another provider before it can be served again.",
+    ),
+    TRANSFER_NOT_APPROVED: (
+        "转入未获通过",
+        "Transfer-in not approved",
+        "该网站曾申请将接入转到本平台，但管局未通过该转入备案，因此本平台不为其提供访问。网站的备案号仍然有效，"
+        "可在其原接入服务商处继续访问。",
+        "The website asked to move its access to this provider, but the bureau did not approve the transfer-in, "
+        "so this provider does not serve it. Its filing number is still valid with the provider it came from.",
     ),
     DEREGISTERED: (
         "备案已注销",

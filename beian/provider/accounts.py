@@ -7,21 +7,124 @@ Both use Django's users and sessions. A customer is a user in the group "custome
 
 from __future__ import annotations
 
-from django.contrib.auth import login
+from django import forms
+from django.conf import settings
+from django.contrib.auth import login, password_validation
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.models import AbstractBaseUser, Group, User
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
+from beian.core import validators as v
+from beian.core.errors import Invalid
 from beian.provider import review
-from beian.provider.forms import SignupForm, SpecialistLoginForm
+from beian.provider.forms import text_field
 from beian.provider.models import Profile
+from beian.provider.words import say
 
 CUSTOMERS = "customers"
+
+
+# ---------------------------------------------------------------- the forms of accounts
+
+DEFAULT_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+
+def password_validators():
+    """Django's validators: the deployment's, or Django's four standard ones if it sets none."""
+    return password_validation.get_password_validators(settings.AUTH_PASSWORD_VALIDATORS or DEFAULT_PASSWORD_VALIDATORS)
+
+
+class SignupForm(forms.Form):
+    username = text_field(
+        gettext_lazy("用户名"),
+        150,
+        required=True,
+        validators=[UnicodeUsernameValidator()],
+        help_text=gettext_lazy("150 个字符以内，可使用字母、数字和 @ . + - _"),
+        widget=forms.TextInput(attrs={"autocomplete": "username", "autofocus": True}),
+    )
+    email = text_field(
+        gettext_lazy("电子邮箱"), 254, required=True, widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
+    mobile = text_field(
+        gettext_lazy("手机号码"),
+        20,
+        required=True,
+        help_text=gettext_lazy("用于接收备案进度通知"),
+        widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}),
+    )
+    password1 = text_field(
+        gettext_lazy("密码"),
+        128,
+        required=True,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    password2 = text_field(
+        gettext_lazy("确认密码"),
+        128,
+        required=True,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean_username(self) -> str:
+        name = self.cleaned_data["username"]
+        if User.objects.filter(username__iexact=name).exists():
+            raise ValidationError(gettext_lazy("该用户名已被注册"), code="username_taken")
+        return name
+
+    def clean_email(self) -> str:
+        try:
+            return v.email(self.cleaned_data["email"])
+        except Invalid as exc:
+            raise ValidationError(say(exc), code=exc.code) from None
+
+    def clean_mobile(self) -> str:
+        try:
+            return v.mobile(self.cleaned_data["mobile"])
+        except Invalid as exc:
+            raise ValidationError(say(exc), code=exc.code) from None
+
+    def clean(self):
+        data = super().clean()
+        first, second = data.get("password1"), data.get("password2")
+        if first and second and first != second:
+            self.add_error("password2", gettext_lazy("两次输入的密码不一致"))
+        elif first:
+            user = User(username=data.get("username") or "", email=data.get("email") or "")
+            try:
+                password_validation.validate_password(first, user, password_validators=password_validators())
+            except ValidationError as exc:
+                self.add_error("password1", exc)
+        return data
+
+
+class SpecialistLoginForm(AuthenticationForm):
+    """The console's sign-in: the same accounts, but only the provider's staff get in (filing
+    specialists, and operators, who go on to their page)."""
+
+    def confirm_login_allowed(self, user) -> None:
+        super().confirm_login_allowed(user)
+        if not (review.is_specialist(user) or review.is_operator(user)):
+            raise ValidationError(gettext_lazy("该账号不是备案专员，不能登录审核控制台"), code="not_specialist")
+
+
+# ---------------------------------------------------------------- pages
 
 
 def register_customer(*, username: str, email: str, mobile: str, password: str) -> AbstractBaseUser:

@@ -5,10 +5,13 @@ It is a thin skin over the same service functions as the portal (`beian.provider
 `beian.provider.review`): every rule, transition and field check lives there, so the portal and the
 API always say the same thing.
 
-Authentication: the browser's Django session (CSRF enforced on unsafe methods, as ninja's
-`django_auth` does), or HTTP Basic with the account's username and password for scripts. A browser
-that has Basic credentials cached sends them on cross-site requests too, so a cross-site unsafe
-request is never authenticated by Basic (it falls back to the session and its CSRF check).
+Authentication: a personal API token for scripts (`Authorization: Bearer …`, made at
+/portal/tokens/; `beian.provider.tokens`), the browser's Django session (CSRF enforced on unsafe
+methods, as ninja's `django_auth` does), or HTTP Basic with the account's username and password,
+the slow way: a full password hash on every request, rate limited per client and per username
+(`beian.provider.ratelimit`). A browser that has Basic credentials cached sends them on cross-site
+requests too, so a cross-site unsafe request is never authenticated by Basic (it falls back to the
+session and its CSRF check). A bearer token needs no such check: no browser attaches one by itself.
 
 Roles: a customer sees and changes only their own applications and filings (someone else's is as
 absent as one that does not exist: 404); filing specialists (group `specialists`) use the review
@@ -25,17 +28,15 @@ from contextlib import contextmanager
 from urllib.parse import urlsplit
 from uuid import UUID
 
-from django.conf import settings
 from django.contrib.auth import authenticate
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest
 from ninja import NinjaAPI, Query, Status
 from ninja.errors import HttpError
-from ninja.security import HttpBasicAuth, SessionAuth
+from ninja.security import HttpBasicAuth, HttpBearer, SessionAuth
 from pydantic import ValidationError as PydanticValidationError
 
-from beian.core.catalogue import OPERATION_CODES, Serving, rule_set
-from beian.core.clock import CHINA
+from beian.core.catalogue import OPERATION_CODES, Serving
 from beian.core.errors import FieldError
 from beian.httpapi import (
     DICT_KEY,
@@ -46,7 +47,7 @@ from beian.httpapi import (
     invalid_json,
     problem_response,
 )
-from beian.provider import applications, bureau_client, review
+from beian.provider import applications, bureau_client, next_step, ratelimit, review, rules, token_api, tokens
 from beian.provider.errors import ProviderError
 from beian.provider.models import Application, FiledDomain, FiledEntity, FiledWebsite
 from beian.provider.schemas import (
@@ -89,8 +90,43 @@ def _cross_site(request: HttpRequest) -> bool:
     return origin == "null" or urlsplit(origin).netloc.lower() != request.get_host().lower()
 
 
+class AccountToken(HttpBearer):
+    """A personal API token: one indexed query and an HMAC, no password hash.
+
+    No cross-site check, unlike Basic: a browser never attaches a bearer token by itself, and a
+    cross-origin script cannot set the Authorization header without a CORS preflight, which this API
+    does not grant. A page that sends a token already holds it and could send it from anywhere.
+    A bearer token that is refused is a 401 that says why; it never falls back to the session."""
+
+    openapi_bearerFormat = "beian_<key id>_<secret>"
+    openapi_description = (
+        "A personal API token, made and revoked at /portal/tokens/ or /api/v1/tokens; the way for scripts. "
+        "401 token_invalid, token_revoked, token_expired or account_inactive when refused."
+    )
+
+    def __call__(self, request: HttpRequest):
+        # Not ninja's HttpBearer.__call__: with DEBUG on, it logs a header of another scheme whole,
+        # which puts a Basic password in a log line.
+        scheme, _, credentials = request.headers.get(self.header, "").partition(" ")
+        if scheme.lower() != self.openapi_scheme:
+            return None
+        return self.authenticate(request, credentials.strip())
+
+    def authenticate(self, request: HttpRequest, token: str):
+        user = tokens.authenticate(token)
+        request.user = user
+        return user
+
+
 class AccountBasicAuth(HttpBasicAuth):
-    """HTTP Basic with the account's username and password, for scripts (no CSRF token needed)."""
+    """HTTP Basic with the account's username and password (no CSRF token needed). The slow way: a
+    full password hash every time, so each attempt, failed or not, counts against the client and the
+    username before the hash is paid (429 with Retry-After over the limit)."""
+
+    openapi_description = (
+        "The account's username and password: the slow way (a full password hash on every request), "
+        "rate limited per client address and per username (429 with Retry-After). Scripts use a token."
+    )
 
     def __call__(self, request: HttpRequest):
         if _cross_site(request):
@@ -98,6 +134,7 @@ class AccountBasicAuth(HttpBasicAuth):
         return super().__call__(request)
 
     def authenticate(self, request: HttpRequest, username: str, password: str):
+        ratelimit.basic_attempt(request, username)
         if not username or "\x00" in username or "\x00" in password or len(username) > 150:
             return None
         user = authenticate(request, username=username, password=password)
@@ -133,6 +170,11 @@ def _only_specialists(user):
     return user
 
 
+class SpecialistToken(AccountToken):
+    def __call__(self, request: HttpRequest):
+        return _only_specialists(super().__call__(request))
+
+
 class SpecialistBasicAuth(AccountBasicAuth):
     def __call__(self, request: HttpRequest):
         return _only_specialists(super().__call__(request))
@@ -143,9 +185,10 @@ class SpecialistSession(BrowserSession):
         return _only_specialists(super().__call__(request))
 
 
+token_auth = AccountToken()
 basic_auth = AccountBasicAuth()
 session_auth = BrowserSession(csrf=True)
-SPECIALISTS = [SpecialistBasicAuth(), SpecialistSession(csrf=True)]
+SPECIALISTS = [SpecialistToken(), SpecialistBasicAuth(), SpecialistSession(csrf=True)]
 
 
 class ProviderAPI(NinjaAPI):
@@ -169,13 +212,19 @@ api = ProviderAPI(
     description=(
         "The provider's platform for ICP filing (ICP备案): customers draft, submit, withdraw and follow "
         "their applications (备案订单) and see their filings; filing specialists review them (初审). "
-        "Sign in with the portal's session (send the X-CSRFToken header on unsafe methods) or use HTTP "
-        "Basic with the account's username and password. Errors are problem documents "
-        "(application/problem+json) with stable codes and field-level messages in Chinese and English."
+        "Scripts authenticate with a personal API token, made (and revoked) at /portal/tokens/ or "
+        "through /tokens and sent as `Authorization: Bearer <token>`; it carries the account's "
+        "permissions exactly and costs nothing per request. A refused token is a 401 whose code says "
+        "why (token_invalid, token_revoked, token_expired, account_inactive). The browser uses the "
+        "portal's session (send the X-CSRFToken header on unsafe methods). HTTP Basic with the account's "
+        "username and password still works but is the slow way, a full password hash per request, and "
+        "is rate limited per client address and per username (429 with Retry-After). Errors are "
+        "problem documents (application/problem+json) with stable codes and field-level messages in "
+        "Chinese and English."
     ),
     urls_namespace="provider-api",
     docs_url="/docs",
-    auth=[basic_auth, session_auth],
+    auth=[token_auth, basic_auth, session_auth],
 )
 
 
@@ -183,7 +232,7 @@ install_problem_handlers(
     api,
     ProviderError,
     shapes=SHAPES,
-    www_authenticate='Basic realm="beian", charset="UTF-8"',
+    www_authenticate='Basic realm="beian", charset="UTF-8", Bearer realm="beian"',
     not_json=lambda: ProviderError(
         "malformed_request",
         detail="请求体须为 JSON（Content-Type: application/json）",
@@ -200,157 +249,55 @@ def _not_found(request, exc):
     return problem_response(ProviderError("not_found"))
 
 
-PROBLEMS = {status: ProblemOut for status in (400, 401, 403, 404, 409, 413, 422, 503)}
+@api.exception_handler(tokens.TokenRefused)
+def _token_refused(request, exc: tokens.TokenRefused):
+    response = problem_response(exc)
+    response["WWW-Authenticate"] = 'Bearer realm="beian", error="invalid_token"'  # RFC 6750
+    return response
+
+
+# Managing tokens takes the session or a token, not Basic (see beian.provider.token_api).
+api.add_router("/tokens", token_api.router, auth=[token_auth, session_auth])
+
+
+PROBLEMS = {status: ProblemOut for status in (400, 401, 403, 404, 409, 413, 422, 429, 503)}
 
 
 # ---------------------------------------------------------------- what a customer is shown
 
 
-def _kind(code: str):
-    return rule_set(settings.BEIAN_RULE_SET).operations[code]
-
-
-def _local(moment) -> str:
-    return moment.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
-
-
-def _window(app: Application) -> dict | None:
-    if app.window_earliest is None or app.window_latest is None:
-        return None
+def next_step_out(app: Application) -> dict:
+    """What the customer must do next, and by when (`beian.provider.next_step`), in words."""
+    step = next_step.of(app)
+    message, message_en = next_step.message(step, app)
     return {
-        "earliest": app.window_earliest,
-        "latest": app.window_latest,
-        "calendar_provisional": app.window_provisional,
+        "code": step.code,
+        "message": message,
+        "message_en": message_en,
+        "deadline": step.deadline,
+        "expected_by": step.expected_by,
+        "fields": step.fields,
+        "link": step.link or None,
+        "window": _window(step.window),
+        "numbers": list(step.numbers),
     }
 
 
-def verification_link(app: Application) -> str:
-    return f"{settings.BEIAN_BUREAU_PUBLIC_URL}/bureau/verify/?operation={app.bureau_operation_id}"
-
-
-def _field_list(reasons: list[dict]) -> tuple[str, str]:
-    zh = "；".join(f"{r.get('field') or '申请'}：{r.get('message', '')}" for r in reasons)
-    en = "; ".join(f"{r.get('field') or 'application'}: {r.get('message_en', '')}" for r in reasons)
-    return zh, en
-
-
-def next_step(app: Application) -> dict:
-    """What the customer must do next, and by when (DESIGN §5)."""
-    kind = _kind(app.type)
-    step = {
-        "code": "none",
-        "message": "",
-        "message_en": "",
-        "deadline": None,
-        "fields": [],
-        "link": None,
-        "window": None,
-        "numbers": [],
-    }
-    state = app.state
-    if state in (S.DRAFT, S.RETURNED) and (app.field_reasons or app.reason):
-        fields_zh, fields_en = _field_list(app.field_reasons)
-        step.update(
-            code="fix_returned_fields",
-            fields=list(app.field_reasons),
-            message="申请被退回，请修改以下内容后重新提交："
-            + (fields_zh or app.reason)
-            + (f"（{app.reason}）" if fields_zh and app.reason else ""),
-            message_en="The application was returned; fix the following and submit it again: "
-            + (fields_en or app.reason)
-            + (f" ({app.reason})" if fields_en and app.reason else ""),
-        )
-    elif state in (S.DRAFT, S.RETURNED):
-        step.update(
-            code="complete_and_submit",
-            message="完善信息并提交",
-            message_en="Complete the details and submit",
-        )
-    elif state in (S.SUBMITTED, S.PROVIDER_REVIEW):
-        step.update(
-            code="wait_provider_review",
-            message="等待备案专员初审，通常 1 个工作日内完成，无需操作",
-            message_en="A filing specialist reviews it, usually within one working day; nothing to do",
-        )
-    elif state == S.DELIVERED:
-        step.update(
-            code="wait_delivery",
-            message="初审已通过，正在提交管局，无需操作",
-            message_en="The review passed; it is being submitted to the bureau. Nothing to do",
-        )
-    elif state == S.AWAITING_VERIFICATION:
-        deadline = app.verification_deadline
-        when = _local(deadline) if deadline else "有效期"
-        step.update(
-            code="verify_sms",
-            deadline=deadline,
-            link=verification_link(app) if app.bureau_operation_id else None,
-            message=f"负责人须在 {when} 前完成短信核验（管局短信中的核验码，在管局核验页面提交），逾期申请将失效",
-            message_en=f"The principals must confirm the bureau's SMS code by {when} (China time) on the "
-            "bureau's verification page, or the application expires",
-        )
-    elif state == S.BUREAU_REVIEW:
-        window = _window(app)
-        low, high = kind.review_days
-        if window:
-            span = f"预计于 {window['earliest']} 至 {window['latest']} 之间作出决定（{low}–{high} 个工作日）"
-            span_en = f"a decision is expected between {window['earliest']} and {window['latest']} "
-            span_en += f"({low}–{high} working days)"
-        else:
-            span = f"预计 {low}–{high} 个工作日内作出决定"
-            span_en = f"a decision is expected within {low}–{high} working days"
-        note = note_en = ""
-        if app.window_provisional:
-            note = "；相关年度的节假日安排尚未公布，日期按周末估算，可能顺延"
-            note_en = "; the holiday calendar of that year is not published yet, so the dates may move"
-        step.update(
-            code="wait_bureau_review",
-            window=window,
-            message=f"管局审核中，{span}{note}，无需操作",
-            message_en=f"The bureau is reviewing it: {span_en}{note_en}. Nothing to do",
-        )
-    elif state == S.APPROVED:
-        numbers = [n for n in (app.entity_number, app.website_number) if n]
-        shown = "，".join(numbers)
-        step.update(
-            code="done",
-            numbers=numbers,
-            message=f"管局已通过{kind.name}申请" + (f"：{shown}" if shown else ""),
-            message_en=f"The bureau approved the {kind.name_en.lower()}"
-            + (f": {', '.join(numbers)}" if numbers else ""),
-        )
-    elif state == S.REJECTED:
-        step.update(
-            code="copy_and_resubmit",
-            message=f"管局驳回：{app.reason or '见驳回原因'}。可复制本申请，修改后重新提交",
-            message_en=f"The bureau rejected it: {app.reason or 'see the reason'}. Copy it, fix it and submit again",
-        )
-    elif state == S.EXPIRED:
-        step.update(
-            code="copy_and_resubmit",
-            message="未在期限内完成短信核验，申请已失效。可复制本申请后重新提交",
-            message_en="The SMS verification was not completed in time and the application expired. "
-            "Copy it and submit again",
-        )
-    elif state == S.WITHDRAWN:
-        step.update(
-            message="申请已撤回；如需办理，可复制本申请后重新提交",
-            message_en="Withdrawn; copy it to start again",
-        )
-    elif state == S.ABANDONED:
-        step.update(message="申请已放弃", message_en="Abandoned")
-    return step
+def _window(window: next_step.Window | None) -> dict | None:
+    if window is None:
+        return None
+    return {"earliest": window.earliest, "latest": window.latest, "calendar_provisional": window.calendar_provisional}
 
 
 def application_out(app: Application) -> dict:
-    kind = _kind(app.type)
+    kind = rules.operation_type(app.type)
     return {
         "id": app.pk,
         "type": app.type,
         "type_name": kind.name,
         "type_name_en": kind.name_en,
         "state": app.state,
-        "state_name": S(app.state).label,
+        "state_name": str(S(app.state).label),
         "version": app.version,
         "irreversible": kind.irreversible,
         "withdrawable": allowed(app, "withdraw", Role.CUSTOMER),
@@ -363,11 +310,11 @@ def application_out(app: Application) -> dict:
         "submitted_at": app.submitted_at,
         "bureau_operation_id": app.bureau_operation_id,
         "verification_deadline": app.verification_deadline,
-        "window": _window(app),
+        "window": _window(next_step.window(app)),
         "decided_at": app.decided_at,
         "entity_number": app.entity_number,
         "website_number": app.website_number,
-        "next_step": next_step(app),
+        "next_step": next_step_out(app),
     }
 
 
@@ -511,7 +458,7 @@ def warnings(request, application_id: UUID):
     filing specialist). R11: a cancellation or cancel-access cannot be withdrawn once submitted, and
     these domains will stop being served here. Warnings never stop a submission."""
     app = _own(request, application_id)
-    kind = _kind(app.type)
+    kind = rules.operation_type(app.type)
     return {
         "warnings": [
             {"field": w.field, "code": w.code, "message": w.message, "message_en": w.message_en}
@@ -759,7 +706,7 @@ SERVING_NAMES: dict[Serving, tuple[str, str]] = {
 def catalogue(request):
     """What each application type needs and does, for building forms: its names, whether it needs
     the filing password, whether it is irreversible once submitted, and its effect on serving."""
-    catalogue = rule_set(settings.BEIAN_RULE_SET).as_dict()
+    catalogue = rules.current().as_dict()
     for row in catalogue["operations"]:
         row["serving_name"], row["serving_name_en"] = SERVING_NAMES[Serving(row["serving"])]
     return catalogue

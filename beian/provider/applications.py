@@ -9,24 +9,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F
 
 from beian.core import clock, filing
-from beian.core.catalogue import OPERATION_CODES, OperationType, Serving, rule_set
+from beian.core.catalogue import OPERATION_CODES
 from beian.core.errors import Errors, FieldError, ValidationFailed
-from beian.provider import bureau_client
+from beian.provider import bureau_client, filings, rules
 from beian.provider.errors import ProviderError
-from beian.provider.models import Application, Delivery, FiledEntity, FiledWebsite, TimelineEntry
+from beian.provider.models import Application, Delivery, TimelineEntry
 from beian.provider.transitions import EDITABLE, Role, allowed, apply
 
 S = Application.State
-
-
-def operation_type(code: str) -> OperationType:
-    return rule_set(settings.BEIAN_RULE_SET).operations[code]
 
 
 def _actor(user: AbstractBaseUser) -> str:
@@ -86,27 +81,27 @@ class Warning:
 def warnings(app: Application) -> list[Warning]:
     """What the customer must see before submitting, without being stopped (R4, R11)."""
     found: list[Warning] = []
-    kind = operation_type(app.type)
-    if app.type == "change_entity":
-        changes = app.data.get("entity") or {}
-        for key, label in (("name", "主体名称"), ("cert_number", "证件号码")):
-            if changes.get(key):
-                found.append(
-                    Warning(
-                        f"entity.{key}",
-                        "consult_specialist",
-                        f"变更{label}需谨慎，提交前建议咨询备案专员",
-                        f"Changing the entity's {key.replace('_', ' ')} is delicate; consult a filing specialist first",
-                    )
+    kind = rules.operation_type(app.type)
+    data = app.data if isinstance(app.data, dict) else {}
+    for path in kind.consult_on:
+        section, _sep, key = path.partition(".")
+        if isinstance(data.get(section), dict) and data[section].get(key):
+            found.append(
+                Warning(
+                    path,
+                    "consult_specialist",
+                    "变更此项需谨慎，提交前建议咨询备案专员",
+                    "Changing this is delicate; consult a filing specialist first",
                 )
+            )
     if kind.irreversible:
+        stops = stops_serving(app)
         found.append(
             Warning(
                 "",
                 "irreversible",
-                f"{kind.name}提交后不可撤回：" + "、".join(stops_serving(app)) + " 将停止在本平台提供访问",
-                f"{kind.name_en} cannot be withdrawn once submitted; these stop being served here: "
-                + ", ".join(stops_serving(app)),
+                f"{kind.name}提交后不可撤回：" + "、".join(stops) + " 将停止在本平台提供访问",
+                f"{kind.name_en} cannot be withdrawn once submitted; these stop being served here: " + ", ".join(stops),
             )
         )
     return found
@@ -114,52 +109,34 @@ def warnings(app: Application) -> list[Warning]:
 
 def stops_serving(app: Application) -> list[str]:
     """The domains an irreversible operation will stop serving here (R11: shown before confirming)."""
-    kind = operation_type(app.type)
-    if kind.serving not in (Serving.STOPS_AT_APPROVAL, Serving.STOPS_AT_SUBMISSION):
-        return []
-    if "entity_number" in app.data:
-        websites = FiledWebsite.objects.filter(entity__number=app.data["entity_number"], status="active")
-    else:
-        websites = FiledWebsite.objects.filter(number=app.data.get("website_number", ""), status="active")
-    return sorted(set(websites.values_list("domains__name", flat=True)) - {None})
-
-
-def _unit_type_of_target(app: Application) -> str | None:
-    number = app.data.get("entity_number") or str(app.data.get("website_number", "")).split("-")[0]
-    return FiledEntity.objects.filter(number=number).values_list("unit_type", flat=True).first()
-
-
-def _check_ownership(app: Application, user: AbstractBaseUser, errors: Errors) -> None:
-    """Operations on an existing filing act on one the customer owns here; a transfer-in brings a
-    website from elsewhere, so it proves itself with the filing password instead."""
-    if app.type in ("new_filing", "transfer_in"):
-        return
-    if "entity_number" in app.data:
-        owned = FiledEntity.objects.filter(number=app.data["entity_number"], owner=user).exists()
-        field = "entity_number"
-    else:
-        owned = FiledWebsite.objects.filter(number=app.data.get("website_number"), entity__owner=user).exists()
-        field = "website_number"
-    if not owned:
-        errors.add(field, "not_yours", "未在您的账号下找到该备案", "No filing with this number belongs to your account")
+    return filings.stops_serving(rules.operation_type(app.type), app.data if isinstance(app.data, dict) else {})
 
 
 def submit(
     *, app: Application, user: AbstractBaseUser, filing_password: str | None = None, confirm_irreversible: bool = False
 ) -> Application:
-    kind = operation_type(app.type)
+    kind = rules.operation_type(app.type)
+    data = app.data if isinstance(app.data, dict) else {}
     errors = Errors()
+    current = filings.target_website(kind, user, data)
     try:
         clean = filing.check(
             app.type,
-            app.data,
-            unit_type=_unit_type_of_target(app),
-            max_domains=rule_set(settings.BEIAN_RULE_SET).max_domains_per_website,
+            data,
+            unit_type=filings.unit_type_of_target(kind, data),
+            max_domains=rules.current().max_domains_per_website,
+            current_domains=current.domains.values_list("name", flat=True) if current else None,
         )
     except ValidationFailed as exc:
         errors.items.extend(exc.errors)
-        clean = app.data
-    _check_ownership(app, user, errors)
+        clean = data
+    if kind.target_key and not filings.owned(kind, user, data):
+        errors.add(
+            kind.target_key,
+            "not_yours",
+            "未在您的账号下找到该备案",
+            "No filing with this number belongs to your account",
+        )
     if kind.password and not (filing_password or "").strip():
         errors.add("filing_password", "filing_password_required", "请填写备案密码", "The filing password is required")
     if kind.irreversible and not confirm_irreversible:
@@ -177,7 +154,7 @@ def submit(
             "submit",
             actor=_actor(user),
             submitted_at=clock.now(),
-            data={**app.data, **clean},
+            data={**data, **clean},
             filing_password=(filing_password or "").strip() if kind.password else "",
             field_reasons=[],
         )
@@ -193,10 +170,10 @@ def withdraw(
     """Before the bureau decides, where the catalogue allows it (S14)."""
     actor = _actor(user)
     if app.state in (S.SUBMITTED, S.PROVIDER_REVIEW):
-        return apply(app, "withdraw", actor=actor, filing_password="")
+        return apply(app, "withdraw", actor=actor)
     if app.state == S.DELIVERED:
         with transaction.atomic():
-            app = apply(app, "withdraw", actor=actor, filing_password="")
+            app = apply(app, "withdraw", actor=actor)
             # Only a delivery never attempted is known not to have reached the bureau: an attempt
             # whose answer was lost may have created the operation there, and withdrawing it here
             # alone would leave it live at the bureau.
@@ -225,7 +202,7 @@ def withdraw(
 
 
 def abandon(*, app: Application, user: AbstractBaseUser) -> Application:
-    return apply(app, "abandon", actor=_actor(user), filing_password="")
+    return apply(app, "abandon", actor=_actor(user))
 
 
 def resubmit_copy(*, app: Application, user: AbstractBaseUser) -> Application:

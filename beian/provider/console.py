@@ -13,12 +13,14 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from beian.core import clock, workdays
+from beian.core import clock
 from beian.provider import applications, review
 from beian.provider.errors import ProviderError
-from beian.provider.forms import ReturnForm, attach, data_rows, say
+from beian.provider.forms import ReturnForm
 from beian.provider.models import Application, Profile
 from beian.provider.portal import flash, page, present, refused
+from beian.provider.rows import attach, data_rows
+from beian.provider.words import say
 
 S = Application.State
 REVIEWABLE = (S.SUBMITTED, S.PROVIDER_REVIEW)
@@ -39,10 +41,10 @@ def specialist_required(view):
 
 
 def _age(app: Application) -> dict:
-    """How long it has waited, and whether it is past the one working day review takes."""
-    if app.submitted_at is None:
+    """How long it has waited, and whether it is past the working day review takes."""
+    due = review.due(app)
+    if due is None:
         return {"delta": None, "overdue": False}
-    due = workdays.add(clock.local_date(app.submitted_at), 1)
     return {"delta": clock.now() - app.submitted_at, "overdue": clock.today() > due}
 
 

@@ -84,7 +84,6 @@ def _finish(delivery: Delivery, outcome: str, error: str = "") -> None:
 def _accepted(delivery: Delivery, operation: dict) -> None:
     with transaction.atomic():
         _finish(delivery, "accepted")
-        Application.objects.filter(pk=delivery.application_id).update(filing_password="")
         sync.follow_operation(operation)
 
 
@@ -102,6 +101,5 @@ def _refused(delivery: Delivery, refused: bureau_client.Refused) -> None:
             reason=refused.detail,
             field_reasons=reasons,
             reason_code=refused.code,
-            filing_password="",
         )
         notices.tell(app, "returned")

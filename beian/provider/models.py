@@ -9,6 +9,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from beian.core import clock
 
@@ -22,18 +23,18 @@ class Application(models.Model):
     bureau. `state` is written only by `beian.provider.transitions.apply`."""
 
     class State(models.TextChoices):
-        DRAFT = "draft", "待完善信息"
-        SUBMITTED = "submitted", "待初审"
-        PROVIDER_REVIEW = "provider_review", "初审中"
-        RETURNED = "returned", "初审驳回待修改"
-        DELIVERED = "delivered", "待提交管局"
-        AWAITING_VERIFICATION = "awaiting_verification", "待短信核验"
-        BUREAU_REVIEW = "bureau_review", "管局审核中"
-        APPROVED = "approved", "已备案"
-        REJECTED = "rejected", "管局驳回"
-        WITHDRAWN = "withdrawn", "已撤回"
-        ABANDONED = "abandoned", "已放弃"
-        EXPIRED = "expired", "已过期"
+        DRAFT = "draft", _("待完善信息")
+        SUBMITTED = "submitted", _("待初审")
+        PROVIDER_REVIEW = "provider_review", _("初审中")
+        RETURNED = "returned", _("初审驳回待修改")
+        DELIVERED = "delivered", _("待提交管局")
+        AWAITING_VERIFICATION = "awaiting_verification", _("待短信核验")
+        BUREAU_REVIEW = "bureau_review", _("管局审核中")
+        APPROVED = "approved", _("已备案")
+        REJECTED = "rejected", _("管局驳回")
+        WITHDRAWN = "withdrawn", _("已撤回")
+        ABANDONED = "abandoned", _("已放弃")
+        EXPIRED = "expired", _("已过期")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="applications")
@@ -144,6 +145,9 @@ class FiledEntity(models.Model):
 class FiledWebsite(models.Model):
     """The mirror of a website as this provider sees it, with its access here."""
 
+    # Served here: accessed with this provider, for good or provisionally (a transfer-in, S03).
+    SERVED_HERE = ("active", "provisional")
+
     entity = models.ForeignKey(FiledEntity, on_delete=models.PROTECT, related_name="websites")
     number = models.CharField(max_length=44, unique=True)
     name = models.CharField(max_length=50)
@@ -151,7 +155,11 @@ class FiledWebsite(models.Model):
     status = models.CharField(max_length=20)
     deregistered_reason = models.CharField(max_length=40, blank=True)
     shell_since = models.DateTimeField(null=True, blank=True)
+    # When the bureau will deregister it as a shell unless it finds an access (the bureau's date).
+    shell_deadline = models.DateField(null=True, blank=True)
     access_state = models.CharField(max_length=20, blank=True)  # provisional, active, ended, or "" (never here)
+    # Why the access here ended, as the bureau said (beian.core.catalogue.AccessEnded).
+    access_ended_reason = models.CharField(max_length=40, blank=True)
     ips = models.JSONField(default=list)
     # Bumped on every change so enforcement can follow changes incrementally.
     version = models.PositiveBigIntegerField(default=0, db_index=True)
@@ -167,3 +175,29 @@ class FiledDomain(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["website", "name"], name="filed_domain_once_per_website")]
+
+
+class ApiToken(models.Model):
+    """A personal API token for /api/v1/ (`Authorization: Bearer beian_<key_id>_<secret>`), made and
+    revoked by its owner at /portal/tokens/. The secret is never stored: `digest` is a keyed digest
+    of the whole token (`beian.provider.tokens`), and `key_id`, the token's public part, finds the
+    row by its unique index. A revoked token keeps its row, so the owner and staff see its history."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens", verbose_name="账户"
+    )
+    name = models.CharField("名称", max_length=60)
+    key_id = models.CharField("令牌 ID", max_length=16, unique=True)
+    digest = models.CharField(max_length=64)
+    created_at = models.DateTimeField("创建时间", default=_now)
+    expires_at = models.DateTimeField("过期时间", null=True, blank=True)
+    # Written at most once a minute per token, not on every request.
+    last_used_at = models.DateTimeField("最后使用", null=True, blank=True)
+    revoked_at = models.DateTimeField("撤销时间", null=True, blank=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "API 令牌"
+        indexes = [models.Index(fields=["user", "created_at"], name="api_token_by_user")]
+
+    def __str__(self) -> str:
+        return f"{self.name} (beian_{self.key_id}_…)"

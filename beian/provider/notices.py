@@ -7,16 +7,16 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
-from beian.core.catalogue import rule_set
 from beian.core.clock import CHINA
 from beian.messaging import send
+from beian.provider import rules
 from beian.provider.models import Application, Profile
 
 SENDER = "provider"
 
 
 def _type_name(app: Application) -> str:
-    return rule_set(settings.BEIAN_RULE_SET).operations[app.type].name
+    return rules.operation_type(app.type).name
 
 
 def _portal_link(app: Application) -> str:
@@ -34,7 +34,7 @@ TEXTS = {
     "rejected": _("您的{type}申请被管局驳回：{reason}。您可以修改后重新提交。"),
     "expired": _("您的{type}申请因未在有效期内完成短信核验已失效，您可以重新提交。"),
     # S12: access stops at submission; the number stays, and the customer must find access elsewhere.
-    "cancel_access": _(
+    "stopped_at_submission": _(
         "网站 {website} 已取消接入，本平台不再提供访问。备案号仍然有效；"
         "如需继续提供服务，请尽快在其他接入商处办理接入，否则网站将成为空壳网站并可能被注销。"
     ),

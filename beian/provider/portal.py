@@ -8,7 +8,6 @@ the field. Someone else's application or entity is a 404, as if it did not exist
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
@@ -18,34 +17,31 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from beian.core import clock, filing, provinces, workdays
+from beian.core import clock, provinces
 from beian.core import validators as v
-from beian.core.catalogue import OPERATION_CODES
+from beian.core.catalogue import OPERATION_CODES, AccessEnded, Hosting, Section, Verb
 from beian.core.errors import FieldError, Invalid
-from beian.provider import applications, bureau_client
+from beian.provider import applications, bureau_client, filings, next_step, rules
 from beian.provider.errors import ProviderError
-from beian.provider.forms import (
+from beian.provider.forms import UNIT_CERT_TYPES, ApplicationForm, NewApplicationForm, SubmitForm
+from beian.provider.models import Application, FiledDomain, FiledEntity, FiledWebsite
+from beian.provider.rows import attach, data_rows, subject
+from beian.provider.transitions import EDITABLE, IN_FLIGHT, Role, allowed
+from beian.provider.words import (
+    ACCESS_NOT_APPROVED,
     ACCESS_STATES,
     FILING_STATUSES,
     PRINCIPAL_TITLES,
     STATE_BADGES,
-    STATE_LABELS,
-    TYPE_GROUPS,
-    TYPE_HELP,
-    UNIT_CERT_TYPES,
-    ApplicationForm,
-    NewApplicationForm,
-    SubmitForm,
-    attach,
-    data_rows,
+    STOPS_SERVING,
+    STOPS_SERVING_OTHERWISE,
+    VERB_TITLES,
     english,
     named,
     say,
-    subject,
+    state_label,
     type_name,
 )
-from beian.provider.models import Application, FiledDomain, FiledEntity, FiledWebsite
-from beian.provider.transitions import EDITABLE, IN_FLIGHT, Role, allowed
 
 S = Application.State
 FLASH_KEY = "provider_flash"
@@ -79,12 +75,6 @@ def page(request: HttpRequest, template: str, context: dict | None = None, *, st
     return render(request, template, {**common, **(context or {})}, status=status)
 
 
-def verification_link(app: Application) -> str:
-    if not app.bureau_operation_id:
-        return ""
-    return f"{settings.BEIAN_BUREAU_PUBLIC_URL}/bureau/verify/?operation={app.bureau_operation_id}"
-
-
 def steps(app: Application, kind) -> list[dict]:
     """The progress bar: done, current and to-do steps; none for an application that ended early."""
     shown = [(label, states) for label, states in STEPS if kind.verify or S.AWAITING_VERIFICATION not in states]
@@ -100,15 +90,15 @@ def steps(app: Application, kind) -> list[dict]:
 
 def present(app: Application) -> Application:
     """The application with what its pages show: names, badge, next step, what may be done."""
-    kind = applications.operation_type(app.type)
+    kind = rules.operation_type(app.type)
     app.kind = kind
     app.type_name = type_name(app.type)
-    app.state_label = STATE_LABELS.get(app.state, app.state)
+    app.state_label = state_label(app.state)
     app.badge = STATE_BADGES.get(app.state, "")
-    app.subject = subject(app.data)
-    app.verification_link = verification_link(app)
+    app.subject = subject(app.type, app.data)
+    app.step = next_step.of(app)
     app.verify_whom = [str(PRINCIPAL_TITLES[p.value]) for p in kind.verify]
-    app.review_due = workdays.add(clock.local_date(app.submitted_at), 1) if app.submitted_at else None
+    app.stops_serving_text = STOPS_SERVING.get((kind.serving, kind.subject), STOPS_SERVING_OTHERWISE)
     app.is_open = app.state not in (*FINISHED, S.APPROVED)
     app.has_reasons = bool(app.field_reasons or app.reason) and app.state in (*EDITABLE, S.REJECTED)
     app.can_edit = app.state in EDITABLE
@@ -118,23 +108,44 @@ def present(app: Application) -> Application:
     app.can_copy = app.state in FINISHED
     app.in_flight = app.state in IN_FLIGHT
     app.steps = steps(app, kind)
-    app.has_sections = has_sections(app.type)
     return app
 
 
 def present_website(site: FiledWebsite) -> FiledWebsite:
     """A website of the mirror with its access here and whether it is at risk (R10, S13)."""
-    site.access_label = ACCESS_STATES.get(site.access_state, site.access_state)
+    # A transfer-in the bureau did not approve ended an access that was never this provider's for
+    # good: nothing was cancelled here, and the website stays with its own provider.
+    never_here = site.access_state == "ended" and site.access_ended_reason == AccessEnded.NOT_APPROVED
+    site.access_label = ACCESS_NOT_APPROVED if never_here else ACCESS_STATES.get(site.access_state, site.access_state)
     site.status_label = FILING_STATUSES.get(site.status, site.status)
     site.domain_names = [d.name for d in site.domains.all()]
     active = site.status == "active"
-    site.at_risk = active and (site.shell_since is not None or site.access_state == "ended")
+    site.at_risk = active and (site.shell_since is not None or (site.access_state == "ended" and not never_here))
     site.shell = active and site.shell_since is not None
-    site.shell_deadline = (
-        workdays.add(clock.local_date(site.shell_since), settings.BEIAN_SHELL_GRACE_DAYS) if site.shell else None
-    )
-    site.served_here = active and site.access_state in ("active", "provisional")
+    site.served_here = active and site.access_state in FiledWebsite.SERVED_HERE
+    site.actions = _website_actions(site) if active else []
     return site
+
+
+def _entity_actions(entity: FiledEntity) -> list[dict]:
+    """What the customer may start on an entity: the types that name an entity."""
+    return [
+        {"code": kind.code, "name": named(kind), "primary": kind.verb is Verb.NEW}
+        for kind in rules.current().operations.values()
+        if kind.target is Section.ENTITY_NUMBER
+    ]
+
+
+def _website_actions(site: FiledWebsite) -> list[dict]:
+    """What the customer may start on a website filed here: the types that name a website this
+    provider hosts; those on the access itself only while it is served here."""
+    return [
+        {"code": kind.code, "name": named(kind)}
+        for kind in rules.current().operations.values()
+        if kind.target is Section.WEBSITE_NUMBER
+        and kind.hosting is Hosting.REQUIRED
+        and (site.served_here or not filings.acts_on_access_here(kind))
+    ]
 
 
 def present_entity(entity: FiledEntity) -> FiledEntity:
@@ -147,6 +158,7 @@ def present_entity(entity: FiledEntity) -> FiledEntity:
         entity.province_label = entity.province
     entity.site_list = [present_website(w) for w in entity.websites.all()]
     entity.at_risk = any(w.at_risk for w in entity.site_list)
+    entity.actions = _entity_actions(entity) if entity.status == "active" else []
     return entity
 
 
@@ -170,11 +182,6 @@ def refused(request: HttpRequest, exc: ProviderError) -> None:
     detail = exc.detail_en if english() else exc.detail
     messages = [say(e) for e in exc.errors]
     flash(request, "；".join([detail, *messages]) if messages else detail, "bad")
-
-
-def has_sections(op_type: str) -> bool:
-    """Whether the type has anything to fill in beyond the filing it acts on."""
-    return any(kind not in ("entity_number", "website_number") for kind in filing.SECTIONS[op_type].values())
 
 
 def _detail_url(app: Application) -> str:
@@ -204,15 +211,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 def entity_detail(request: HttpRequest, pk: int) -> HttpResponse:
     entity = get_object_or_404(_entities(request.user), pk=pk)
     entity = present_entity(entity)
-    numbers = [entity.number, *(w.number for w in entity.site_list)]
-
-    def about_this(app: Application) -> bool:
-        data = app.data if isinstance(app.data, dict) else {}
-        targets = {data.get("entity_number"), data.get("website_number"), app.entity_number, app.website_number}
-        return bool(targets & set(numbers))
-
+    numbers = {entity.number, *(w.number for w in entity.site_list)}
     mine = Application.objects.filter(owner=request.user).order_by("-created_at", "-pk")
-    related = [present(a) for a in mine if about_this(a)]
+    related = [present(a) for a in mine if filings.about(a, numbers)]
     return page(request, "provider/portal/entity.html", {"entity": entity, "related": related})
 
 
@@ -220,27 +221,26 @@ def entity_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _type_cards(form: NewApplicationForm) -> list[dict]:
+    """The catalogue's types, grouped by what they do (new, change, cancel), as cards to choose."""
     chosen = form["type"].value()
+    kinds = list(rules.current().operations.values())
     groups = []
-    for title, codes in TYPE_GROUPS:
-        cards = []
-        for code in codes:
-            kind = applications.operation_type(code)
-            sections = filing.SECTIONS[code]
-            target = "entity" if "entity_number" in sections else "website" if "website_number" in sections else ""
-            if code == "transfer_in":
-                target = "transfer"
-            cards.append(
-                {
-                    "code": code,
-                    "name": type_name(code),
-                    "help": TYPE_HELP[code],
-                    "kind": kind,
-                    "target": target,
-                    "checked": chosen == code,
-                    "verify": [str(PRINCIPAL_TITLES[p.value]) for p in kind.verify],
-                }
-            )
+    for verb, title in VERB_TITLES.items():
+        cards = [
+            {
+                "code": kind.code,
+                "name": named(kind),
+                "help": kind.help_en if english() else kind.help,
+                "kind": kind,
+                "target": {"entity": "entity", "website": "website", "transfer_number": "transfer"}.get(
+                    NewApplicationForm.target_field(kind), ""
+                ),
+                "checked": chosen == kind.code,
+                "verify": [str(PRINCIPAL_TITLES[p.value]) for p in kind.verify],
+            }
+            for kind in kinds
+            if kind.verb is verb
+        ]
         groups.append({"title": title, "cards": cards})
     return groups
 
@@ -253,7 +253,7 @@ def application_new(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             op_type = form.cleaned_data["type"]
             app = applications.create_draft(owner=request.user, op_type=op_type, data=form.draft_data)
-            if has_sections(op_type):
+            if rules.operation_type(op_type).has_details:
                 return redirect("portal:application-edit", pk=app.pk)
             flash(request, _("申请已创建，请阅读提示并确认后提交"))
             return redirect(_detail_url(app))
@@ -316,7 +316,7 @@ def application_detail(request: HttpRequest, pk) -> HttpResponse:
 def application_edit(request: HttpRequest, pk) -> HttpResponse:
     app = own(request, pk)
     if app.state not in EDITABLE:
-        flash(request, _("申请处于「%(state)s」状态，不能修改") % {"state": STATE_LABELS[app.state]}, "bad")
+        flash(request, _("申请处于「%(state)s」状态，不能修改") % {"state": state_label(app.state)}, "bad")
         return redirect(_detail_url(app))
     form = ApplicationForm(request.POST if request.method == "POST" else None, app=app)
     if form.is_bound and form.is_valid():
@@ -402,6 +402,6 @@ def application_copy(request: HttpRequest, pk) -> HttpResponse:
         refused(request, exc)
         return redirect(_detail_url(app))
     flash(request, _("已复制为新的申请草稿，请核对信息后重新提交"))
-    if has_sections(copy.type):
+    if rules.operation_type(copy.type).has_details:
         return redirect("portal:application-edit", pk=copy.pk)
     return redirect(_detail_url(copy))

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from beian.provider import accounts, portal
+from beian.provider import accounts, portal, token_pages
 
 app_name = "portal"
 
@@ -19,4 +19,6 @@ urlpatterns = [
     path("applications/<uuid:pk>/withdraw/", portal.application_withdraw, name="application-withdraw"),
     path("applications/<uuid:pk>/abandon/", portal.application_abandon, name="application-abandon"),
     path("applications/<uuid:pk>/copy/", portal.application_copy, name="application-copy"),
+    path("tokens/", token_pages.token_list, name="tokens"),
+    path("tokens/<int:pk>/revoke/", token_pages.token_revoke, name="token-revoke"),
 ]

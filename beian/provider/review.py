@@ -4,10 +4,12 @@ field (S15)."""
 
 from __future__ import annotations
 
+from datetime import date
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
-from beian.core import clock
+from beian.core import clock, workdays
 from beian.core.errors import FieldError
 from beian.provider import notices
 from beian.provider.errors import ProviderError
@@ -17,6 +19,14 @@ from beian.provider.transitions import Role, apply
 S = Application.State
 SPECIALISTS = "specialists"
 OPERATORS = "operators"  # run the edges; their page is /enforcement/
+REVIEW_DAYS = 1  # DESIGN §3: the provider's review takes about one working day
+
+
+def due(app: Application) -> date | None:
+    """By when the review of a submitted application is expected (and after which it is late)."""
+    if app.submitted_at is None:
+        return None
+    return workdays.add(clock.local_date(app.submitted_at), REVIEW_DAYS)
 
 
 def is_specialist(user: AbstractBaseUser) -> bool:
@@ -82,7 +92,6 @@ def return_(
             reason=reason.strip(),
             field_reasons=reasons,
             reviewer=specialist,
-            filing_password="",
         )
         notices.tell(app, "returned")
     return app

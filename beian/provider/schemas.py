@@ -10,13 +10,16 @@ The filing password is never part of an application's data: it is given at submi
 
 from __future__ import annotations
 
+import operator
 from datetime import date, datetime
+from functools import reduce
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from ninja import Schema
-from pydantic import Field
+from pydantic import Field, create_model
 
+from beian.core.catalogue import OPERATION_CODES, Section, shape
 from beian.httpapi import LongText, Strict, Text, text
 from beian.httpapi import ProblemOut as BaseProblemOut
 from beian.provider.models import Application
@@ -62,116 +65,44 @@ class AccessData(Strict):
     ips: Annotated[list[Text], Field(max_length=16)] | None = None
 
 
-class NewFilingData(Strict):
-    entity: EntityData | None = None
-    website: WebsiteData | None = None
-    access: AccessData | None = None
-
-
-class NewWebsiteData(Strict):
-    entity_number: Text | None = None
-    website: WebsiteData | None = None
-    access: AccessData | None = None
-
-
-class TransferInData(Strict):
-    website_number: Text | None = None
-    access: AccessData | None = None
-
-
-class ChangeEntityData(Strict):
-    entity_number: Text | None = None
-    entity: EntityData | None = Field(None, description="Only the fields that change")
-
-
-class ChangeWebsiteData(Strict):
-    website_number: Text | None = None
-    website: WebsiteData | None = Field(None, description="Only the fields that change")
-
-
-class ChangeAccessData(Strict):
-    website_number: Text | None = None
-    access: AccessData | None = None
-
-
-class EntityNumberData(Strict):
-    entity_number: Text | None = None
-
-
-class WebsiteNumberData(Strict):
-    website_number: Text | None = None
-
-
-# The data each operation type carries (the sections of beian.core.filing.SECTIONS).
-DATA_SCHEMAS: dict[str, type[Strict]] = {
-    "new_filing": NewFilingData,
-    "new_website": NewWebsiteData,
-    "transfer_in": TransferInData,
-    "change_entity": ChangeEntityData,
-    "change_website": ChangeWebsiteData,
-    "change_access": ChangeAccessData,
-    "cancel_entity": EntityNumberData,
-    "cancel_website": WebsiteNumberData,
-    "cancel_access": WebsiteNumberData,
+# What each kind of section of an application's data is drafted as (the catalogue's `sections`).
+# A change is drafted with the same shapes as the whole, holding only the fields that change.
+SECTION_SCHEMAS: dict[Section, Any] = {
+    Section.ENTITY_NUMBER: Text,
+    Section.WEBSITE_NUMBER: Text,
+    Section.ENTITY: EntityData,
+    Section.WEBSITE: WebsiteData,
+    Section.ACCESS: AccessData,
+    Section.ENTITY_CHANGES: EntityData,
+    Section.WEBSITE_CHANGES: WebsiteData,
 }
+_CHANGES = "Only the fields that change"
 
 
-class NewFilingCreate(Strict):
-    type: Literal["new_filing"]
-    data: NewFilingData | None = None
+def _camel(code: str) -> str:
+    return "".join(part.title() for part in code.split("_"))
 
 
-class NewWebsiteCreate(Strict):
-    type: Literal["new_website"]
-    data: NewWebsiteData | None = None
+def _data_schema(code: str) -> type[Strict]:
+    """`NewFilingData`, `TransferInData`, …: every section of the type, each optional in a draft."""
+    fields: dict[str, Any] = {}
+    for key, section in shape(code).sections.items():
+        changes = section in (Section.ENTITY_CHANGES, Section.WEBSITE_CHANGES)
+        fields[key] = (SECTION_SCHEMAS[section] | None, Field(None, description=_CHANGES if changes else None))
+    return create_model(f"{_camel(code)}Data", __base__=Strict, __module__=__name__, **fields)
 
 
-class TransferInCreate(Strict):
-    type: Literal["transfer_in"]
-    data: TransferInData | None = None
+# The data each operation type carries.
+DATA_SCHEMAS: dict[str, type[Strict]] = {code: _data_schema(code) for code in OPERATION_CODES}
 
 
-class ChangeEntityCreate(Strict):
-    type: Literal["change_entity"]
-    data: ChangeEntityData | None = None
-
-
-class ChangeWebsiteCreate(Strict):
-    type: Literal["change_website"]
-    data: ChangeWebsiteData | None = None
-
-
-class ChangeAccessCreate(Strict):
-    type: Literal["change_access"]
-    data: ChangeAccessData | None = None
-
-
-class CancelEntityCreate(Strict):
-    type: Literal["cancel_entity"]
-    data: EntityNumberData | None = None
-
-
-class CancelWebsiteCreate(Strict):
-    type: Literal["cancel_website"]
-    data: WebsiteNumberData | None = None
-
-
-class CancelAccessCreate(Strict):
-    type: Literal["cancel_access"]
-    data: WebsiteNumberData | None = None
+def _create_schema(code: str) -> type[Strict]:
+    fields: dict[str, Any] = {"type": (Literal[code], ...), "data": (DATA_SCHEMAS[code] | None, None)}
+    return create_model(f"{_camel(code)}Create", __base__=Strict, __module__=__name__, **fields)
 
 
 ApplicationCreate = Annotated[
-    NewFilingCreate
-    | NewWebsiteCreate
-    | TransferInCreate
-    | ChangeEntityCreate
-    | ChangeWebsiteCreate
-    | ChangeAccessCreate
-    | CancelEntityCreate
-    | CancelWebsiteCreate
-    | CancelAccessCreate,
-    Field(discriminator="type"),
+    reduce(operator.or_, (_create_schema(code) for code in OPERATION_CODES)), Field(discriminator="type")
 ]
 
 
@@ -243,6 +174,7 @@ class NextStepOut(Schema):
     message: str
     message_en: str
     deadline: datetime | None = Field(None, description="By when the customer must act")
+    expected_by: date | None = Field(None, description="By when the provider's review usually ends")
     fields: list[FieldErrorOut] = Field(description="The fields to fix, with the reasons")
     link: str | None = Field(None, description="Where to act, e.g. the bureau's SMS verification page")
     window: WindowOut | None = None

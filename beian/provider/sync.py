@@ -14,12 +14,16 @@ from datetime import date, datetime
 from django.db import transaction
 
 from beian.core import clock
-from beian.provider import bureau_client, notices
+from beian.core.catalogue import OPERATION_CODES, Hosting, Serving, shape
+from beian.provider import bureau_client, notices, rules
 from beian.provider.models import Application, FiledDomain, FiledEntity, FiledWebsite, SyncCursor
 from beian.provider.transitions import BUREAU_STATES, Role, allowed, apply
 
 log = logging.getLogger("beian.provider.sync")
 S = Application.State
+
+# The types that bring a website filed elsewhere here: whoever asked for one owns it here after.
+MOVE_HERE = [code for code in OPERATION_CODES if shape(code).hosting is Hosting.NOT_HERE]
 
 # What the customer hears when the bureau moves an application to a state.
 NOTICE_ON: dict[str, str] = {
@@ -60,11 +64,12 @@ def follow_operation(operation: dict) -> Application | None:
     action = f"bureau:{operation['state']}"
     if target and app.state != target and allowed(app, action, Role.BUREAU):
         reason = operation.get("reason") or ""
+        accepted_now = app.state == S.DELIVERED
         app = apply(
             app, action, actor=Role.BUREAU, reason=reason, reason_code=operation.get("reason_code", ""), **facts
         )
-        if app.type == "cancel_access" and app.state == S.BUREAU_REVIEW:
-            notices.tell(app, "cancel_access")  # S12: it stopped at submission; say so and what to do
+        if accepted_now and rules.operation_type(app.type).serving is Serving.STOPS_AT_SUBMISSION:
+            notices.tell(app, "stopped_at_submission")  # S12: say it stopped, and what to do now
         elif app.state in NOTICE_ON:
             notices.tell(app, NOTICE_ON[app.state])
     else:
@@ -99,7 +104,9 @@ def follow_website(snapshot: dict, *, version: int) -> FiledWebsite:
             "status": snapshot["status"],
             "deregistered_reason": snapshot.get("deregistered_reason") or "",
             "shell_since": _dt(snapshot.get("shell_since")),
+            "shell_deadline": _d(snapshot.get("shell_deadline")),
             "access_state": access.get("state", ""),
+            "access_ended_reason": access.get("ended_reason") or "",
             "ips": access.get("ips", []),
             "version": version,
             "updated_at": clock.now(),
@@ -109,9 +116,9 @@ def follow_website(snapshot: dict, *, version: int) -> FiledWebsite:
     website.domains.exclude(name__in=domains).delete()
     for name in domains - set(website.domains.values_list("name", flat=True)):
         FiledDomain.objects.create(website=website, name=name)
-    # A website that moved here by transfer-in belongs to whoever asked for it.
+    # A website that moved here (by transfer-in) belongs to whoever asked for it.
     owner = (
-        Application.objects.filter(type="transfer_in", website_number=snapshot["number"], state=S.APPROVED)
+        Application.objects.filter(type__in=MOVE_HERE, website_number=snapshot["number"], state=S.APPROVED)
         .values_list("owner", flat=True)
         .first()
     )
@@ -179,7 +186,9 @@ def follow_websites(events: list[dict]) -> None:
                 status=snapshot["status"],
                 deregistered_reason=snapshot.get("deregistered_reason") or "",
                 shell_since=_dt(snapshot.get("shell_since")),
+                shell_deadline=_d(snapshot.get("shell_deadline")),
                 access_state=(snapshot.get("access") or {}).get("state", ""),
+                access_ended_reason=(snapshot.get("access") or {}).get("ended_reason") or "",
                 ips=(snapshot.get("access") or {}).get("ips", []),
                 version=seq,
                 updated_at=now,
@@ -195,7 +204,9 @@ def follow_websites(events: list[dict]) -> None:
             "status",
             "deregistered_reason",
             "shell_since",
+            "shell_deadline",
             "access_state",
+            "access_ended_reason",
             "ips",
             "version",
             "updated_at",
@@ -217,9 +228,9 @@ def follow_websites(events: list[dict]) -> None:
     FiledDomain.objects.bulk_create(
         [FiledDomain(website_id=website_id, name=name) for website_id, name in wanted if (website_id, name) not in have]
     )
-    # A website that moved here by transfer-in belongs to whoever asked for it.
+    # A website that moved here (by transfer-in) belongs to whoever asked for it.
     owners = dict(
-        Application.objects.filter(type="transfer_in", website_number__in=list(last), state=S.APPROVED).values_list(
+        Application.objects.filter(type__in=MOVE_HERE, website_number__in=list(last), state=S.APPROVED).values_list(
             "website_number", "owner"
         )
     )

@@ -1,22 +1,23 @@
-"""The provider's application state machine (DESIGN §5): one table, and the one function that
-writes `Application.state`, with its timeline entry in the same transaction.
+"""The provider's application state machine (DESIGN §5): its table, and `apply`, the one writer of
+`Application.state`, with its timeline entry in the same transaction.
 
-Steps that follow the bureau (`bureau:<state>`) may skip ahead: an application waiting in the
-outbox may learn from the feed that its operation is already under review. They never go back.
+The mechanics (look-up, who may, the catalogue's guard, compare-and-set on (state, version)) are
+`beian.statemachine`'s. Steps that follow the bureau (`bureau:<state>`) may skip ahead: an
+application waiting in the outbox may learn from the feed that its operation is already under
+review. They never go back.
+
+The filing password lives exactly as long as the states that need it: given at submission, kept
+through the provider's review until the bureau has answered the delivery, and wiped by the step
+that leaves those states, whatever that step is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
-from django.db import transaction
-from django.db.models import F
-
 from beian.core import clock
-from beian.core.catalogue import OperationType, rule_set
+from beian.provider import rules
 from beian.provider.errors import ProviderError
 from beian.provider.models import Application, TimelineEntry
+from beian.statemachine import Machine, Move, Rule
 
 S = Application.State
 
@@ -28,28 +29,7 @@ class Role:
     SYSTEM = "system"
 
 
-@dataclass(frozen=True)
-class Rule:
-    to: str
-    roles: frozenset[str]
-    guard: str | None = None
-
-
-def _operation_type(code: str) -> OperationType:
-    from django.conf import settings
-
-    return rule_set(settings.BEIAN_RULE_SET).operations[code]
-
-
-GUARDS: dict[str, tuple[Callable[[OperationType], bool], str, str]] = {
-    "reversible": (
-        lambda t: not t.irreversible,
-        "注销与取消接入提交后不可撤回",
-        "Cancellations and cancel-access cannot be withdrawn once submitted",
-    ),
-}
-
-_C, _SP, _B, _SY = (frozenset({r}) for r in (Role.CUSTOMER, Role.SPECIALIST, Role.BUREAU, Role.SYSTEM))
+_C, _SP, _B = (frozenset({r}) for r in (Role.CUSTOMER, Role.SPECIALIST, Role.BUREAU))
 
 TABLE: dict[tuple[str, str], Rule] = {
     (S.DRAFT, "submit"): Rule(S.SUBMITTED, _C),
@@ -84,17 +64,27 @@ for _i, _source in enumerate(_ORDER):
         if _target not in _ORDER[: _i + 1]:
             TABLE[(_source, f"bureau:{_bureau_state}")] = Rule(_target, _B)
 
-ACTIONS: tuple[str, ...] = tuple(sorted({action for _, action in TABLE}))
 TERMINAL: frozenset[str] = frozenset({S.APPROVED, S.REJECTED, S.WITHDRAWN, S.ABANDONED, S.EXPIRED})
 EDITABLE: frozenset[str] = frozenset({S.DRAFT, S.RETURNED})
 IN_FLIGHT: frozenset[str] = frozenset({S.DELIVERED, S.AWAITING_VERIFICATION, S.BUREAU_REVIEW})
+# The states in which the filing password is kept: until the bureau has answered the delivery.
+HOLDS_PASSWORD: frozenset[str] = frozenset({S.SUBMITTED, S.PROVIDER_REVIEW, S.DELIVERED})
+
+MACHINE = Machine(
+    title="The provider's application (备案订单)",
+    model=Application,
+    table=TABLE,
+    terminal=TERMINAL,
+    kind_of=lambda app: rules.operation_type(app.type),
+    refuse=ProviderError,
+    changed="application_changed",
+    noun=("申请", "application"),
+)
+ACTIONS = MACHINE.actions
 
 
 def allowed(app: Application, action: str, role: str) -> bool:
-    rule = TABLE.get((app.state, action))
-    if rule is None or role not in rule.roles:
-        return False
-    return rule.guard is None or GUARDS[rule.guard][0](_operation_type(app.type))
+    return MACHINE.allowed(app, action, role)
 
 
 def apply(
@@ -108,40 +98,26 @@ def apply(
 ) -> Application:
     """Move `app` by `action`. `actor` reads "<role>" or "<role>:<who>". Compare-and-set on
     (state, version): of two writers that meet, exactly one wins."""
-    with transaction.atomic():
-        role = actor.split(":", 1)[0]
-        rule = TABLE.get((app.state, action))
-        if rule is None:
-            raise ProviderError(
-                "transition_not_allowed",
-                detail=f"申请处于「{S(app.state).label}」状态，不能执行此操作",
-                detail_en=f"An application in state {app.state} cannot {action}",
-            )
-        if role not in rule.roles:
-            raise ProviderError("forbidden", detail_en=f"a {role} may not {action} an application")
-        if rule.guard is not None:
-            check, message, message_en = GUARDS[rule.guard]
-            if not check(_operation_type(app.type)):
-                raise ProviderError("transition_not_allowed", detail=message, detail_en=message_en)
-        now = clock.now()
-        from_state = app.state
-        changes = {"state": rule.to, "version": F("version") + 1, "updated_at": now, **fields}
-        if reason:
-            changes["reason"] = reason
-        if field_reasons is not None:
-            changes["field_reasons"] = field_reasons
-        won = Application.objects.filter(pk=app.pk, state=from_state, version=app.version).update(**changes)
-        if won != 1:
-            raise ProviderError("application_changed")
-        app.refresh_from_db()
+    now = clock.now()
+    changes = {"updated_at": now, **fields}
+    if reason:
+        changes["reason"] = reason
+    if field_reasons is not None:
+        changes["field_reasons"] = field_reasons
+    rule = TABLE.get((app.state, action))
+    if rule is not None and rule.to not in HOLDS_PASSWORD:
+        changes["filing_password"] = ""
+
+    def history(move: Move) -> None:
         TimelineEntry.objects.create(
-            application=app,
+            application=move.row,
             at=now,
-            actor=actor,
-            action=action,
-            from_state=from_state,
-            to_state=rule.to,
+            actor=move.actor,
+            action=move.action,
+            from_state=move.source,
+            to_state=move.target,
             reason=reason,
             field_reasons=field_reasons or [],
         )
-        return app
+
+    return MACHINE.apply(app, action, actor=actor, changes=changes, history=history)

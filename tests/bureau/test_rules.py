@@ -236,6 +236,16 @@ def test_r8_cancel_entity_deregisters_everything_and_the_entity_may_file_again(w
     assert set(entity.websites.values_list("status", flat=True)) == {Status.DEREGISTERED}
     assert registry.active_domain_owner("whole.cn") is None
     assert not Access.objects.filter(website__entity=entity, state__in=registry.LIVE_ACCESS).exists()
+    # Each website it deregisters is in the audit chain, as the entity is (and as cancel_website does).
+    deregistered = AuditRecord.objects.filter(action="deregister")
+    assert set(deregistered.values_list("subject", flat=True)) == {
+        f"website:{op.website.number}",
+        f"website:{second.website.number}",
+        f"entity:{entity.number}",
+    }
+    assert {(r.from_state, r.to_state, r.reason) for r in deregistered} == {
+        (Status.ACTIVE, Status.DEREGISTERED, "cancel_entity")
+    }
     old_numbers = {entity.number, op.website.number, second.website.number}
 
     # The same certificate and domain file again and get new numbers (S10).

@@ -16,8 +16,9 @@ from beian.bureau import registry, transitions
 from beian.bureau.errors import BureauError
 from beian.bureau.models import AuditRecord, Event, Operation, OperationLock
 from beian.bureau.rules import operation_type
-from beian.bureau.transitions import GUARDS, OPEN, TABLE, TERMINAL, Actor
+from beian.bureau.transitions import OPEN, TABLE, TERMINAL, Actor
 from beian.core import clock
+from beian.statemachine import GUARDS
 
 pytestmark = pytest.mark.django_db(databases=["default", "bureau"])
 S = Operation.State
@@ -63,9 +64,9 @@ def _expected(state: str, action: str, actor: str, op_type: str) -> tuple[str | 
     rule = TABLE.get((state, action))
     if rule is None:
         return None, "transition_not_allowed"
-    if actor not in rule.actors:
+    if actor not in rule.who:
         return None, "forbidden"
-    if rule.guard is not None and not GUARDS[rule.guard][0](operation_type(op_type)):
+    if rule.guard is not None and not GUARDS[rule.guard].allows(operation_type(op_type)):
         return None, "transition_not_allowed"
     return rule.to, None
 
@@ -124,13 +125,13 @@ def test_only_the_documented_actors_move_an_operation():
     deciders = {Actor.REVIEWER, Actor.SIMULATION, Actor.SYSTEM}
     for (_, action), rule in TABLE.items():
         if action == "withdraw":
-            assert rule.actors == {Actor.PROVIDER}
+            assert rule.who == {Actor.PROVIDER}
             assert rule.guard == "reversible"
         elif action in ("approve", "reject"):
-            assert rule.actors == deciders
+            assert rule.who == deciders
         else:
-            assert Actor.PROVIDER not in rule.actors
-            assert Actor.REVIEWER not in rule.actors
+            assert Actor.PROVIDER not in rule.who
+            assert Actor.REVIEWER not in rule.who
     assert TABLE[(S.UNDER_REVIEW, "reject")].guard == "rejectable"
 
 
@@ -138,7 +139,7 @@ def test_only_the_documented_actors_move_an_operation():
 def test_a_stale_operation_is_refused_with_operation_changed(world, state):
     op = _op(world, state, "change_website")
     action, rule = next((a, r) for (s, a), r in sorted(TABLE.items()) if s == state)
-    actor = sorted(rule.actors)[0]
+    actor = sorted(rule.who)[0]
     # Someone else wrote the row meanwhile (same state, newer version): the caller's copy is stale.
     Operation.objects.filter(pk=op.pk).update(version=F("version") + 1)
     before = _snapshot(op)

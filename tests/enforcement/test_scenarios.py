@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 
 from beian.bureau.models import Provider
-from beian.enforcement.index import ACCESS_CANCELLED, DEREGISTERED, FILED, NOT_FILED, Index
+from beian.enforcement.index import ACCESS_CANCELLED, DEREGISTERED, FILED, NOT_FILED, TRANSFER_NOT_APPROVED, Index
 from beian.enforcement.mirror import OrmMirror
 from beian.enforcement.refresher import Refresher
 from beian.enforcement.server import DecisionServer
@@ -85,7 +85,13 @@ def test_s03_a_refused_transfer_in_stops_being_served(platform, decisions, keys)
     )
     assert decisions("refused-s03.cn") == FILED
     assert platform.decide(app, "reject").state == S.REJECTED
-    assert decisions("refused-s03.cn") == ACCESS_CANCELLED
+    # Blocked, and the reason says what happened: the transfer-in was not approved. The site was
+    # never this provider's for good, so nothing "cancelled" its access here.
+    assert decisions("refused-s03.cn") == TRANSFER_NOT_APPROVED
+    page = Client().get("/enforcement/blocked", {"host": "www.refused-s03.cn"})
+    assert page.status_code == 403
+    assert "转入未获通过" in page.content.decode()
+    assert "已取消接入" not in page.content.decode()
 
 
 def test_s09_cancel_website_blocked_at_deregistration_sibling_still_served(platform, decisions):

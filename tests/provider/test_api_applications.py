@@ -666,6 +666,9 @@ def test_the_openapi_document_lists_every_path(alice):
         ("POST", "/applications/{application_id}/claim"),
         ("POST", "/applications/{application_id}/review"),
         ("GET", "/catalogue"),
+        ("GET", "/tokens"),
+        ("POST", "/tokens"),
+        ("POST", "/tokens/{token_id}/revoke"),
     }
     for path, item in document["paths"].items():
         for method, operation in item.items():
@@ -764,3 +767,11 @@ def test_a_withdrawal_the_bureau_cannot_hear_is_503_and_changes_nothing(alice, s
     answer = problem(call(alice, "POST", f"/applications/{app['id']}/withdraw"), 503)
     assert answer["code"] == "bureau_unavailable"
     assert snapshot() == before
+
+
+@pytest.mark.parametrize("op_type", OPERATION_CODES)
+def test_the_draft_of_each_type_holds_its_catalogue_sections(op_type):
+    from beian.core.catalogue import shape
+    from beian.provider.schemas import DATA_SCHEMAS
+
+    assert set(DATA_SCHEMAS[op_type].model_fields) == set(shape(op_type).sections)

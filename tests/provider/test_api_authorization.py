@@ -11,8 +11,16 @@ import json
 import pytest
 from django.test import Client
 
-from beian.provider import applications
-from beian.provider.models import Application, Delivery, FiledDomain, FiledEntity, FiledWebsite, TimelineEntry
+from beian.provider import applications, tokens
+from beian.provider.models import (
+    ApiToken,
+    Application,
+    Delivery,
+    FiledDomain,
+    FiledEntity,
+    FiledWebsite,
+    TimelineEntry,
+)
 from tests.provider.conftest import enterprise, person, website
 
 pytestmark = pytest.mark.django_db(databases=["default", "bureau"])
@@ -124,6 +132,22 @@ TABLE: dict[str, tuple[str, str, dict | None, str | None, dict[str, int]]] = {
         S.SUBMITTED,
         {"alice": 403, "charlie": 403, "bob": 200, "anonymous": 401},
     ),
+    # Each account manages its own API tokens only (alice's token is the one revoked).
+    "tokens": ("GET", "/tokens", None, None, {"alice": 200, "charlie": 200, "bob": 200, "anonymous": 401}),
+    "token_create": (
+        "POST",
+        "/tokens",
+        {"name": "部署脚本"},
+        None,
+        {"alice": 201, "charlie": 201, "bob": 201, "anonymous": 401},
+    ),
+    "token_revoke": (
+        "POST",
+        "/tokens/{token}/revoke",
+        None,
+        None,
+        {"alice": 200, "charlie": 404, "bob": 404, "anonymous": 401},
+    ),
     # The documentation is public.
     "openapi": ("GET", "/openapi.json", None, None, {"alice": 200, "charlie": 200, "bob": 200, "anonymous": 200}),
 }
@@ -142,6 +166,7 @@ def snapshot() -> tuple:
         list(TimelineEntry.objects.order_by("pk").values()),
         list(Delivery.objects.order_by("pk").values()),
         list(FiledEntity.objects.order_by("pk").values()),
+        list(ApiToken.objects.order_by("pk").values("pk", "user", "revoked_at")),
     )
 
 
@@ -184,18 +209,26 @@ def test_the_table_covers_every_endpoint_of_the_api():
         for path, item in api.get_openapi_schema()["paths"].items()
         for method in item
     }
-    tabled = {(method, path.replace("{id}", "{application_id}")) for method, path, *_ in TABLE.values()}
+    tabled = {
+        (method, path.replace("{id}", "{application_id}").replace("{token}", "{token_id}"))
+        for method, path, *_ in TABLE.values()
+    }
     assert documented == tabled - {("GET", "/openapi.json")}
 
 
-@pytest.mark.parametrize(("endpoint", "actor"), CELLS, ids=[f"{e}-{a}" for e, a in CELLS])
-def test_who_may_call_what(people, alice_filing, endpoint, actor):
+@pytest.fixture
+def alice_token(people) -> ApiToken:
+    """Alice's API token, which no one else may see or revoke."""
+    return tokens.create(user=people["alice"], name="alice 的脚本").token
+
+
+def check_cell(client: Client, endpoint: str, actor: str, people, alice_token: ApiToken, **headers) -> None:
     method, path, body, state, expected = TABLE[endpoint]
     app = alice_application(people["alice"], state) if state else None
-    client = client_for(people, actor)
+    path = path.replace("{id}", str(app.pk) if app else "").replace("{token}", str(alice_token.pk))
     before = snapshot()
 
-    response = call(client, method, path.replace("{id}", str(app.pk) if app else ""), body)
+    response = call(client, method, path, body, **headers)
 
     assert response.status_code == expected[actor], response.content.decode()
     if response.status_code >= 400:
@@ -208,6 +241,24 @@ def test_who_may_call_what(people, alice_filing, endpoint, actor):
         assert [item["id"] for item in response.json()["items"]] == [str(app.pk)]
     elif endpoint in ("entities", "websites"):
         assert response.json()["count"] == 1
+    elif endpoint == "tokens":
+        listed = [item["shown_as"] for item in response.json()["items"]]
+        assert (tokens.display(alice_token) in listed) == (actor == "alice")
+
+
+@pytest.mark.parametrize(("endpoint", "actor"), CELLS, ids=[f"{e}-{a}" for e, a in CELLS])
+def test_who_may_call_what(people, alice_filing, alice_token, endpoint, actor):
+    check_cell(client_for(people, actor), endpoint, actor, people, alice_token)
+
+
+TOKEN_CELLS = [(endpoint, actor) for endpoint, actor in CELLS if actor != "anonymous"]
+
+
+@pytest.mark.parametrize(("endpoint", "actor"), TOKEN_CELLS, ids=[f"{e}-{a}" for e, a in TOKEN_CELLS])
+def test_a_token_carries_the_accounts_permissions_exactly(people, alice_filing, alice_token, endpoint, actor):
+    """The same table, each person sending an API token of their own instead of a session."""
+    secret = tokens.create(user=people[actor], name="权限").secret
+    check_cell(Client(), endpoint, actor, people, alice_token, Authorization=f"Bearer {secret}")
 
 
 @pytest.mark.parametrize("actor", ["alice", "charlie", "bob"])

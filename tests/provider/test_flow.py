@@ -244,3 +244,28 @@ def test_s12_cancel_access_stops_at_submission_keeps_the_number_and_tells_the_cu
     told = [m.body for m in send.received(alice.email) if "取消接入" in m.body]
     assert told
     assert "其他接入商" in told[-1]
+
+
+def test_r10_the_shell_deadline_is_the_bureaus_not_computed_here(people, bureau, settings, client):
+    """A cancel-access leaves the website a shell: the bureau sets its deadline and says it in the
+    feed; the portal shows that date, not one computed from a setting the provider does not share."""
+    from beian.bureau import registry
+    from beian.bureau.models import Website
+
+    alice, bob = people["alice"], people["bob"]
+    filed = _filed(people, bureau, 13, "shell-deadline.cn")
+    cancel = applications.create_draft(
+        owner=alice, op_type="cancel_access", data={"website_number": filed.website_number}
+    )
+    cancel = applications.submit(app=cancel, user=alice, confirm_irreversible=True)
+    review.approve(app=cancel, specialist=bob)
+    delivery.deliver_due(client=bureau)
+    sync.sync_once(client=bureau)
+    shell = Website.objects.using("bureau").get(number=filed.website_number)
+    bureaus_date = registry.grace_deadline(shell.shell_since)
+    site = FiledWebsite.objects.get(number=filed.website_number)
+    assert site.shell_deadline == bureaus_date
+    settings.BEIAN_SHELL_GRACE_DAYS = 99  # the provider's own configuration has no say in it
+    client.force_login(alice)
+    page = client.get("/portal/").content.decode()
+    assert f"{bureaus_date:%Y-%m-%d}" in page

@@ -21,7 +21,8 @@ def mirror() -> dict[str, dict]:
     for w in FiledWebsite.objects.select_related("entity"):
         found[w.number] = {
             "entity": (w.entity.number, w.entity.name, w.entity.status, w.entity.unit_type, w.entity.province),
-            "website": (w.name, w.home_url, w.status, w.deregistered_reason, w.shell_since, w.access_state, w.ips),
+            "website": (w.name, w.home_url, w.status, w.deregistered_reason, w.shell_since, w.shell_deadline),
+            "access": (w.access_state, w.access_ended_reason, w.ips),
             "version": w.version,
             "domains": sorted(w.domains.values_list("name", flat=True)),
         }
@@ -42,9 +43,9 @@ def expected(events: list[dict]) -> dict[str, dict]:
                 s["status"],
                 s["deregistered_reason"],
                 sync._dt(s["shell_since"]),
-                access.get("state", ""),
-                access.get("ips", []),
+                sync._d(s["shell_deadline"]),
             ),
+            "access": (access.get("state", ""), access.get("ended_reason") or "", access.get("ips", [])),
             "version": event["seq"],
             "domains": sorted(s["domains"]),
         }

@@ -8,8 +8,8 @@ import pytest
 from django.test import Client
 from django.urls import get_resolver
 
-from beian.provider import applications
-from beian.provider.models import Application, Delivery, TimelineEntry
+from beian.provider import applications, tokens
+from beian.provider.models import ApiToken, Application, Delivery, TimelineEntry
 from tests.provider.test_portal_pages import mirror, new_filing_post  # noqa: F401 - shared page fixtures
 
 pytestmark = pytest.mark.django_db(databases=["default", "bureau"])
@@ -38,6 +38,10 @@ TABLE: dict[tuple[str, str, str], dict[str, str]] = {
     },
     ("portal:application-abandon", "POST", "draft"): {ANON: PORTAL_LOGIN, ALICE: "ok", CHARLIE: "404", BOB: "404"},
     ("portal:application-copy", "POST", "abandoned"): {ANON: PORTAL_LOGIN, ALICE: "ok", CHARLIE: "404", BOB: "404"},
+    # Every account has its own API tokens (a specialist's reach the review endpoints).
+    ("portal:tokens", "GET", ""): {ANON: PORTAL_LOGIN, ALICE: "ok", CHARLIE: "ok", BOB: "ok"},
+    ("portal:tokens", "POST", ""): {ANON: PORTAL_LOGIN, ALICE: "ok", CHARLIE: "ok", BOB: "ok"},
+    ("portal:token-revoke", "POST", "token"): {ANON: PORTAL_LOGIN, ALICE: "ok", CHARLIE: "404", BOB: "404"},
     ("console:queue", "GET", ""): {ANON: CONSOLE_LOGIN, ALICE: "403", CHARLIE: "403", BOB: "ok"},
     ("console:login", "GET", ""): {ANON: "ok", ALICE: "ok", CHARLIE: "ok", BOB: "ok"},
     ("console:logout", "POST", ""): {
@@ -74,7 +78,8 @@ def _objects(people) -> dict[str, object]:
     abandoned = applications.abandon(
         app=applications.create_draft(owner=alice, op_type="new_filing", data={}), user=alice
     )
-    return {"entity": entity, "draft": draft, "submitted": submitted, "abandoned": abandoned}
+    token = tokens.create(user=alice, name="alice 的脚本").token
+    return {"entity": entity, "draft": draft, "submitted": submitted, "abandoned": abandoned, "token": token}
 
 
 def _state() -> tuple:
@@ -82,6 +87,7 @@ def _state() -> tuple:
         sorted(Application.objects.values_list("pk", "state", "version", "data")),
         TimelineEntry.objects.count(),
         Delivery.objects.count(),
+        sorted(ApiToken.objects.values_list("pk", "revoked_at")),
     )
 
 
@@ -108,7 +114,10 @@ def test_pages_answer_each_persona_as_the_table_says(people, route, method, abou
     if who != ANON:
         client.force_login(people[who])
     before = _state()
-    body = {"reason": "请修改", "field-website-name": "名称不当"} if route == "console:return" else {}
+    body = {
+        "console:return": {"reason": "请修改", "field-website-name": "名称不当"},
+        "portal:tokens": {"name": "新脚本", "expires_in_days": "30"},
+    }.get(route, {})
     response = client.get(url) if method == "GET" else client.post(url, body)
     expected = TABLE[(route, method, about)][who]
     assert _matches(response, expected), (route, who, response.status_code, response.get("Location"))

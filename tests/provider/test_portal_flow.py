@@ -368,3 +368,46 @@ def test_bureau_rejection_is_shown_with_its_reason_and_can_be_copied(people, ali
     assert 'id="copy-application"' in page
     assert 'id="withdraw-application"' not in page
     assert 'id="submit-application"' not in page
+
+
+def _step_on_page(page: str) -> str:
+    return re.search(r'class="next-step" data-step="([a-z_]+)"', page)[1]
+
+
+def test_the_page_and_the_api_say_the_same_next_step_at_every_state(people, alice, bob, bureau):
+    """What to do next is computed once (beian.provider.next_step): the portal and the JSON API may
+    word it differently, never disagree on the step, its deadline, its link or its window."""
+
+    def agree(app: Application) -> dict:
+        api = alice.get(f"/api/v1/applications/{app.pk}").json()["next_step"]
+        page = text(alice.get(f"/portal/applications/{app.pk}/"))
+        assert _step_on_page(page) == api["code"], app.state
+        if api["link"]:
+            assert f'id="verification-link" href="{api["link"]}"' in page
+        if api["expected_by"]:
+            assert f"预计 {api['expected_by']} 前" in page
+        if api["window"]:
+            assert f"{api['window']['earliest']} 至 {api['window']['latest']}" in page
+        return api
+
+    app = start(alice, "new_filing")
+    assert agree(app)["code"] == "complete_and_submit"
+    fill(alice, app, new_filing_post(7, "agree-s01.cn"))
+    submit(alice, app)
+    app.refresh_from_db()
+    assert agree(app)["expected_by"]
+    bob.post(f"/console/applications/{app.pk}/approve/")
+    app.refresh_from_db()
+    assert agree(app)["code"] == "wait_delivery"
+    delivery.deliver_due(client=bureau)
+    sync.sync_once(client=bureau)
+    app.refresh_from_db()
+    assert agree(app)["link"]
+    verify_at_bureau(bureau, app)
+    sync.sync_once(client=bureau)
+    app.refresh_from_db()
+    assert agree(app)["window"]
+    decide_at_bureau(bureau, app)
+    sync.sync_once(client=bureau)
+    app.refresh_from_db()
+    assert agree(app)["numbers"] == [app.entity_number, app.website_number]

@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 
 from beian.provider import applications
+from beian.provider.forms import ApplicationForm
 from beian.provider.models import Application, FiledDomain, FiledEntity, FiledWebsite
 from tests.provider.conftest import enterprise, person, website
 
@@ -482,3 +483,35 @@ def test_core_messages_follow_the_language_of_the_page(people, alice_client):
     assert "Give a mainland China mobile number" in page
     page = text(alice_client.post(f"/portal/applications/{app.pk}/edit/", post))
     assert "请填写中国大陆手机号码" in page
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("entity-address", "短"),
+        ("website-name", "example.cn"),
+        ("website-domains", "http://www.with-a-path.cn/x"),
+        ("entity-principal-mobile", "12345"),
+        ("access-ips", "10.0.0.1"),
+    ],
+)
+def test_the_portal_form_says_what_the_api_says_for_the_same_wrong_value(people, alice_client, field, value):
+    """The form's checks are the core's (beian.core.filing), not a second copy with its own words:
+    a value refused on the page is refused by the API's submission with the same message."""
+    app = alice_draft(people, data={})
+    r = alice_client.post(f"/portal/applications/{app.pk}/edit/", new_filing_post(5, "same-words.cn", **{field: value}))
+    block = text(r).split(f'id="wrap-{field}"')[1].split('id="wrap-')[0]
+
+    from beian.provider.rows import data_rows  # the draft the API would hold: the same typed value
+
+    form = ApplicationForm(new_filing_post(5, "same-words.cn", **{field: value}), app=app)
+    assert not form.is_valid()
+    data = form.data_out
+    api = applications.create_draft(owner=people["alice"], op_type="new_filing", data=data)
+    with pytest.raises(applications.ProviderError) as refused:
+        applications.submit(app=api, user=people["alice"])
+    path = field.replace("-", ".")
+    messages = [e.message for e in refused.value.errors if e.field.startswith(path)]
+    assert messages, refused.value.errors
+    assert all(message in block for message in messages)
+    assert data_rows("new_filing", data)  # the same data reads back as rows

@@ -81,7 +81,7 @@ def picture(app: Application) -> tuple:
 
 
 def test_the_table_is_the_one_the_design_draws():
-    assert {key: (rule.to, *rule.roles) for key, rule in TABLE.items()} == {
+    assert {key: (rule.to, *rule.who) for key, rule in TABLE.items()} == {
         key: (to, role) for key, (to, role, _) in EXPECTED.items()
     }
     assert {key for key, rule in TABLE.items() if rule.guard == "reversible"} == {
@@ -107,7 +107,7 @@ def test_every_cell(owner, op_type, state, role):
             with pytest.raises(ProviderError) as refused:
                 apply(app, action, actor=ACTOR[role])
             rule = TABLE.get((state, action))
-            wrong_role = rule is not None and role not in rule.roles
+            wrong_role = rule is not None and role not in rule.who
             assert refused.value.code == ("forbidden" if wrong_role else "transition_not_allowed"), cell
             assert refused.value.status in (403, 409), cell
             assert picture(app) == before, cell
@@ -169,3 +169,22 @@ def test_the_bureau_never_moves_an_application_back(owner, state, action):
         apply(app, action, actor="bureau")
     assert refused.value.code == "transition_not_allowed"
     assert picture(app) == before
+
+
+# The states that keep the filing password, written out as DESIGN §5 and R2 mean them: given at
+# submission, kept through the provider's review, until the bureau has answered the delivery.
+KEEPS_PASSWORD = {S.SUBMITTED, S.PROVIDER_REVIEW, S.DELIVERED}
+
+
+@pytest.mark.parametrize(("state", "action"), sorted(TABLE))
+def test_the_filing_password_is_wiped_by_the_step_that_leaves_the_states_that_need_it(owner, state, action):
+    """R2 and DESIGN §9: every step, whoever takes it, keeps the password only into a state that
+    still needs it; all others leave nothing behind."""
+    rule = TABLE[(state, action)]
+    app = make(owner, REVERSIBLE, state)
+    Application.objects.filter(pk=app.pk).update(filing_password="FP-secret-1")
+    app.refresh_from_db()
+    actor = ACTOR[next(iter(rule.who))]
+    moved = apply(app, action, actor=actor)
+    kept = Application.objects.values_list("filing_password", flat=True).get(pk=moved.pk)
+    assert kept == ("FP-secret-1" if rule.to in KEEPS_PASSWORD else ""), (state, action, rule.to)

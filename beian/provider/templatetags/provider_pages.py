@@ -8,7 +8,7 @@ from django import template
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from beian.provider import forms
+from beian.provider import words
 
 register = template.Library()
 
@@ -41,12 +41,7 @@ ACTIONS = {
 
 @register.filter
 def state_label(code: str) -> str:
-    return str(forms.STATE_LABELS.get(code, code or ""))
-
-
-@register.filter
-def state_badge(code: str) -> str:
-    return forms.STATE_BADGES.get(code, "")
+    return words.state_label(code or "")
 
 
 @register.filter
@@ -64,12 +59,12 @@ def action_label(code: str) -> str:
 
 @register.filter
 def say(item) -> str:
-    return forms.say(item)
+    return words.say(item)
 
 
 @register.filter
 def field_label(path: str) -> str:
-    return forms.label_of(path or "")
+    return words.label_of(path or "")
 
 
 @register.filter
