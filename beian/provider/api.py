@@ -401,7 +401,7 @@ def list_applications(request, params: Query[ListQuery]):
     entity's or a website's name); filter with `?state=` (a state such as `returned`, or a group:
     `action`, `drafts`, `open`, `finished`), `?type=`, `?province=` and `?holder=`. Page with
     `?cursor=`: each page gives the `next_cursor` of the one after it (null on the last)."""
-    filters = listing.Filters.of_applications(**params.dict(include={"q", "state", "type", "province", "holder"}))
+    filters = listing.Filters.of_applications(**params.model_dump(include={"q", "state", "type", "province", "holder"}))
     found = listing.applications(_user(request), filters)
     return _keyset(found, params, listing.after_application, listing.application_cursor, application_out)
 
@@ -680,7 +680,7 @@ def websites(request, params: Query[FilingQuery]):
     `?q=` (number, domain, entity or website name); filter with `?state=` (active, deregistered,
     served, at_risk), `?type=` (the entity's unit type), `?province=`, `?holder=`; page with
     `?cursor=`."""
-    filters = listing.Filters.of_filings(**params.dict(include={"q", "state", "type", "province", "holder"}))
+    filters = listing.Filters.of_filings(**params.model_dump(include={"q", "state", "type", "province", "holder"}))
     found = listing.websites(_user(request), filters).prefetch_related(
         Prefetch("domains", queryset=FiledDomain.objects.order_by("name"))
     )
@@ -735,7 +735,7 @@ def export_applications(request, params: Query[ExportQuery]):
     """The applications `GET /applications` lists with the same filters, all of them, as a
     spreadsheet (`?format=csv`, the default, streamed; or `xlsx`): the public fields and your own
     working data, never principals' identity numbers, phones or emails."""
-    filters = listing.Filters.of_applications(**params.dict(include={"q", "state", "type", "province", "holder"}))
+    filters = listing.Filters.of_applications(**params.model_dump(include={"q", "state", "type", "province", "holder"}))
     found = listing.applications(_user(request), filters)
     rows = exports.rows(found, exports.APPLICATION_COLUMNS)
     return exports.response(rows, fmt=params.format, filename="applications")
@@ -751,7 +751,7 @@ def export_applications(request, params: Query[ExportQuery]):
 def export_websites(request, params: Query[FilingExportQuery]):
     """The websites `GET /websites` lists with the same filters, as a spreadsheet: the public
     fields of each filing and its access here."""
-    filters = listing.Filters.of_filings(**params.dict(include={"q", "state", "type", "province", "holder"}))
+    filters = listing.Filters.of_filings(**params.model_dump(include={"q", "state", "type", "province", "holder"}))
     found = exports.websites_for_export(listing.websites(_user(request), filters))
     return exports.response(exports.rows(found, exports.WEBSITE_COLUMNS), fmt=params.format, filename="filings")
 

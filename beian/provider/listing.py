@@ -22,7 +22,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from beian.core import numbers, provinces
 from beian.core import validators as v
-from beian.core.catalogue import OPERATION_CODES, Section, shape
+from beian.core.catalogue import OPERATION_CODES, AccessEnded, Section, shape
 from beian.core.errors import FieldError, Invalid
 from beian.provider import holders
 from beian.provider.errors import ProviderError
@@ -45,7 +45,9 @@ FILING_STATES: dict[str, Q] = {
     "active": Q(status="active"),
     "deregistered": Q(status="deregistered"),
     "served": Q(status="active", access_state__in=FiledWebsite.SERVED_HERE),
-    "at_risk": Q(status="active") & (Q(shell_since__isnull=False) | Q(access_state="ended")),
+    # A transfer-in the bureau did not approve ended an access that was never this provider's: no risk.
+    "at_risk": Q(status="active")
+    & (Q(shell_since__isnull=False) | (Q(access_state="ended") & ~Q(access_ended_reason=AccessEnded.NOT_APPROVED))),
 }
 SEARCH_MAX = 100
 PER_PAGE = 50
