@@ -528,3 +528,11 @@ def test_the_timeline_says_which_member_did_what(people, organisation):
         ("create", "dave"),
         ("submit", "dave"),
     ]
+
+
+@pytest.mark.parametrize(("role", "read", "submit"), [("dave", 200, 200), ("vera", 200, 403), ("charlie", 404, 404)])
+def test_a_token_carries_the_role_in_the_organisation(people, organisation, role, read, submit):
+    app = org_application(people, organisation, S.DRAFT)
+    bearer = {"Authorization": f"Bearer {tokens.create(user=people[role], name='脚本').secret}"}
+    assert call(Client(), "GET", f"/applications/{app.pk}", **bearer).status_code == read
+    assert call(Client(), "POST", f"/applications/{app.pk}/submit", {}, **bearer).status_code == submit
