@@ -20,7 +20,7 @@ from beian.provider import applications, listing, organisations, tokens
 from beian.provider.models import Application, FiledDomain, FiledEntity, FiledWebsite, TimelineEntry
 from tests.provider.conftest import enterprise, person, website
 
-pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "bureau"])
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "bureau"], serialized_rollback=True)
 S = Application.State
 COUNT = 500
 # The states of the 500, in turn: 100 of each.
