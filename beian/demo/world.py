@@ -23,7 +23,7 @@ from beian.bureau.models import Operation, Provider, Reviewer
 from beian.bureau.transitions import Actor
 from beian.core.synthetic import make_resident_id, make_uscc
 from beian.messaging import send
-from beian.provider import bureau_client, sync
+from beian.provider import bureau_client, organisations, sync
 from beian.provider.models import FiledEntity, Profile
 
 OPERATOR = ("democloud", "演示云（本平台运营方）", "democloud.operator-demo-key-not-a-secret")
@@ -35,7 +35,12 @@ PERSONAS = {
     "bob": ("bob-demo", "Bob 陈（备案专员）", ("specialists",), ""),
     "charlie": ("charlie-demo", "Charlie 赵", ("customers",), "13600136003"),
     "oscar": ("oscar-demo", "Oscar 孙（运维）", ("operators",), ""),
+    "dora": ("dora-demo", "Dora 钱（代理公司员工）", ("customers",), "13600136004"),
+    "vic": ("vic-demo", "Vic 李（代理公司的客户，只读）", ("customers",), "13600136005"),
 }
+# alice's web agency: an organisation account that holds the individual's filing it made for her
+# client; dora edits its applications, vic (the client) only looks.
+AGENCY = ("西湖建站代理", {"dora": "editor", "vic": "viewer"}, "京")
 REVIEWER = ("reviewer", "reviewer-demo", "管局审核员 周")
 
 CODE = re.compile(r"核验码为 (\d{6})")
@@ -139,6 +144,15 @@ def _mirror_for_alice(operator_key: str) -> None:
     FiledEntity.objects.filter(owner__isnull=True).update(owner=alice)
 
 
+def _agency() -> None:
+    name, members, province = AGENCY
+    alice = get_user_model().objects.get(username="alice")
+    agency = organisations.create(user=alice, name=name)
+    for username, role in members.items():
+        organisations.add(user=alice, organisation=agency, username=username, role=role)
+    FiledEntity.objects.filter(number__startswith=province).update(organisation=agency)
+
+
 def create() -> list[str]:
     """Create the demo world unless it exists; returns lines to print."""
     lines: list[str] = []
@@ -163,6 +177,7 @@ def create() -> list[str]:
         for group in groups:
             user.groups.add(Group.objects.get_or_create(name=group)[0])
     _mirror_for_alice(keys[OPERATOR[0]])
+    _agency()
     lines += [f"provider {slug} API key: {key}" for slug, key in keys.items()]
     lines.append(f"bureau reviewer: {REVIEWER[0]} / {REVIEWER[1]}")
     lines += [f"persona {u}: {p[0]}" for u, p in PERSONAS.items()]

@@ -13,8 +13,9 @@ the slow way: a full password hash on every request, rate limited per client and
 requests too, so a cross-site unsafe request is never authenticated by Basic (it falls back to the
 session and its CSRF check). A bearer token needs no such check: no browser attaches one by itself.
 
-Roles: a customer sees and changes only their own applications and filings (someone else's is as
-absent as one that does not exist: 404); filing specialists (group `specialists`) use the review
+Roles: a customer sees and changes only their own applications and filings and their
+organisations' by role (`beian.provider.holders`: a viewer sees but may not change, 403); anyone
+else's is as absent as one that does not exist (404); filing specialists (group `specialists`) use the review
 endpoints, which others are refused with 403; no credentials at all is 401.
 
 Errors are problem documents (`application/problem+json`) with stable codes and field-level
@@ -47,8 +48,22 @@ from beian.httpapi import (
     invalid_json,
     problem_response,
 )
-from beian.provider import applications, bureau_client, next_step, ratelimit, review, rules, token_api, tokens
+from beian.provider import (
+    applications,
+    bureau_client,
+    exports,
+    holders,
+    listing,
+    next_step,
+    organisations,
+    ratelimit,
+    review,
+    rules,
+    token_api,
+    tokens,
+)
 from beian.provider.errors import ProviderError
+from beian.provider.holders import Right
 from beian.provider.models import Application, FiledDomain, FiledEntity, FiledWebsite
 from beian.provider.schemas import (
     DATA_SCHEMAS,
@@ -56,9 +71,17 @@ from beian.provider.schemas import (
     ApplicationListOut,
     ApplicationOut,
     ApplicationUpdate,
+    BatchIn,
+    BatchOut,
     CatalogueOut,
+    DiscardIn,
+    DiscardOut,
     EntitiesOut,
+    ExportQuery,
+    FilingExportQuery,
+    FilingQuery,
     ListQuery,
+    OrganisationsOut,
     PageQuery,
     ProblemOut,
     QueueOut,
@@ -289,10 +312,18 @@ def _window(window: next_step.Window | None) -> dict | None:
     return {"earliest": window.earliest, "latest": window.latest, "calendar_provisional": window.calendar_provisional}
 
 
+def _holder_out(row) -> dict | None:
+    if row.organisation_id is None:
+        return None
+    return {"id": row.organisation_id, "name": row.organisation.name}
+
+
 def application_out(app: Application) -> dict:
     kind = rules.operation_type(app.type)
     return {
         "id": app.pk,
+        "organisation": _holder_out(app),
+        "created_by": app.owner.get_username(),
         "type": app.type,
         "type_name": kind.name,
         "type_name_en": kind.name_en,
@@ -322,8 +353,8 @@ def _user(request):
     return request.auth
 
 
-def _own(request, application_id: UUID) -> Application:
-    return applications.own(_user(request), application_id)
+def _own(request, application_id: UUID, right: Right = Right.VIEW) -> Application:
+    return applications.own(_user(request), application_id, right)
 
 
 def _specialist(request):
@@ -365,13 +396,30 @@ def bureau() -> Iterator[bureau_client.BureauClient]:
     tags=["applications"],
 )
 def list_applications(request, params: Query[ListQuery]):
-    """The signed-in customer's applications, newest first, each with what to do next. Filter with
-    `?state=` (e.g. `returned`)."""
-    found = Application.objects.filter(owner=_user(request))
-    if params.state:
-        found = found.filter(state=params.state)
-    page = found.order_by("-created_at", "-pk")[params.offset : params.offset + params.limit]
-    return {"count": found.count(), "items": [application_out(a) for a in page]}
+    """The applications the signed-in customer may see (their own and their organisations'),
+    newest first, each with what to do next. Search with `?q=` (part of a number, a domain, an
+    entity's or a website's name); filter with `?state=` (a state such as `returned`, or a group:
+    `action`, `drafts`, `open`, `finished`), `?type=`, `?province=` and `?holder=`. Page with
+    `?cursor=`: each page gives the `next_cursor` of the one after it (null on the last)."""
+    filters = listing.Filters.of_applications(**params.model_dump(include={"q", "state", "type", "province", "holder"}))
+    found = listing.applications(_user(request), filters)
+    return _keyset(found, params, listing.after_application, listing.application_cursor, application_out)
+
+
+def _keyset(found, params, after, cursor_of, out) -> dict:
+    """A page by cursor (or, for older clients, by offset), with the count of all that match."""
+    if params.cursor and params.offset:
+        raise ProviderError(
+            "validation_failed",
+            errors=[FieldError("offset", "cursor_and_offset", "cursor 与 offset 不能同时使用", "Use cursor or offset")],
+        )
+    count = found.count()
+    if params.cursor:
+        found = after(found, params.cursor)
+    elif params.offset:
+        found = found[params.offset :]
+    rows, next_cursor = listing.keyset_page(found, params.limit, cursor_of)
+    return {"count": count, "items": [out(row) for row in rows], "next_cursor": next_cursor}
 
 
 @api.post(
@@ -384,8 +432,51 @@ def create_application(request, payload: ApplicationCreate):
     """A draft of one of the operation types in `/catalogue`. `data` may be incomplete; it is
     checked in full when the draft is submitted. Unknown fields and wrong types are refused."""
     data = payload.data.model_dump(exclude_none=True) if payload.data is not None else {}
-    app = applications.create_draft(owner=_user(request), op_type=payload.type, data=data)
+    app = applications.create_draft(
+        owner=_user(request), op_type=payload.type, data=data, organisation=payload.organisation
+    )
     return Status(201, application_out(app))
+
+
+@api.post(
+    "/applications/discard",
+    response={200: DiscardOut, **PROBLEMS},
+    summary="Give up several drafts at once",
+    tags=["applications"],
+)
+def discard(request, payload: DiscardIn):
+    """Drafts and returned applications, up to 200. All must be ones you may change (else 404 or
+    403, and nothing is done); one that has moved on meanwhile is skipped and said, the rest go."""
+    result = applications.discard(user=_user(request), ids=payload.ids)
+    return {
+        "discarded": [app.pk for app in result.done],
+        "skipped": [
+            {"id": app.pk, "code": exc.code, "message": exc.detail, "message_en": exc.detail_en}
+            for app, exc in result.skipped
+        ],
+    }
+
+
+@api.post(
+    "/applications/batch",
+    response={201: BatchOut, **PROBLEMS},
+    summary="Start the same change for several websites of one entity",
+    tags=["applications"],
+)
+def batch(request, payload: BatchIn):
+    """One draft for each of `website_numbers` (websites of one entity, up to 100), each with the
+    same `data` beside its own number: for the types that act on one website hosted here
+    (change_website, change_access, cancel_website, cancel_access). All are made or none. Submit
+    each on its own."""
+    schema = DATA_SCHEMAS[payload.type]
+    try:
+        data = schema.model_validate(payload.data or {}).model_dump(exclude_none=True)
+    except PydanticValidationError as exc:
+        raise ProviderError("validation_failed", errors=SHAPES.errors(exc.errors(include_url=False))) from None
+    made = applications.start_many(
+        user=_user(request), op_type=payload.type, website_numbers=payload.website_numbers, data=data
+    )
+    return Status(201, {"items": [application_out(app) for app in made]})
 
 
 @api.get(
@@ -410,7 +501,7 @@ def read_application(request, application_id: UUID):
 def update_application(request, application_id: UUID, payload: ApplicationUpdate):
     """Only a draft or a returned application (which goes back to draft). The data replaces the
     whole data of the application; its shape is the one of the application's type."""
-    app = _own(request, application_id)
+    app = _own(request, application_id, Right.CHANGE)
     try:
         data = DATA_SCHEMAS[app.type].model_validate(payload.data)
     except PydanticValidationError as exc:
@@ -431,12 +522,14 @@ def timeline(request, application_id: UUID):
     names = {Role.CUSTOMER: "客户", Role.SPECIALIST: "备案专员", Role.BUREAU: "管局", Role.SYSTEM: "系统"}
     items = []
     for entry in app.timeline.all():
-        role = entry.actor.split(":", 1)[0]
+        role, _sep, who = entry.actor.partition(":")
         items.append(
             {
                 "at": entry.at,
                 "actor": role,
                 "actor_name": names.get(role, role),
+                # Customers' names only: who in an organisation did what; staff accounts stay unnamed.
+                "by": who if role == Role.CUSTOMER else "",
                 "action": entry.action,
                 "from_state": entry.from_state,
                 "to_state": entry.to_state,
@@ -491,7 +584,7 @@ def submit(request, application_id: UUID, payload: SubmitIn | None = None):
     entity's `filing_password`; cancellations and cancel-access need `confirm_irreversible: true`
     (read `/warnings` first). The body may be empty."""
     payload = payload or SubmitIn()
-    app = _own(request, application_id)
+    app = _own(request, application_id, Right.CHANGE)
     _refuse_unless(app, "submit", "提交", "submitted")
     app = applications.submit(
         app=app,
@@ -511,7 +604,7 @@ def submit(request, application_id: UUID, payload: SubmitIn | None = None):
 def withdraw(request, application_id: UUID):
     """Before the bureau decides, and only where the catalogue allows it: cancellations and
     cancel-access cannot be withdrawn once submitted (409)."""
-    app = _own(request, application_id)
+    app = _own(request, application_id, Right.CHANGE)
     if app.state in (S.AWAITING_VERIFICATION, S.BUREAU_REVIEW) and allowed(app, "withdraw", Role.CUSTOMER):
         with bureau() as client:
             app = applications.withdraw(app=app, user=_user(request), client=client)
@@ -528,7 +621,7 @@ def withdraw(request, application_id: UUID):
 )
 def abandon(request, application_id: UUID):
     """A draft or a returned application that the customer no longer wants."""
-    app = applications.abandon(app=_own(request, application_id), user=_user(request))
+    app = applications.abandon(app=_own(request, application_id, Right.CHANGE), user=_user(request))
     return application_out(app)
 
 
@@ -541,7 +634,7 @@ def abandon(request, application_id: UUID):
 def copy(request, application_id: UUID):
     """After a rejection, an expiry, a withdrawal or abandonment: a new draft with the same data
     (never the filing password), to fix and submit again."""
-    app = applications.resubmit_copy(app=_own(request, application_id), user=_user(request))
+    app = applications.resubmit_copy(app=_own(request, application_id, Right.CHANGE), user=_user(request))
     return Status(201, application_out(app))
 
 
@@ -555,25 +648,23 @@ def copy(request, application_id: UUID):
     tags=["filings"],
 )
 def entities(request, params: Query[PageQuery]):
-    """The entities (主体) of the customer's filings accessed with this provider, as the bureau's
-    event feed last reported them."""
-    found = FiledEntity.objects.filter(owner=_user(request)).order_by("number")
-    page = found.prefetch_related(Prefetch("websites", queryset=FiledWebsite.objects.order_by("number")))[
-        params.offset : params.offset + params.limit
-    ]
+    """The entities (主体) of the filings the customer may see (their own and their organisations')
+    accessed with this provider, as the bureau's event feed last reported them, by number. Page
+    with `?cursor=`."""
+    found = holders.entities(_user(request)).select_related("organisation").order_by("number")
+    found = found.prefetch_related(Prefetch("websites", queryset=FiledWebsite.objects.order_by("number")))
+    return _keyset(found, params, listing.after_number, listing.number_cursor, _entity_out)
+
+
+def _entity_out(e: FiledEntity) -> dict:
     return {
-        "count": found.count(),
-        "items": [
-            {
-                "number": e.number,
-                "name": e.name,
-                "unit_type": e.unit_type,
-                "province": e.province,
-                "status": e.status,
-                "websites": [w.number for w in e.websites.all()],
-            }
-            for e in page
-        ],
+        "number": e.number,
+        "name": e.name,
+        "unit_type": e.unit_type,
+        "province": e.province,
+        "status": e.status,
+        "organisation": _holder_out(e),
+        "websites": [w.number for w in e.websites.all()],
     }
 
 
@@ -583,32 +674,106 @@ def entities(request, params: Query[PageQuery]):
     summary="My filed websites",
     tags=["filings"],
 )
-def websites(request, params: Query[PageQuery]):
-    """The customer's websites with their domains, status and access here. A website with
-    `shell_since` has no access anywhere: it is at risk of deregistration (R10)."""
-    found = FiledWebsite.objects.filter(entity__owner=_user(request)).order_by("number")
-    page = found.select_related("entity").prefetch_related(
+def websites(request, params: Query[FilingQuery]):
+    """The customer's websites with their domains, status and access here, by number. A website
+    with `shell_since` has no access anywhere: it is at risk of deregistration (R10). Search with
+    `?q=` (number, domain, entity or website name); filter with `?state=` (active, deregistered,
+    served, at_risk), `?type=` (the entity's unit type), `?province=`, `?holder=`; page with
+    `?cursor=`."""
+    filters = listing.Filters.of_filings(**params.model_dump(include={"q", "state", "type", "province", "holder"}))
+    found = listing.websites(_user(request), filters).prefetch_related(
         Prefetch("domains", queryset=FiledDomain.objects.order_by("name"))
-    )[params.offset : params.offset + params.limit]
+    )
+    return _keyset(found, params, listing.after_number, listing.number_cursor, website_out)
+
+
+def website_out(w: FiledWebsite) -> dict:
     return {
-        "count": found.count(),
+        "number": w.number,
+        "name": w.name,
+        "home_url": w.home_url,
+        "status": w.status,
+        "deregistered_reason": w.deregistered_reason,
+        "entity_number": w.entity.number,
+        "entity_name": w.entity.name,
+        "organisation": _holder_out(w.entity),
+        "domains": [d.name for d in w.domains.all()],
+        "ips": list(w.ips),
+        "access_state": w.access_state,
+        "shell_since": w.shell_since,
+        "shell_deadline": w.shell_deadline,
+        "at_risk": w.shell_since is not None and w.status != "deregistered",
+    }
+
+
+# ---------------------------------------------------------------- exports
+
+
+# What an export answers: a file, in the format asked for.
+EXPORTED = {
+    "responses": {
+        200: {
+            "description": "The file: CSV (UTF-8 with a BOM; a header row of field names, then a row of their "
+            "Chinese titles, then one row each) or .xlsx with the same rows",
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                exports.FORMATS["xlsx"]: {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    }
+}
+
+
+@api.get(
+    "/exports/applications",
+    response={200: None, **PROBLEMS},
+    summary="My applications as CSV or .xlsx",
+    tags=["exports"],
+    openapi_extra=EXPORTED,
+)
+def export_applications(request, params: Query[ExportQuery]):
+    """The applications `GET /applications` lists with the same filters, all of them, as a
+    spreadsheet (`?format=csv`, the default, streamed; or `xlsx`): the public fields and your own
+    working data, never principals' identity numbers, phones or emails."""
+    filters = listing.Filters.of_applications(**params.model_dump(include={"q", "state", "type", "province", "holder"}))
+    found = listing.applications(_user(request), filters)
+    rows = exports.rows(found, exports.APPLICATION_COLUMNS)
+    return exports.response(rows, fmt=params.format, filename="applications")
+
+
+@api.get(
+    "/exports/websites",
+    response={200: None, **PROBLEMS},
+    summary="My filed websites as CSV or .xlsx",
+    tags=["exports"],
+    openapi_extra=EXPORTED,
+)
+def export_websites(request, params: Query[FilingExportQuery]):
+    """The websites `GET /websites` lists with the same filters, as a spreadsheet: the public
+    fields of each filing and its access here."""
+    filters = listing.Filters.of_filings(**params.model_dump(include={"q", "state", "type", "province", "holder"}))
+    found = exports.websites_for_export(listing.websites(_user(request), filters))
+    return exports.response(exports.rows(found, exports.WEBSITE_COLUMNS), fmt=params.format, filename="filings")
+
+
+# ---------------------------------------------------------------- organisations
+
+
+@api.get(
+    "/organisations",
+    response={200: OrganisationsOut, **PROBLEMS},
+    summary="My organisations",
+    tags=["organisations"],
+)
+def organisations_of(request):
+    """The organisations you are a member of and your role in each: an owner manages its members
+    (at /portal/organisations/), an editor starts and submits its applications, a viewer sees them.
+    Pass an organisation's `id` as `organisation` when you start an application for it."""
+    return {
         "items": [
-            {
-                "number": w.number,
-                "name": w.name,
-                "home_url": w.home_url,
-                "status": w.status,
-                "deregistered_reason": w.deregistered_reason,
-                "entity_number": w.entity.number,
-                "entity_name": w.entity.name,
-                "domains": [d.name for d in w.domains.all()],
-                "ips": list(w.ips),
-                "access_state": w.access_state,
-                "shell_since": w.shell_since,
-                "at_risk": w.shell_since is not None and w.status != "deregistered",
-            }
-            for w in page
-        ],
+            {"id": m.organisation_id, "name": m.organisation.name, "role": m.role}
+            for m in organisations.of(_user(request))
+        ]
     }
 
 

@@ -14,10 +14,11 @@ from django.db import transaction
 from django.db.models import F
 
 from beian.core import clock, filing
-from beian.core.catalogue import OPERATION_CODES
+from beian.core.catalogue import OPERATION_CODES, Hosting, OperationType, Section
 from beian.core.errors import Errors, FieldError, ValidationFailed
-from beian.provider import bureau_client, filings, rules
+from beian.provider import bureau_client, filings, holders, listing, rules
 from beian.provider.errors import ProviderError
+from beian.provider.holders import Holder, Right
 from beian.provider.models import Application, Delivery, TimelineEntry
 from beian.provider.transitions import EDITABLE, Role, allowed, apply
 
@@ -28,23 +29,57 @@ def _actor(user: AbstractBaseUser) -> str:
     return f"{Role.CUSTOMER}:{user.get_username()}"
 
 
-def own(user: AbstractBaseUser, application_id) -> Application:
-    """The customer's own application; someone else's is as absent as one that does not exist."""
-    app = Application.objects.filter(pk=application_id, owner=user).first()
-    if app is None:
-        raise ProviderError("not_found")
-    return app
+def own(user: AbstractBaseUser, application_id, right: Right = Right.VIEW) -> Application:
+    """An application the customer may see: their own or their organisation's. Someone else's is as
+    absent as one that does not exist (not_found); one they may see but not `right` is forbidden."""
+    return holders.application(user, application_id, right)
 
 
-def create_draft(*, owner: AbstractBaseUser, op_type: str, data: dict | None = None) -> Application:
+def holder_for(user: AbstractBaseUser, kind: OperationType, data: dict, organisation: int | None) -> Holder:
+    """Who holds a new application: whoever holds the filing it acts on (so that everyone who
+    shares that filing sees what is done to it), else the organisation asked for, else the person."""
+    if kind.hosting is Hosting.REQUIRED:
+        entity = filings.target_entity(kind, holders.reach(user).for_(Right.CHANGE), data)
+        if entity is not None:
+            held = Holder.of(entity)
+            if organisation is not None and held.organisation_id != organisation:
+                raise ProviderError(
+                    "validation_failed",
+                    errors=[
+                        FieldError(
+                            "organisation",
+                            "organisation_not_holder",
+                            "该备案不属于所选账号，申请将由备案所属的账号办理，请勿指定其他组织",
+                            "The filing is held by another account; leave out organisation or name its holder",
+                        )
+                    ],
+                )
+            return held
+    return holders.for_new(user, organisation)
+
+
+def create_draft(
+    *, owner: AbstractBaseUser, op_type: str, data: dict | None = None, organisation: int | None = None
+) -> Application:
+    """A draft made by `owner`, held by them or by an organisation (`holder_for`)."""
     if op_type not in OPERATION_CODES:
         raise ProviderError(
             "validation_failed",
             errors=[FieldError("type", "operation_type_unknown", "未知的申请类型", "Unknown application type")],
         )
+    data = data or {}
+    holder = holder_for(owner, rules.operation_type(op_type), data, organisation)
     with transaction.atomic():
         now = clock.now()
-        app = Application.objects.create(owner=owner, type=op_type, data=data or {}, created_at=now, updated_at=now)
+        app = Application.objects.create(
+            owner=owner,
+            organisation_id=holder.organisation_id,
+            type=op_type,
+            data=data,
+            created_at=now,
+            updated_at=now,
+            **listing.keys(op_type, data),
+        )
         TimelineEntry.objects.create(application=app, at=now, actor=_actor(owner), action="create", to_state=S.DRAFT)
     return app
 
@@ -62,7 +97,7 @@ def update_draft(*, app: Application, user: AbstractBaseUser, data: dict) -> App
             app = apply(app, "edit", actor=_actor(user))
         # The version moves with the data, so a submit holding the old data cannot win over it.
         updated = Application.objects.filter(pk=app.pk, version=app.version, state=S.DRAFT).update(
-            data=data, updated_at=clock.now(), version=F("version") + 1
+            data=data, updated_at=clock.now(), version=F("version") + 1, **listing.keys(app.type, data)
         )
         if updated != 1:
             raise ProviderError("application_changed")
@@ -118,7 +153,8 @@ def submit(
     kind = rules.operation_type(app.type)
     data = app.data if isinstance(app.data, dict) else {}
     errors = Errors()
-    current = filings.target_website(kind, user, data)
+    holder = Holder.of(app)
+    current = filings.target_website(kind, holder, data)
     try:
         clean = filing.check(
             app.type,
@@ -130,12 +166,12 @@ def submit(
     except ValidationFailed as exc:
         errors.items.extend(exc.errors)
         clean = data
-    if kind.target_key and not filings.owned(kind, user, data):
+    if kind.target_key and not filings.owned(kind, holder, data):
         errors.add(
             kind.target_key,
             "not_yours",
-            "未在您的账号下找到该备案",
-            "No filing with this number belongs to your account",
+            "未在该申请所属的账号下找到该备案",
+            "No filing with this number belongs to the application's account",
         )
     if kind.password and not (filing_password or "").strip():
         errors.add("filing_password", "filing_password_required", "请填写备案密码", "The filing password is required")
@@ -213,4 +249,120 @@ def resubmit_copy(*, app: Application, user: AbstractBaseUser) -> Application:
             detail="只有已结束的申请可以复制重新提交",
             detail_en="Only a finished application can be copied",
         )
-    return create_draft(owner=user, op_type=app.type, data=app.data)
+    return create_draft(owner=user, op_type=app.type, data=app.data, organisation=app.organisation_id)
+
+
+# ---------------------------------------------------------------- many at once
+
+BATCH_MAX = 100  # websites in one batch: more than an entity has in practice, a bound on one request
+DISCARD_MAX = 200  # drafts in one discard: four pages of the list
+
+
+def batch_types() -> list[OperationType]:
+    """The types that may be started for several websites of one entity at once: those whose
+    catalogue row names one website this provider hosts (target a website, hosting REQUIRED)."""
+    return [
+        kind
+        for kind in rules.current().operations.values()
+        if kind.target is Section.WEBSITE_NUMBER and kind.hosting is Hosting.REQUIRED
+    ]
+
+
+def _invalid(field: str, code: str, message: str, message_en: str) -> ProviderError:
+    return ProviderError("validation_failed", errors=[FieldError(field, code, message, message_en)])
+
+
+def start_many(
+    *, user: AbstractBaseUser, op_type: str, website_numbers: list[str], data: dict | None = None
+) -> list[Application]:
+    """The same change for several websites of one entity: one draft each, with the same `data`
+    beside its own website's number, all made or none. Each draft is then submitted on its own
+    (its warnings, its confirmation)."""
+    kinds = {kind.code: kind for kind in batch_types()}
+    if op_type not in kinds:
+        raise _invalid(
+            "type",
+            "batch_type_not_allowed",
+            "该业务不能为多个网站同时办理",
+            "This type cannot be started for several websites at once",
+        )
+    kind = kinds[op_type]
+    wanted = list(dict.fromkeys(n.strip() for n in website_numbers if isinstance(n, str) and n.strip()))
+    if not wanted or len(wanted) > BATCH_MAX:
+        raise _invalid(
+            "website_numbers",
+            "batch_size",
+            f"请选择 1 至 {BATCH_MAX} 个网站",
+            f"Choose 1 to {BATCH_MAX} websites",
+        )
+    data = {k: value for k, value in (data or {}).items() if k != kind.target_key}
+    scope = holders.reach(user).for_(Right.CHANGE)
+    sites = {
+        site.number: site for site in filings.own_websites(scope).filter(number__in=wanted).select_related("entity")
+    }
+    errors = Errors()
+    missing = [n for n in wanted if n not in sites]
+    if missing:
+        errors.add(
+            "website_numbers",
+            "not_yours",
+            "未在您可办理的账号下找到：" + "、".join(missing),
+            "Not among the websites you may act on: " + ", ".join(missing),
+        )
+    if len({site.entity_id for site in sites.values()}) > 1:
+        errors.add(
+            "website_numbers",
+            "several_entities",
+            "一次只能为同一主体下的网站办理",
+            "The websites must belong to one entity",
+        )
+    for number, site in sites.items():
+        problem = filings.target_refused(kind, scope, number)
+        if problem is not None:
+            errors.add("website_numbers", "not_served_here", f"{number}：{problem}", f"{number}: not served here")
+            continue
+        draft = {kind.target_key: number, **data}
+        current = sorted(site.domains.values_list("name", flat=True))
+        for item in filing.check_draft(
+            op_type,
+            draft,
+            unit_type=site.entity.unit_type,
+            max_domains=rules.current().max_domains_per_website,
+            current_domains=current,
+        ):
+            errors.add(item.field, item.code, f"{number}：{item.message}", f"{number}: {item.message_en}")
+    if errors:
+        raise ProviderError("validation_failed", errors=errors.items)
+    with transaction.atomic():
+        return [create_draft(owner=user, op_type=op_type, data={kind.target_key: n, **data}) for n in wanted]
+
+
+@dataclass(frozen=True)
+class Discarded:
+    """What a discard of several drafts did: those given up, and those that had moved on meanwhile
+    (submitted from another tab, say), left as they are, each with why."""
+
+    done: list[Application]
+    skipped: list[tuple[Application, ProviderError]]
+
+
+def discard(*, user: AbstractBaseUser, ids: list) -> Discarded:
+    """Give up several drafts at once. Who may is decided for the whole request first: an id the
+    person cannot see is not found and one they may not change is forbidden, and then nothing is
+    done. Each draft is then its own step, so one that has moved on leaves the others to go."""
+    wanted = list(dict.fromkeys(str(i) for i in ids))
+    if not wanted or len(wanted) > DISCARD_MAX:
+        raise _invalid("ids", "batch_size", f"请选择 1 至 {DISCARD_MAX} 份草稿", f"Choose 1 to {DISCARD_MAX} drafts")
+    found = {str(app.pk): app for app in holders.applications(user).filter(pk__in=wanted)}
+    if len(found) != len(wanted):
+        raise ProviderError("not_found")
+    for app in found.values():
+        holders.check(user, app, Right.CHANGE)
+    done, skipped = [], []
+    for key in wanted:
+        app = found[key]
+        try:
+            done.append(abandon(app=app, user=user))
+        except ProviderError as exc:
+            skipped.append((app, exc))
+    return Discarded(done, skipped)

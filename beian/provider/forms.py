@@ -21,7 +21,7 @@ from beian.core import filing, provinces
 from beian.core import validators as v
 from beian.core.catalogue import OPERATION_CODES, Hosting, OperationType, Section
 from beian.core.errors import Errors, FieldError, Invalid, ValidationFailed
-from beian.provider import filings, rules
+from beian.provider import filings, holders, rules
 from beian.provider.models import Application, FiledEntity, FiledWebsite
 from beian.provider.rows import ENTITY_KEYS, PRINCIPAL_KEYS, Row
 from beian.provider.words import (
@@ -120,14 +120,31 @@ class NewApplicationForm(forms.Form):
         widget=forms.TextInput(attrs={"placeholder": "粤ICP备2024012345号-1"}),
     )
 
+    holder = _choice(
+        _("办理账号"),
+        [],
+        help_text=_("首次备案和转入备案由所选账号办理；变更、注销和取消接入由备案所属的账号办理"),
+    )
+
     def __init__(self, *args, owner, **kwargs):
         kwargs.setdefault("auto_id", "new-%s")
         super().__init__(*args, **kwargs)
         self.owner = owner
+        # What the person may start applications on: their own filings and their organisations'.
+        self.scope = holders.reach(owner).for_(holders.Right.CHANGE)
         self.fields["type"].choices = [(code, type_name(code)) for code in OPERATION_CODES]
-        self.fields["entity"].choices = [("", _("请选择您名下的主体")), *filings.entity_choices(owner)]
-        self.fields["website"].choices = [("", _("请选择您名下的网站")), *filings.website_choices(owner)]
+        self.fields["entity"].choices = [("", _("请选择您名下的主体")), *filings.entity_choices(self.scope)]
+        self.fields["website"].choices = [("", _("请选择您名下的网站")), *filings.website_choices(self.scope)]
+        self.fields["holder"].choices = [
+            (holder.key, name) for holder, name in holders.reach(owner).holders(holders.Right.CHANGE)
+        ]
         self.draft_data: dict = {}
+
+    @property
+    def organisation(self) -> int | None:
+        """The organisation chosen to hold the new application, if any."""
+        chosen = self.cleaned_data.get("holder") or "personal"
+        return None if chosen == "personal" else int(chosen)
 
     @staticmethod
     def target_field(kind: OperationType) -> str:
@@ -157,7 +174,7 @@ class NewApplicationForm(forms.Form):
                 self.add_error(name, say(problem))
             if number is not None and not problems:
                 self.draft_data = {kind.target_key: number}
-        elif (problem := filings.target_refused(kind, self.owner, value)) is not None:
+        elif (problem := filings.target_refused(kind, self.scope, value)) is not None:
             self.add_error(name, problem)
         else:
             self.draft_data = {kind.target_key: value}
@@ -188,7 +205,8 @@ class ApplicationForm(forms.Form):
         kwargs.setdefault("auto_id", "%s")  # ids are the field names: `website-name`
         super().__init__(*args, **kwargs)
         self.app = app
-        self.owner = app.owner
+        # The filings this application may act on: those of its holder (a person or an organisation).
+        self.scope = holders.Holder.of(app)
         self.kind = rules.operation_type(app.type)
         self.layout = self.kind.sections
         self.max_domains = rules.current().max_domains_per_website
@@ -219,7 +237,7 @@ class ApplicationForm(forms.Form):
 
     def _add_entity_number(self, key: str) -> None:
         group = self._group(key, SECTION_TITLES[key])
-        choices = filings.entity_choices(self.owner)
+        choices = filings.entity_choices(self.scope)
         self._add(group, key, _choice(LABELS[key], choices, blank=_("请选择您名下的主体")))
 
     def _add_website_number(self, key: str) -> None:
@@ -227,7 +245,7 @@ class ApplicationForm(forms.Form):
         if self.kind.hosting is Hosting.NOT_HERE:
             self._add(group, key, text_field(LABELS[key], 60, help_text=TRANSFER_NUMBER_HELP))
         else:
-            choices = filings.website_choices(self.owner)
+            choices = filings.website_choices(self.scope)
             self._add(group, key, _choice(LABELS[key], choices, blank=_("请选择您名下的网站")))
 
     def _add_entity(self, key: str, *, changes: bool = False) -> None:
@@ -348,10 +366,10 @@ class ApplicationForm(forms.Form):
         return {key: source.get(key)} if key else {}
 
     def _target_entity(self) -> FiledEntity | None:
-        return filings.target_entity(self.kind, self.owner, self._target_data())
+        return filings.target_entity(self.kind, self.scope, self._target_data())
 
     def _target_website(self) -> FiledWebsite | None:
-        return filings.target_website(self.kind, self.owner, self._target_data())
+        return filings.target_website(self.kind, self.scope, self._target_data())
 
     def _current_domains(self) -> list[str]:
         site = self._target_website()
@@ -417,7 +435,7 @@ class ApplicationForm(forms.Form):
             number, problems = _number_from_elsewhere(self.kind, value)
             self.data_out[key] = number if number is not None and not problems else value
             return
-        problem = filings.target_refused(self.kind, self.owner, value)
+        problem = filings.target_refused(self.kind, self.scope, value)
         if problem is not None:
             self.add_error(key, problem)
             return

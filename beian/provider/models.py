@@ -18,6 +18,38 @@ def _now():
     return clock.now()
 
 
+class Organisation(models.Model):
+    """An organisation account (an agency, a reseller, a company's teams): its members share its
+    filings and applications, each with their own sign-in and a role (`Membership`). Who may do
+    what with what it holds is decided in one place, `beian.provider.holders`."""
+
+    name = models.CharField(max_length=100)
+    created_at = models.DateTimeField(default=_now)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    """A person in an organisation, with a role. The roles' rights are data: `holders.RIGHTS`."""
+
+    class Role(models.TextChoices):
+        OWNER = "owner", _("所有者")
+        EDITOR = "editor", _("编辑者")
+        VIEWER = "viewer", _("查看者")
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices)
+    added_at = models.DateTimeField(default=_now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organisation", "user"], name="membership_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.organisation} ({self.role})"
+
+
 class Application(models.Model):
     """A customer's request; its UUID is the idempotency key of the operation it becomes at the
     bureau. `state` is written only by `beian.provider.transitions.apply`."""
@@ -37,7 +69,12 @@ class Application(models.Model):
         EXPIRED = "expired", _("已过期")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Who made it. It is theirs alone unless `organisation` is set: then the organisation holds it
+    # and its members act on it by their role (`beian.provider.holders`).
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="applications")
+    organisation = models.ForeignKey(
+        Organisation, null=True, blank=True, on_delete=models.PROTECT, related_name="applications"
+    )
     type = models.CharField(max_length=30)
     state = models.CharField(max_length=30, choices=State.choices, default=State.DRAFT)
     version = models.PositiveIntegerField(default=0)
@@ -65,9 +102,20 @@ class Application(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
     entity_number = models.CharField(max_length=40, blank=True)
     website_number = models.CharField(max_length=44, blank=True)
+    # What the customer's lists find it by (`beian.provider.listing.keys`), kept with the data it is
+    # made of: numbers, domains, entity and website names in lower case, and the province's code.
+    search = models.TextField(blank=True, default="")
+    province = models.CharField(max_length=2, blank=True, default="")
 
     class Meta:
-        indexes = [models.Index(fields=["state", "submitted_at"]), models.Index(fields=["owner", "created_at"])]
+        indexes = [
+            models.Index(fields=["state", "submitted_at"]),
+            models.Index(fields=["owner", "created_at"]),
+            # The customer's lists, newest first, by holder and by holder and state (`listing`).
+            models.Index(fields=["organisation", "created_at", "id"], name="application_org_newest"),
+            models.Index(fields=["owner", "state", "created_at"], name="application_owner_state"),
+            models.Index(fields=["organisation", "state", "created_at"], name="application_org_state"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.type} {self.id}"
@@ -133,8 +181,13 @@ class FiledEntity(models.Model):
     unit_type = models.CharField(max_length=40)
     province = models.CharField(max_length=2)
     status = models.CharField(max_length=20)
+    # Who holds it here, as for an application: a person alone, or an organisation (then `owner`
+    # is the member whose application brought it). Set by the sync (`holders.hand_over`).
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="entities"
+    )
+    organisation = models.ForeignKey(
+        Organisation, null=True, blank=True, on_delete=models.PROTECT, related_name="entities"
     )
     updated_at = models.DateTimeField(default=_now)
 

@@ -9,10 +9,12 @@ the field. Someone else's application or entity is a 404, as if it did not exist
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
@@ -21,9 +23,10 @@ from beian.core import clock, provinces
 from beian.core import validators as v
 from beian.core.catalogue import OPERATION_CODES, AccessEnded, Hosting, Section, Verb
 from beian.core.errors import FieldError, Invalid
-from beian.provider import applications, bureau_client, filings, next_step, rules
+from beian.provider import applications, bureau_client, filings, holders, listing, next_step, rules
 from beian.provider.errors import ProviderError
 from beian.provider.forms import UNIT_CERT_TYPES, ApplicationForm, NewApplicationForm, SubmitForm
+from beian.provider.holders import Holder, Right
 from beian.provider.models import Application, FiledDomain, FiledEntity, FiledWebsite
 from beian.provider.rows import attach, data_rows, subject
 from beian.provider.transitions import EDITABLE, IN_FLIGHT, Role, allowed
@@ -46,6 +49,7 @@ from beian.provider.words import (
 S = Application.State
 FLASH_KEY = "provider_flash"
 FINISHED = (S.REJECTED, S.EXPIRED, S.WITHDRAWN, S.ABANDONED)
+RELATED_MAX = 20  # an entity's page lists its latest applications; the list has the rest
 
 # The steps of an application's life as the portal draws them, with the states of each.
 STEPS = (
@@ -88,9 +92,11 @@ def steps(app: Application, kind) -> list[dict]:
     ]
 
 
-def present(app: Application) -> Application:
-    """The application with what its pages show: names, badge, next step, what may be done."""
+def present(app: Application, user=None) -> Application:
+    """The application with what its pages show: names, badge, next step, what may be done (by
+    `user`, when given: an organisation's viewer sees it but may do nothing with it)."""
     kind = rules.operation_type(app.type)
+    may_change = user is None or holders.reach(user).may(Holder.of(app), Right.CHANGE)
     app.kind = kind
     app.type_name = type_name(app.type)
     app.state_label = state_label(app.state)
@@ -101,17 +107,18 @@ def present(app: Application) -> Application:
     app.stops_serving_text = STOPS_SERVING.get((kind.serving, kind.subject), STOPS_SERVING_OTHERWISE)
     app.is_open = app.state not in (*FINISHED, S.APPROVED)
     app.has_reasons = bool(app.field_reasons or app.reason) and app.state in (*EDITABLE, S.REJECTED)
-    app.can_edit = app.state in EDITABLE
-    app.can_submit = allowed(app, "submit", Role.CUSTOMER)
-    app.can_withdraw = allowed(app, "withdraw", Role.CUSTOMER)
-    app.can_abandon = allowed(app, "abandon", Role.CUSTOMER)
-    app.can_copy = app.state in FINISHED
+    app.may_change = may_change
+    app.can_edit = may_change and app.state in EDITABLE
+    app.can_submit = may_change and allowed(app, "submit", Role.CUSTOMER)
+    app.can_withdraw = may_change and allowed(app, "withdraw", Role.CUSTOMER)
+    app.can_abandon = may_change and allowed(app, "abandon", Role.CUSTOMER)
+    app.can_copy = may_change and app.state in FINISHED
     app.in_flight = app.state in IN_FLIGHT
     app.steps = steps(app, kind)
     return app
 
 
-def present_website(site: FiledWebsite) -> FiledWebsite:
+def present_website(site: FiledWebsite, may_change: bool = True) -> FiledWebsite:
     """A website of the mirror with its access here and whether it is at risk (R10, S13)."""
     # A transfer-in the bureau did not approve ended an access that was never this provider's for
     # good: nothing was cancelled here, and the website stays with its own provider.
@@ -123,7 +130,7 @@ def present_website(site: FiledWebsite) -> FiledWebsite:
     site.at_risk = active and (site.shell_since is not None or (site.access_state == "ended" and not never_here))
     site.shell = active and site.shell_since is not None
     site.served_here = active and site.access_state in FiledWebsite.SERVED_HERE
-    site.actions = _website_actions(site) if active else []
+    site.actions = _website_actions(site) if active and may_change else []
     return site
 
 
@@ -148,7 +155,9 @@ def _website_actions(site: FiledWebsite) -> list[dict]:
     ]
 
 
-def present_entity(entity: FiledEntity) -> FiledEntity:
+def present_entity(entity: FiledEntity, user=None) -> FiledEntity:
+    may_change = user is None or holders.reach(user).may(Holder.of(entity), Right.CHANGE)
+    entity.may_change = may_change
     unit = v.UNIT_TYPES.get(entity.unit_type)
     entity.unit_label = named(unit) if unit else entity.unit_type
     entity.status_label = FILING_STATUSES.get(entity.status, entity.status)
@@ -156,24 +165,33 @@ def present_entity(entity: FiledEntity) -> FiledEntity:
         entity.province_label = named(provinces.by_code(entity.province))
     except Invalid:
         entity.province_label = entity.province
-    entity.site_list = [present_website(w) for w in entity.websites.all()]
+    entity.site_list = [present_website(w, may_change) for w in entity.websites.all()]
     entity.at_risk = any(w.at_risk for w in entity.site_list)
-    entity.actions = _entity_actions(entity) if entity.status == "active" else []
+    entity.actions = _entity_actions(entity) if entity.status == "active" and may_change else []
+    entity.batch_types = _batch_types() if entity.status == "active" and may_change else []
     return entity
+
+
+def _batch_types() -> list[dict]:
+    """The types that may be started for several websites of an entity at once (`applications.BATCH`)."""
+    return [{"code": kind.code, "name": named(kind)} for kind in applications.batch_types()]
 
 
 def _entities(user):
     websites = FiledWebsite.objects.order_by("number").prefetch_related(
         Prefetch("domains", queryset=FiledDomain.objects.order_by("name"))
     )
-    found = FiledEntity.objects.filter(owner=user).order_by("number")
+    found = holders.entities(user).select_related("organisation").order_by("number")
     return found.prefetch_related(Prefetch("websites", queryset=websites))
 
 
-def own(request: HttpRequest, pk) -> Application:
+def own(request: HttpRequest, pk, right: Right = Right.VIEW) -> Application:
+    """An application the signed-in person may see (else 404) and `right` (else 403)."""
     try:
-        return applications.own(request.user, pk)
-    except ProviderError:
+        return applications.own(request.user, pk, right)
+    except ProviderError as exc:
+        if exc.code == "forbidden":
+            raise PermissionDenied(exc.detail_en if english() else exc.detail) from None
         raise Http404 from None
 
 
@@ -193,28 +211,20 @@ def _detail_url(app: Application) -> str:
 
 @customer_required
 @require_safe
-def dashboard(request: HttpRequest) -> HttpResponse:
-    entities = [present_entity(e) for e in _entities(request.user)]
-    apps = [present(a) for a in Application.objects.filter(owner=request.user).order_by("-created_at", "-pk")]
-    context = {
-        "entities": entities,
-        "open_apps": [a for a in apps if a.is_open],
-        "done_apps": [a for a in apps if not a.is_open],
-        "todo": [a for a in apps if a.state in (*EDITABLE, S.AWAITING_VERIFICATION)],
-        "at_risk": [w for e in entities for w in e.site_list if w.at_risk],
-    }
-    return page(request, "provider/portal/dashboard.html", context)
-
-
-@customer_required
-@require_safe
 def entity_detail(request: HttpRequest, pk: int) -> HttpResponse:
     entity = get_object_or_404(_entities(request.user), pk=pk)
-    entity = present_entity(entity)
-    numbers = {entity.number, *(w.number for w in entity.site_list)}
-    mine = Application.objects.filter(owner=request.user).order_by("-created_at", "-pk")
-    related = [present(a) for a in mine if filings.about(a, numbers)]
-    return page(request, "provider/portal/entity.html", {"entity": entity, "related": related})
+    entity = present_entity(entity, request.user)
+    # Its applications and its websites': a website's number begins with its entity's.
+    about = listing.Filters(q=entity.number)
+    found = listing.applications(request.user, about)
+    related = [present(a, request.user) for a in found[:RELATED_MAX]]
+    context = {
+        "entity": entity,
+        "related": related,
+        "related_more": len(related) == RELATED_MAX,
+        "related_query": urlencode({"q": entity.number}),
+    }
+    return page(request, "provider/portal/entity.html", context)
 
 
 # ---------------------------------------------------------------- a new application
@@ -252,7 +262,13 @@ def application_new(request: HttpRequest) -> HttpResponse:
         form = NewApplicationForm(request.POST, owner=request.user)
         if form.is_valid():
             op_type = form.cleaned_data["type"]
-            app = applications.create_draft(owner=request.user, op_type=op_type, data=form.draft_data)
+            try:
+                app = applications.create_draft(
+                    owner=request.user, op_type=op_type, data=form.draft_data, organisation=form.organisation
+                )
+            except ProviderError as exc:
+                refused(request, exc)
+                return redirect("portal:application-new")
             if rules.operation_type(op_type).has_details:
                 return redirect("portal:application-edit", pk=app.pk)
             flash(request, _("申请已创建，请阅读提示并确认后提交"))
@@ -263,6 +279,7 @@ def application_new(request: HttpRequest) -> HttpResponse:
             "type": chosen if chosen in OPERATION_CODES else None,
             "entity": request.GET.get("entity", "")[:60],
             "website": request.GET.get("website", "")[:60],
+            "holder": request.GET.get("holder", "")[:12],
         }
         form = NewApplicationForm(initial=initial, owner=request.user)
     context = {
@@ -270,6 +287,7 @@ def application_new(request: HttpRequest) -> HttpResponse:
         "groups": _type_cards(form),
         "has_entities": bool(form.fields["entity"].choices[1:]),
         "has_websites": bool(form.fields["website"].choices[1:]),
+        "choose_holder": len(form.fields["holder"].choices) > 1,
     }
     return page(request, "provider/portal/new.html", context)
 
@@ -278,7 +296,7 @@ def application_new(request: HttpRequest) -> HttpResponse:
 
 
 def _detail(request: HttpRequest, app: Application, *, errors=None) -> HttpResponse:
-    app = present(app)
+    app = present(app, request.user)
     rows = data_rows(app.type, app.data)
     loose_reasons = attach(rows, app.field_reasons, to="reasons")
     # Errors of the submit form's own inputs go next to them; the rest onto the data rows.
@@ -314,7 +332,7 @@ def application_detail(request: HttpRequest, pk) -> HttpResponse:
 @customer_required
 @require_http_methods(["GET", "POST"])
 def application_edit(request: HttpRequest, pk) -> HttpResponse:
-    app = own(request, pk)
+    app = own(request, pk, Right.CHANGE)
     if app.state not in EDITABLE:
         flash(request, _("申请处于「%(state)s」状态，不能修改") % {"state": state_label(app.state)}, "bad")
         return redirect(_detail_url(app))
@@ -332,14 +350,14 @@ def application_edit(request: HttpRequest, pk) -> HttpResponse:
                 return redirect(_detail_url(app))
             flash(request, _("草稿已保存"))
             return redirect("portal:application-edit", pk=app.pk)
-    context = {"app": present(app), "form": form, "unit_cert_types": UNIT_CERT_TYPES}
+    context = {"app": present(app, request.user), "form": form, "unit_cert_types": UNIT_CERT_TYPES}
     return page(request, "provider/portal/edit.html", context)
 
 
 @customer_required
 @require_POST
 def application_submit(request: HttpRequest, pk) -> HttpResponse:
-    app = own(request, pk)
+    app = own(request, pk, Right.CHANGE)
     form = SubmitForm(request.POST)
     if not form.is_valid():
         shape = [
@@ -365,7 +383,7 @@ def application_submit(request: HttpRequest, pk) -> HttpResponse:
 @customer_required
 @require_POST
 def application_withdraw(request: HttpRequest, pk) -> HttpResponse:
-    app = own(request, pk)
+    app = own(request, pk, Right.CHANGE)
     client = BUREAU_CLIENT() if app.state in (S.AWAITING_VERIFICATION, S.BUREAU_REVIEW) else None
     try:
         applications.withdraw(app=app, user=request.user, client=client)
@@ -382,7 +400,7 @@ def application_withdraw(request: HttpRequest, pk) -> HttpResponse:
 @customer_required
 @require_POST
 def application_abandon(request: HttpRequest, pk) -> HttpResponse:
-    app = own(request, pk)
+    app = own(request, pk, Right.CHANGE)
     try:
         applications.abandon(app=app, user=request.user)
     except ProviderError as exc:
@@ -395,7 +413,7 @@ def application_abandon(request: HttpRequest, pk) -> HttpResponse:
 @customer_required
 @require_POST
 def application_copy(request: HttpRequest, pk) -> HttpResponse:
-    app = own(request, pk)
+    app = own(request, pk, Right.CHANGE)
     try:
         copy = applications.resubmit_copy(app=app, user=request.user)
     except ProviderError as exc:

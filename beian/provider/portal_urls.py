@@ -2,12 +2,21 @@
 
 from django.urls import path
 
-from beian.provider import accounts, portal, token_pages
+from beian.provider import accounts, lists, organisation_pages, portal, token_pages
 
 app_name = "portal"
 
 urlpatterns = [
-    path("", portal.dashboard, name="dashboard"),
+    path("", lists.overview, name="dashboard"),
+    path("applications/", lists.application_list, name="applications"),
+    path("applications/discard/", lists.discard, name="applications-discard"),
+    path("filings/", lists.filing_list, name="filings"),
+    path("exports/applications.<str:fmt>", lists.export_applications, name="export-applications"),
+    path("exports/filings.<str:fmt>", lists.export_filings, name="export-filings"),
+    path("organisations/", organisation_pages.organisation_list, name="organisations"),
+    path("organisations/<int:pk>/", organisation_pages.organisation_detail, name="organisation"),
+    path("organisations/<int:pk>/members/<int:member>/", organisation_pages.membership_change, name="membership"),
+    path("entities/<int:pk>/batch/", lists.entity_batch, name="entity-batch"),
     path("signup/", accounts.signup, name="signup"),
     path("login/", accounts.PortalLogin.as_view(), name="login"),
     path("logout/", accounts.PortalLogout.as_view(), name="logout"),

@@ -20,14 +20,18 @@ from ninja import Schema
 from pydantic import Field, create_model
 
 from beian.core.catalogue import OPERATION_CODES, Section, shape
+from beian.core.validators import UNIT_TYPES
 from beian.httpapi import LongText, Strict, Text, text
 from beian.httpapi import ProblemOut as BaseProblemOut
+from beian.provider.applications import batch_types
+from beian.provider.listing import FILING_STATES, STATE_GROUPS
 from beian.provider.models import Application
 
 # A field of an application's data, as filing.check and the portal name it: `website.name`,
 # `entity.principal.mobile`, `website.domains.0`.
 FieldPath = Annotated[str, Field(max_length=100, pattern=r"^[a-z_]+(\.[a-z0-9_]+)*$")]
-StateCode = Literal[tuple(Application.State.values)]  # type: ignore[valid-type]
+# The types that may be started for several websites at once, in any rule set (the same grid).
+BATCH_TYPES = [kind.code for kind in batch_types()]
 Password = text(100)
 
 
@@ -97,7 +101,18 @@ DATA_SCHEMAS: dict[str, type[Strict]] = {code: _data_schema(code) for code in OP
 
 
 def _create_schema(code: str) -> type[Strict]:
-    fields: dict[str, Any] = {"type": (Literal[code], ...), "data": (DATA_SCHEMAS[code] | None, None)}
+    fields: dict[str, Any] = {
+        "type": (Literal[code], ...),
+        "data": (DATA_SCHEMAS[code] | None, None),
+        "organisation": (
+            int | None,
+            Field(
+                None,
+                description="The id of an organisation (GET /organisations) to hold it, where you are owner or "
+                "editor; a change, cancellation or cancel-access is held by whoever holds its filing",
+            ),
+        ),
+    }
     return create_model(f"{_camel(code)}Create", __base__=Strict, __module__=__name__, **fields)
 
 
@@ -133,15 +148,68 @@ class ReviewIn(Strict):
     )
 
 
+Cursor = Annotated[str, Field(max_length=300, description="next_cursor of the previous page")]
+Search = Annotated[
+    str, Field(max_length=100, description="Part of a filing number, a domain, an entity's or a website's name")
+]
+HolderKey = Annotated[str, Field(pattern=r"^(personal|[0-9]{1,11})$", description="personal, or an organisation's id")]
+StateOrGroup = Literal[(*Application.State.values, *STATE_GROUPS)]  # type: ignore[valid-type]
+TypeCode = Literal[OPERATION_CODES]  # type: ignore[valid-type]
+FilingState = Literal[tuple(FILING_STATES)]  # type: ignore[valid-type]
+UnitType = Literal[tuple(UNIT_TYPES)]  # type: ignore[valid-type]
+
+
 class ListQuery(Schema):
-    state: StateCode | None = Field(None, description="Only applications in this state")
+    q: Search | None = None
+    state: StateOrGroup | None = Field(
+        None,
+        description="Only applications in this state, or in a group: action (returned or awaiting SMS "
+        "verification), drafts, open, finished",
+    )
+    type: TypeCode | None = Field(None, description="Only this operation type")
+    province: Text | None = Field(None, description="Only this province: code (44), abbreviation (粤) or name")
+    holder: HolderKey | None = None
     limit: int = Field(100, ge=1, le=500)
-    offset: int = Field(0, ge=0, le=1_000_000)
+    cursor: Cursor | None = None
+    offset: int = Field(0, ge=0, le=1_000_000, description="Deprecated: use cursor")
 
 
 class PageQuery(Schema):
     limit: int = Field(100, ge=1, le=500)
-    offset: int = Field(0, ge=0, le=1_000_000)
+    cursor: Cursor | None = None
+    offset: int = Field(0, ge=0, le=1_000_000, description="Deprecated: use cursor")
+
+
+class FilingQuery(PageQuery):
+    q: Search | None = None
+    state: FilingState | None = Field(
+        None, description="active, deregistered, served (accessed here), at_risk (a shell, or its access here ended)"
+    )
+    type: UnitType | None = Field(None, description="The entity's unit type")
+    province: Text | None = Field(None, description="Only this province: code (44), abbreviation (粤) or name")
+    holder: HolderKey | None = None
+
+
+class ExportQuery(ListQuery):
+    format: Literal["csv", "xlsx"] = "csv"
+
+
+class FilingExportQuery(FilingQuery):
+    format: Literal["csv", "xlsx"] = "csv"
+
+
+class DiscardIn(Strict):
+    ids: Annotated[list[UUID], Field(min_length=1, max_length=200)]
+
+
+class BatchIn(Strict):
+    type: Literal[tuple(BATCH_TYPES)]  # type: ignore[valid-type]
+    website_numbers: Annotated[list[Text], Field(min_length=1, max_length=100)] = Field(
+        description="Websites of one entity, each getting its own draft"
+    )
+    data: dict[str, Any] | None = Field(
+        None, description="What every draft holds beside its website's number, in the shape of the type's data"
+    )
 
 
 # ---------------------------------------------------------------- responses
@@ -181,8 +249,15 @@ class NextStepOut(Schema):
     numbers: list[str] = Field(description="The filing numbers issued")
 
 
+class HolderOut(Schema):
+    id: int
+    name: str
+
+
 class ApplicationOut(Schema):
     id: UUID
+    organisation: HolderOut | None = Field(description="The organisation that holds it; null for your own")
+    created_by: str = Field(description="The username of who made it")
     type: str
     type_name: str
     type_name_en: str
@@ -210,6 +285,35 @@ class ApplicationOut(Schema):
 class ApplicationListOut(Schema):
     count: int
     items: list[ApplicationOut]
+    next_cursor: str | None = Field(None, description="Pass as ?cursor= for the next page; null on the last")
+
+
+class SkippedOut(Schema):
+    id: UUID
+    code: str
+    message: str
+    message_en: str
+
+
+class DiscardOut(Schema):
+    discarded: list[UUID]
+    skipped: list[SkippedOut] = Field(
+        description="Drafts that moved on meanwhile (submitted elsewhere): left as they are"
+    )
+
+
+class BatchOut(Schema):
+    items: list[ApplicationOut]
+
+
+class OrganisationOut(Schema):
+    id: int
+    name: str
+    role: str = Field(description="owner, editor or viewer")
+
+
+class OrganisationsOut(Schema):
+    items: list[OrganisationOut]
 
 
 class QueueItemOut(ApplicationOut):
@@ -226,6 +330,7 @@ class TimelineEntryOut(Schema):
     at: datetime
     actor: str = Field(description="customer, specialist, bureau or system")
     actor_name: str = Field(description="Who, in Chinese: 客户, 备案专员, 管局, 系统")
+    by: str = Field(description="The username of the customer who did it ('' for staff, the bureau and the system)")
     action: str
     from_state: str
     to_state: str
@@ -251,6 +356,7 @@ class EntityOut(Schema):
     unit_type: str
     province: str
     status: str
+    organisation: HolderOut | None = Field(description="The organisation that holds it; null for your own")
     websites: list[str] = Field(description="The numbers of its websites accessed with this provider")
 
 
@@ -262,21 +368,25 @@ class WebsiteOut(Schema):
     deregistered_reason: str
     entity_number: str
     entity_name: str
+    organisation: HolderOut | None = Field(description="The organisation that holds it; null for your own")
     domains: list[str]
     ips: list[str]
     access_state: str = Field(description="provisional, active, ended, or '' (never here)")
     shell_since: datetime | None = Field(description="Since when it has had no access anywhere")
+    shell_deadline: date | None = Field(description="When the bureau deregisters it as a shell, unless it gets access")
     at_risk: bool = Field(description="A shell website: the bureau deregisters it after a grace period (R10)")
 
 
 class EntitiesOut(Schema):
     count: int
     items: list[EntityOut]
+    next_cursor: str | None = None
 
 
 class WebsitesOut(Schema):
     count: int
     items: list[WebsiteOut]
+    next_cursor: str | None = None
 
 
 class OperationTypeOut(Schema):

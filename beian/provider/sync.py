@@ -15,7 +15,7 @@ from django.db import transaction
 
 from beian.core import clock
 from beian.core.catalogue import OPERATION_CODES, Hosting, Serving, shape
-from beian.provider import bureau_client, notices, rules
+from beian.provider import bureau_client, holders, listing, notices, rules
 from beian.provider.models import Application, FiledDomain, FiledEntity, FiledWebsite, SyncCursor
 from beian.provider.transitions import BUREAU_STATES, Role, allowed, apply
 
@@ -74,10 +74,12 @@ def follow_operation(operation: dict) -> Application | None:
             notices.tell(app, NOTICE_ON[app.state])
     else:
         # Facts only (or an event older than what we know): never a step back.
-        Application.objects.filter(pk=app.pk).update(**{k: v for k, v in facts.items() if v not in (None, "")})
+        known = {k: v for k, v in facts.items() if v not in (None, "")}
+        numbers = {k: known.get(k, getattr(app, k)) for k in ("entity_number", "website_number")}
+        Application.objects.filter(pk=app.pk).update(**known, **listing.keys(app.type, app.data, **numbers))
         app.refresh_from_db()
     if app.state == S.APPROVED and app.entity_number:
-        FiledEntity.objects.filter(number=app.entity_number, owner__isnull=True).update(owner=app.owner)
+        holders.hand_over(app.entity_number, app)
     return app
 
 
@@ -117,13 +119,12 @@ def follow_website(snapshot: dict, *, version: int) -> FiledWebsite:
     for name in domains - set(website.domains.values_list("name", flat=True)):
         FiledDomain.objects.create(website=website, name=name)
     # A website that moved here (by transfer-in) belongs to whoever asked for it.
-    owner = (
-        Application.objects.filter(type__in=MOVE_HERE, website_number=snapshot["number"], state=S.APPROVED)
-        .values_list("owner", flat=True)
-        .first()
-    )
-    if owner and entity.owner_id is None:
-        FiledEntity.objects.filter(pk=entity.pk).update(owner_id=owner)
+    if entity.owner_id is None and entity.organisation_id is None:
+        asked = Application.objects.filter(
+            type__in=MOVE_HERE, website_number=snapshot["number"], state=S.APPROVED
+        ).first()
+        if asked is not None:
+            holders.hand_over(entity, asked)
     return website
 
 
@@ -171,9 +172,9 @@ def follow_websites(events: list[dict]) -> None:
         update_fields=["name", "unit_type", "province", "status", "updated_at"],
     )
     entity_rows = {
-        number: (pk, owner)
-        for number, pk, owner in FiledEntity.objects.filter(number__in=list(entities)).values_list(
-            "number", "id", "owner_id"
+        number: (pk, owner is not None or organisation is not None)
+        for number, pk, owner, organisation in FiledEntity.objects.filter(number__in=list(entities)).values_list(
+            "number", "id", "owner_id", "organisation_id"
         )
     }
     FiledWebsite.objects.bulk_create(
@@ -229,17 +230,16 @@ def follow_websites(events: list[dict]) -> None:
         [FiledDomain(website_id=website_id, name=name) for website_id, name in wanted if (website_id, name) not in have]
     )
     # A website that moved here (by transfer-in) belongs to whoever asked for it.
-    owners = dict(
-        Application.objects.filter(type__in=MOVE_HERE, website_number__in=list(last), state=S.APPROVED).values_list(
-            "website_number", "owner"
-        )
-    )
+    asked = {
+        app.website_number: app
+        for app in Application.objects.filter(type__in=MOVE_HERE, website_number__in=list(last), state=S.APPROVED)
+    }
     claimed: set[str] = set()
     for number, (_, snapshot) in sorted(last.items(), key=lambda item: item[1][0]):
         entity_number = snapshot["entity"]["number"]
-        pk, owner = entity_rows[entity_number]
-        if owners.get(number) and owner is None and entity_number not in claimed:
-            FiledEntity.objects.filter(pk=pk, owner__isnull=True).update(owner_id=owners[number])
+        _pk, held = entity_rows[entity_number]
+        if number in asked and not held and entity_number not in claimed:
+            holders.hand_over(entity_number, asked[number])
             claimed.add(entity_number)
 
 

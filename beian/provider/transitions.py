@@ -14,7 +14,7 @@ that leaves those states, whatever that step is.
 from __future__ import annotations
 
 from beian.core import clock
-from beian.provider import rules
+from beian.provider import listing, rules
 from beian.provider.errors import ProviderError
 from beian.provider.models import Application, TimelineEntry
 from beian.statemachine import Machine, Move, Rule
@@ -70,6 +70,9 @@ IN_FLIGHT: frozenset[str] = frozenset({S.DELIVERED, S.AWAITING_VERIFICATION, S.B
 # The states in which the filing password is kept: until the bureau has answered the delivery.
 HOLDS_PASSWORD: frozenset[str] = frozenset({S.SUBMITTED, S.PROVIDER_REVIEW, S.DELIVERED})
 
+# The fields `listing.keys` reads: a step that writes one of them writes the keys too.
+LISTED_FROM = frozenset({"data", "entity_number", "website_number"})
+
 MACHINE = Machine(
     title="The provider's application (备案订单)",
     model=Application,
@@ -107,6 +110,10 @@ def apply(
     rule = TABLE.get((app.state, action))
     if rule is not None and rule.to not in HOLDS_PASSWORD:
         changes["filing_password"] = ""
+    if LISTED_FROM & fields.keys():
+        # What the lists find it by moves with what it is made of, in the same UPDATE.
+        made_of = {name: fields.get(name, getattr(app, name)) for name in LISTED_FROM}
+        changes.update(listing.keys(app.type, made_of["data"], made_of["entity_number"], made_of["website_number"]))
 
     def history(move: Move) -> None:
         TimelineEntry.objects.create(

@@ -129,6 +129,21 @@ ACCESS_STATES = {
 ACCESS_NOT_APPROVED = _("转入未获管局通过")
 FILING_STATUSES = {"active": _("已备案"), "deregistered": _("已注销")}
 
+# The lists' filters (`beian.provider.listing`): groups of application states, and filing states.
+STATE_GROUP_NAMES = {
+    "action": _("需要我处理"),
+    "drafts": _("草稿和被退回的"),
+    "open": _("进行中"),
+    "finished": _("已结束"),
+    "current": _("未结束"),
+}
+FILING_STATE_NAMES = {
+    "active": _("已备案"),
+    "served": _("在本平台接入中"),
+    "at_risk": _("空壳风险"),
+    "deregistered": _("已注销"),
+}
+
 
 def stripped(path: str) -> str:
     """A field path without list positions: `website.domains.0` → `website.domains`."""

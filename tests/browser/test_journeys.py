@@ -304,7 +304,7 @@ def test_s02_second_website_in_the_browser(platform, page, open_page):
     sign_in_portal(page, url)
     first_row = page.locator(f"tr[data-number='{entity_number}-1']")
     expect(first_row).to_contain_text("example-s02.cn")
-    page.get_by_role("link", name="管理").click()
+    first_row.locator("a[id^='manage-entity-']").click()  # the entity's name leads to its page
     expect(page.locator("#entity-summary #entity-number")).to_have_text(entity_number)
     page.locator("#action-new_website").click()
     expect(page.locator("#type-new_website")).to_be_checked()
@@ -348,7 +348,7 @@ def test_s02_second_website_in_the_browser(platform, page, open_page):
     second_row = page.locator(f"tr[data-number='{entity_number}-2']")
     expect(second_row).to_contain_text(second_domain)
     expect(second_row.locator(".badge")).to_have_text("已备案")
-    expect(page.locator(".entity tbody tr")).to_have_count(2)  # one entity, two websites
+    expect(page.locator("#filings-table tbody tr")).to_have_count(2)  # one entity, two websites
 
 
 def test_s15_return_fix_and_resubmit_in_the_browser(platform, page, open_page):
@@ -444,7 +444,8 @@ def test_s16_unverified_filing_expires_in_the_browser(platform, page, open_page)
     save_and_review(page)
     submit(page)
 
-    # The last page: the dashboard, the expired one among the finished, the copy in progress.
+    # The last pages: the expired one among the finished, the copy in progress on the dashboard.
+    page.goto(f"{url}/portal/applications/?state=finished")
+    expect(page.locator(f"#applications tr[data-application='{app_id}']")).to_contain_text("已过期")
     page.goto(f"{url}/portal/")
-    expect(page.locator(f"#closed-applications tr[data-application='{app_id}']")).to_contain_text("已过期")
     expect(page.locator(f"#open-applications tr[data-application='{copy_id}']")).to_contain_text("待初审")

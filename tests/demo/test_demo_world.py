@@ -24,7 +24,14 @@ def test_demo_world_is_filed_through_the_operations_and_created_once(clock, caps
     assert Website.objects.count() == 3
     assert set(Operation.objects.values_list("state", flat=True)) == {"approved"}
     assert Reviewer.objects.filter(username="reviewer").exists()
-    assert set(get_user_model().objects.values_list("username", flat=True)) == {"alice", "bob", "charlie", "oscar"}
+    assert set(get_user_model().objects.values_list("username", flat=True)) == {
+        "alice",
+        "bob",
+        "charlie",
+        "oscar",
+        "dora",
+        "vic",
+    }
 
     call_command("demo_world")
     assert "already present" in capsys.readouterr().out
@@ -57,3 +64,17 @@ def test_alice_owns_the_operators_filings_in_the_mirror(clock):
         "http://lijing-notes.cn",
     }
     assert set(FiledWebsite.objects.values_list("access_state", flat=True)) == {"active"}
+
+
+def test_alices_agency_holds_the_individuals_filing_for_dora_and_vic(clock):
+    from beian.provider import holders
+    from beian.provider.models import FiledEntity
+
+    world.create()
+    agency = FiledEntity.objects.get(number__startswith="京").organisation
+    assert agency.name == "西湖建站代理"
+    people = {u.username: u for u in get_user_model().objects.all()}
+    assert holders.reach(people["dora"]).role(agency.pk) == "editor"
+    assert holders.reach(people["vic"]).role(agency.pk) == "viewer"
+    assert [e.number[:1] for e in holders.entities(people["vic"])] == ["京"]
+    assert holders.entities(people["charlie"]).count() == 0

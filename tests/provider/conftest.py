@@ -53,3 +53,19 @@ def people(db):
     bob = User.objects.create_user("bob", "bob@example.cn", "bob-pass")
     bob.groups.add(specialists)
     return {"alice": alice, "bob": bob, "charlie": charlie}
+
+
+@pytest.fixture
+def organisation(people):
+    """An agency's organisation account: alice owns it, dave edits, vera views; charlie is not in it."""
+    from beian.provider import organisations
+
+    customers = Group.objects.get(name="customers")
+    for name in ("dave", "vera"):
+        user = User.objects.create_user(name, f"{name}@example.cn", f"{name}-pass")
+        user.groups.add(customers)
+        people[name] = user
+    org = organisations.create(user=people["alice"], name="西湖建站代理")
+    organisations.add(user=people["alice"], organisation=org, username="dave", role="editor")
+    organisations.add(user=people["alice"], organisation=org, username="vera", role="viewer")
+    return org

@@ -642,6 +642,9 @@ def test_s14_cancel_access_cannot_be_withdrawn_once_submitted(alice, bob, api_bu
 # ---------------------------------------------------------------- the OpenAPI document
 
 
+EXCEL = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
 def test_the_openapi_document_lists_every_path(alice):
     response = Client().get("/api/v1/openapi.json")
     assert response.status_code == 200
@@ -662,6 +665,11 @@ def test_the_openapi_document_lists_every_path(alice):
         ("POST", "/applications/{application_id}/copy"),
         ("GET", "/entities"),
         ("GET", "/websites"),
+        ("POST", "/applications/discard"),
+        ("POST", "/applications/batch"),
+        ("GET", "/exports/applications"),
+        ("GET", "/exports/websites"),
+        ("GET", "/organisations"),
         ("GET", "/review/queue"),
         ("POST", "/applications/{application_id}/claim"),
         ("POST", "/applications/{application_id}/review"),
@@ -677,7 +685,10 @@ def test_the_openapi_document_lists_every_path(alice):
             assert operation["description"], where
             success = {k: v for k, v in operation["responses"].items() if str(k).startswith("2")}
             assert success, where
-            assert all("$ref" in str(v["content"]) for v in success.values()), where
+            if path.startswith("/api/v1/exports/"):  # a file, CSV or .xlsx
+                assert set(success["200"]["content"]) == {"text/csv", EXCEL}, where
+            else:
+                assert all("$ref" in str(v["content"]) for v in success.values()), where
             for status in ("401", "404") if "{application_id}" in path else ("401",):
                 assert "application/problem+json" in operation["responses"][status]["content"], where
             assert operation["security"], where

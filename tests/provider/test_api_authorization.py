@@ -1,11 +1,17 @@
 """Who may call what on the provider's API (DESIGN §9): every endpoint × {alice (the owner),
 charlie (another customer), bob (a filing specialist), anonymous}, with the expected status of each
 cell written out below. Someone else's application is as absent as one that does not exist (404),
-review endpoints refuse customers (403), no credentials is 401 — and a refusal changes nothing."""
+review endpoints refuse customers (403), no credentials is 401 — and a refusal changes nothing.
+
+Then every endpoint again on an organisation's application and filing × {alice (its owner), dave (an
+editor), vera (a viewer), charlie (not a member)}: members see, the viewer may change nothing (403),
+an outsider finds nothing (404)."""
 
 from __future__ import annotations
 
 import base64
+import csv
+import io
 import json
 
 import pytest
@@ -110,6 +116,42 @@ TABLE: dict[str, tuple[str, str, dict | None, str | None, dict[str, int]]] = {
     ),
     "entities": ("GET", "/entities", None, None, {"alice": 200, "charlie": 200, "bob": 200, "anonymous": 401}),
     "websites": ("GET", "/websites", None, None, {"alice": 200, "charlie": 200, "bob": 200, "anonymous": 401}),
+    "discard": (
+        "POST",
+        "/applications/discard",
+        {"ids": ["{id}"]},
+        S.DRAFT,
+        {"alice": 200, "charlie": 404, "bob": 404, "anonymous": 401},
+    ),
+    # Someone else's websites are not among those one may act on: a field error names them.
+    "batch": (
+        "POST",
+        "/applications/batch",
+        {"type": "cancel_access", "website_numbers": ["{website}"]},
+        None,
+        {"alice": 201, "charlie": 422, "bob": 422, "anonymous": 401},
+    ),
+    "export_applications": (
+        "GET",
+        "/exports/applications",
+        None,
+        S.DRAFT,
+        {"alice": 200, "charlie": 200, "bob": 200, "anonymous": 401},
+    ),
+    "export_websites": (
+        "GET",
+        "/exports/websites",
+        None,
+        None,
+        {"alice": 200, "charlie": 200, "bob": 200, "anonymous": 401},
+    ),
+    "organisations": (
+        "GET",
+        "/organisations",
+        None,
+        None,
+        {"alice": 200, "charlie": 200, "bob": 200, "anonymous": 401},
+    ),
     "catalogue": ("GET", "/catalogue", None, None, {"alice": 200, "charlie": 200, "bob": 200, "anonymous": 401}),
     "review_queue": (
         "GET",
@@ -155,7 +197,9 @@ CELLS = [(endpoint, actor) for endpoint in TABLE for actor in ACTORS]
 
 
 def call(client: Client, method: str, path: str, body: dict | None = None, **headers):
-    kwargs = {"content_type": "application/json", "data": json.dumps(body)} if body is not None else {}
+    kwargs = {"content_type": "application/json", "data": json.dumps(body, ensure_ascii=False)} if body else {}
+    if body == {}:
+        kwargs = {"content_type": "application/json", "data": "{}"}
     return client.generic(method, f"/api/v1{path}", headers=headers, **kwargs)
 
 
@@ -214,6 +258,7 @@ def test_the_table_covers_every_endpoint_of_the_api():
         for method, path, *_ in TABLE.values()
     }
     assert documented == tabled - {("GET", "/openapi.json")}
+    assert set(ORG_TABLE) == set(TABLE)
 
 
 @pytest.fixture
@@ -222,10 +267,21 @@ def alice_token(people) -> ApiToken:
     return tokens.create(user=people["alice"], name="alice 的脚本").token
 
 
+def fill(template, **values):
+    """A path or a body with its placeholders ({id}, {token}, {website}) filled in."""
+    if template is None:
+        return None
+    text = json.dumps(template, ensure_ascii=False)
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", str(value))
+    return json.loads(text)
+
+
 def check_cell(client: Client, endpoint: str, actor: str, people, alice_token: ApiToken, **headers) -> None:
     method, path, body, state, expected = TABLE[endpoint]
     app = alice_application(people["alice"], state) if state else None
-    path = path.replace("{id}", str(app.pk) if app else "").replace("{token}", str(alice_token.pk))
+    values = {"id": app.pk if app else "", "token": alice_token.pk, "website": "粤ICP备2024012345号-1"}
+    path, body = fill(path, **values), fill(body, **values)
     before = snapshot()
 
     response = call(client, method, path, body, **headers)
@@ -237,6 +293,11 @@ def check_cell(client: Client, endpoint: str, actor: str, people, alice_token: A
         assert snapshot() == before, "a refused request changed something"
     elif endpoint in ("list", "entities", "websites") and actor != "alice":
         assert response.json()["items"] == []  # never anyone else's
+    elif endpoint.startswith("export_"):
+        rows = list(csv.reader(io.StringIO(response.getvalue().decode("utf-8-sig"))))
+        assert len(rows) == (3 if actor == "alice" else 2)  # header, titles, alice's one row
+    elif endpoint == "organisations":
+        assert response.json()["items"] == []
     elif endpoint == "list":
         assert [item["id"] for item in response.json()["items"]] == [str(app.pk)]
     elif endpoint in ("entities", "websites"):
@@ -338,3 +399,140 @@ def test_session_posts_need_the_csrf_token(people):
 def test_anonymous_posts_are_401_not_a_csrf_403(people):
     response = call(Client(enforce_csrf_checks=True), "POST", "/applications", {"type": "new_filing"})
     assert response.status_code == 401
+
+
+# ---------------------------------------------------------------- an organisation's: owner, editor, viewer
+
+ROLES = ("alice", "dave", "vera", "charlie")  # owner, editor, viewer, not a member
+SEE = {"alice": 200, "dave": 200, "vera": 200, "charlie": 404}
+LIST = {"alice": 200, "dave": 200, "vera": 200, "charlie": 200}
+ORG_WEBSITE = "浙ICP备2024054321号-1"
+
+# endpoint: (state of the organisation's application it acts on, or None; {role: status}).
+ORG_TABLE: dict[str, tuple[str | None, dict[str, int]]] = {
+    "list": (S.DRAFT, LIST),
+    # Starting one for the organisation: its editors may, its viewer may not, an outsider names none.
+    "create": (None, {"alice": 201, "dave": 201, "vera": 403, "charlie": 422}),
+    "read": (S.DRAFT, SEE),
+    "update": (S.DRAFT, {"alice": 200, "dave": 200, "vera": 403, "charlie": 404}),
+    "timeline": (S.DRAFT, SEE),
+    "warnings": (S.DRAFT, SEE),
+    "submit": (S.DRAFT, {"alice": 200, "dave": 200, "vera": 403, "charlie": 404}),
+    "withdraw": (S.SUBMITTED, {"alice": 200, "dave": 200, "vera": 403, "charlie": 404}),
+    "abandon": (S.DRAFT, {"alice": 200, "dave": 200, "vera": 403, "charlie": 404}),
+    "copy": (S.WITHDRAWN, {"alice": 201, "dave": 201, "vera": 403, "charlie": 404}),
+    "entities": (None, LIST),
+    "websites": (None, LIST),
+    "discard": (S.DRAFT, {"alice": 200, "dave": 200, "vera": 403, "charlie": 404}),
+    "batch": (None, {"alice": 201, "dave": 201, "vera": 422, "charlie": 422}),
+    "export_applications": (S.DRAFT, LIST),
+    "export_websites": (None, LIST),
+    "organisations": (None, LIST),
+    "catalogue": (None, LIST),
+    "review_queue": (S.SUBMITTED, {"alice": 403, "dave": 403, "vera": 403, "charlie": 403}),
+    "claim": (S.SUBMITTED, {"alice": 403, "dave": 403, "vera": 403, "charlie": 403}),
+    "review": (S.SUBMITTED, {"alice": 403, "dave": 403, "vera": 403, "charlie": 403}),
+    "tokens": (None, LIST),
+    "token_create": (None, {"alice": 201, "dave": 201, "vera": 201, "charlie": 201}),
+    # A token is its account's alone, organisation or not.
+    "token_revoke": (None, {"alice": 200, "dave": 404, "vera": 404, "charlie": 404}),
+    "openapi": (None, LIST),
+}
+ORG_CELLS = [(endpoint, role) for endpoint in ORG_TABLE for role in ROLES]
+
+
+@pytest.fixture
+def org_filing(organisation, people):
+    """The organisation's filing in the mirror: its members see it, charlie does not."""
+    entity = FiledEntity.objects.create(
+        number="浙ICP备2024054321号",
+        name="杭州客户网络有限公司",
+        unit_type="enterprise",
+        province="33",
+        status="active",
+        owner=people["alice"],
+        organisation=organisation,
+    )
+    site = FiledWebsite.objects.create(
+        entity=entity,
+        number=ORG_WEBSITE,
+        name="客户网站",
+        home_url="http://client-site.cn",
+        status="active",
+        access_state="active",
+        ips=["121.40.18.11"],
+    )
+    FiledDomain.objects.create(website=site, name="client-site.cn")
+    return site
+
+
+def org_application(people, organisation, state: str) -> Application:
+    """The organisation's new_filing in `state`, made by its editor dave."""
+    dave = people["dave"]
+    app = applications.create_draft(
+        owner=dave, op_type="new_filing", data=complete_data(4, "client-new.cn"), organisation=organisation.pk
+    )
+    if state == S.SUBMITTED:
+        app = applications.submit(app=app, user=dave)
+    elif state == S.WITHDRAWN:
+        app = applications.withdraw(app=applications.submit(app=app, user=dave), user=dave)
+    assert app.state == state
+    assert app.organisation_id == organisation.pk
+    return app
+
+
+@pytest.mark.parametrize(("endpoint", "role"), ORG_CELLS, ids=[f"{e}-{r}" for e, r in ORG_CELLS])
+def test_an_organisations_members_by_role(people, organisation, org_filing, alice_token, endpoint, role):
+    state, expected = ORG_TABLE[endpoint]
+    method, path, body, _state, _personal = TABLE[endpoint]
+    app = org_application(people, organisation, state) if state else None
+    values = {"id": app.pk if app else "", "token": alice_token.pk, "website": ORG_WEBSITE}
+    path, body = fill(path, **values), fill(body, **values)
+    if endpoint == "create":
+        body = {"type": "new_filing", "organisation": organisation.pk}
+    client = client_for(people, role)
+    before = snapshot()
+
+    response = call(client, method, path, body)
+
+    assert response.status_code == expected[role], response.content.decode()
+    if response.status_code >= 400:
+        assert response["Content-Type"] == "application/problem+json"
+        assert snapshot() == before, "a refused request changed something"
+        return
+    member = role != "charlie"
+    if endpoint == "list":
+        assert (str(app.pk) in [item["id"] for item in response.json()["items"]]) == member
+    elif endpoint in ("entities", "websites"):
+        numbers = [item["number"] for item in response.json()["items"]]
+        assert (ORG_WEBSITE if endpoint == "websites" else org_filing.entity.number) in numbers or not member
+        assert not member or response.json()["items"][0]["organisation"]["name"] == "西湖建站代理"
+        assert member or numbers == []
+    elif endpoint == "export_applications":
+        assert (str(app.pk) in response.getvalue().decode("utf-8-sig")) == member
+    elif endpoint == "export_websites":
+        assert (ORG_WEBSITE in response.getvalue().decode("utf-8-sig")) == member
+    elif endpoint == "organisations":
+        roles = [item["role"] for item in response.json()["items"]]
+        assert roles == {"alice": ["owner"], "dave": ["editor"], "vera": ["viewer"], "charlie": []}[role]
+    elif endpoint in ("create", "copy", "batch"):
+        made = response.json()["items"] if endpoint == "batch" else [response.json()]
+        assert all(item["organisation"]["id"] == organisation.pk for item in made)
+        assert all(item["created_by"] == role for item in made)
+
+
+def test_the_timeline_says_which_member_did_what(people, organisation):
+    app = org_application(people, organisation, S.SUBMITTED)
+    response = call(client_for(people, "vera"), "GET", f"/applications/{app.pk}/timeline")
+    assert [(item["action"], item["by"]) for item in response.json()["items"]] == [
+        ("create", "dave"),
+        ("submit", "dave"),
+    ]
+
+
+@pytest.mark.parametrize(("role", "read", "submit"), [("dave", 200, 200), ("vera", 200, 403), ("charlie", 404, 404)])
+def test_a_token_carries_the_role_in_the_organisation(people, organisation, role, read, submit):
+    app = org_application(people, organisation, S.DRAFT)
+    bearer = {"Authorization": f"Bearer {tokens.create(user=people[role], name='脚本').secret}"}
+    assert call(Client(), "GET", f"/applications/{app.pk}", **bearer).status_code == read
+    assert call(Client(), "POST", f"/applications/{app.pk}/submit", {}, **bearer).status_code == submit
