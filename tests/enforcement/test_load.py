@@ -2,6 +2,8 @@
 mirror from its first version (`Index.catch_up`) builds, and decides as the plain references do:
 `Index.verdict` in memory, `mirror.decide` over the database."""
 
+import gc
+
 import idna
 import pytest
 from django.db import connection
@@ -117,6 +119,7 @@ def test_a_failed_load_is_done_again_from_nothing():
     with pytest.raises(ConnectionError):
         built.load(mirror)
     assert not built.loaded
+    assert gc.isenabled()  # the load keeps the collector off only while it runs
     mirror.__class__ = ListMirror
     built.load(mirror)
     assert picture(built) == picture(followed(mirror))

@@ -117,3 +117,31 @@ def test_changes_made_while_the_index_reads_are_in_it_after_the_next_read(rows):
         index.catch_up(busy, batch=3)
         index.catch_up(OrmMirror(), batch=3)  # the next read, with nothing written meanwhile
         assert_follows(index, stream)
+
+
+def test_the_refresher_says_once_that_the_index_is_loaded(rows):
+    """The decision server keeps what the first load made out of the cycle collector's way, once
+    the load has worked, however late."""
+    rows.website("once.cn")
+    loads = []
+
+    class Down(OrmMirror):
+        down = True
+
+        def max_version(self):
+            if self.down:
+                raise ConnectionError("database unreachable")
+            return super().max_version()
+
+        def close(self):
+            pass  # the real one drops the thread's connection (not the test's transaction)
+
+    mirror = Down()
+    refresher = Refresher(Index(), mirror, interval=0.2, on_load=lambda: loads.append(True))
+    assert not refresher.tick()
+    mirror.down = False
+    assert refresher.tick()
+    rows.website("twice.cn")
+    assert refresher.tick()
+    assert loads == [True]
+    assert refresher.index.reason(b"twice.cn") == "filed"
