@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test test-sqlite test-postgres test-explore lint migrate demo clean browsers edge-tools bench diagrams
+.PHONY: run test test-sqlite test-postgres test-explore lint migrate demo clean browsers edge-tools bench bench-scale diagrams
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "beian needs $(PYTHON) on PATH" >&2; exit 1; }
@@ -70,6 +70,12 @@ diagrams: $(STAMP)
 # edge: the decision server and nginx (map, auth_request) under wrk (bench/edge.py).
 bench: $(STAMP) edge-tools
 	$(BIN)/python -m bench
+
+# National scale (issue 10): the decision server's cold start from a PostgreSQL mirror of 1 million
+# served websites (SCALE=--full: 5 million served domains), then change → decision while 100
+# changes/s flow (bench/edge_scale.py). Needs the PostgreSQL of `make test`.
+bench-scale: $(STAMP)
+	$(BIN)/python -m bench edge-scale $(SCALE)
 
 clean:
 	rm -rf $(VENV) var

@@ -274,6 +274,10 @@ if __name__ == "__main__":
 
     if sys.argv[1:2] == ["edge"]:  # python -m bench edge [options]: only the edge
         edge.main(sys.argv[2:])
+    elif sys.argv[1:2] == ["edge-scale"]:  # python -m bench edge-scale [options]: the edge at national scale
+        from bench import edge_scale
+
+        edge_scale.main(sys.argv[2:])
     elif sys.argv[1:2] == ["tokens"]:  # python -m bench tokens [options]: API authentication (bench/tokens.py)
         from bench import tokens
 
