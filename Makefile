@@ -78,12 +78,15 @@ diagrams: $(STAMP)
 bench: $(STAMP) edge-tools
 	$(BIN)/python -m bench
 
-# National scale (issue 10): load registries of growing size on PostgreSQL (and SQLite for the load),
-# then the public query through gunicorn and the provider's feed catch-up; figures and a plot go to
-# docs/performance.md. SCALE="--full" runs the full 5M entities / 10M websites.
+# National scale (issue 10): registries of growing size loaded on PostgreSQL (and SQLite for the
+# load), the public query through gunicorn and the provider's feed catch-up (bench/scale.py; figures
+# and a plot to docs/performance.md); then the decision server's cold start from a mirror of 1 million
+# served websites and change → decision while 100 changes/s flow (bench/edge_scale.py; figures in
+# docs/enforcement.md). SCALE="--full" runs the full sizes (10M websites, 5M served domains).
 bench-scale: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench.scale $(SCALE)
+	$(BIN)/python -m bench edge-scale $(SCALE)
 
 clean:
 	rm -rf $(VENV) var

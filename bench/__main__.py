@@ -6,7 +6,7 @@ starts from the same memory:
 
 - memory: the resident memory (RSS) per served domain, first of the baseline, a frozenset of the N
   names as bytes, then of the index, built through its incremental path (`Index.load` from an
-  in-memory mirror fed in chunks of 5,000 websites, as OrmMirror reads the database);
+  in-memory mirror that hands over (website id, domain) rows, as OrmMirror streams the database);
 - decisions per second on one core (CPU time, so a busy machine distorts it less) of the index and
   of the baseline, for each kind of Host and for the mix (the same kinds and shares as the edge's,
   bench/edge.py): the domain itself, `www.` in front, two labels in front, upper case with a port,
@@ -36,7 +36,7 @@ import random
 import time
 from collections.abc import Callable
 
-from beian.enforcement.index import FILED, Index, Website
+from beian.enforcement.index import FILED, Index
 
 ROUND = 50_000  # Hosts in one round
 ROUNDS = 5  # rounds of each kind for each of the index and the baseline
@@ -112,16 +112,17 @@ def _rss() -> int:
 
 
 class SyntheticMirror:
-    def __init__(self, domains: int, chunk: int = 5000):  # as OrmMirror reads the database
-        self.domains, self.chunk = domains, chunk
+    def __init__(self, domains: int):
+        self.domains = domains
 
     def max_version(self) -> int:
         return self.domains
 
-    def all_websites(self):
-        for start in range(1, self.domains + 1, self.chunk):
-            ids = range(start, min(start + self.chunk, self.domains + 1))
-            yield [Website(i, i, "active", "active") for i in ids], {i: [name_of(i)] for i in ids}
+    def served(self):
+        return ((i, name_of(i)) for i in range(1, self.domains + 1))
+
+    def not_served(self):
+        return iter(())
 
     def changed(self, after, limit):
         return [], {}
@@ -273,6 +274,10 @@ if __name__ == "__main__":
 
     if sys.argv[1:2] == ["edge"]:  # python -m bench edge [options]: only the edge
         edge.main(sys.argv[2:])
+    elif sys.argv[1:2] == ["edge-scale"]:  # python -m bench edge-scale [options]: the edge at national scale
+        from bench import edge_scale
+
+        edge_scale.main(sys.argv[2:])
     elif sys.argv[1:2] == ["tokens"]:  # python -m bench tokens [options]: API authentication (bench/tokens.py)
         from bench import tokens
 

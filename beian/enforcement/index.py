@@ -38,6 +38,7 @@ being one after the last is removed.
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from array import array
@@ -97,17 +98,27 @@ class Verdict:
         return self.reason == FILED
 
 
-class Mirror(Protocol):
+class Serving(Protocol):
+    def served_now(self, names: Iterable[str]) -> set[str]:
+        """Which of these names a website of the mirror serves now."""
+        ...
+
+
+class Mirror(Serving, Protocol):
     """How the index reads the provider's mirror (beian.enforcement.mirror over the ORM; tests may
     pass their own)."""
 
     def max_version(self) -> int: ...
 
-    def all_websites(self) -> Iterable[tuple[Sequence[Website], dict[int, list[str]]]]: ...
+    def served(self) -> Iterable[tuple[int, str]]:
+        """(website id, domain) of every website served here, a website's domains one after another."""
+        ...
+
+    def not_served(self) -> Iterable[tuple[Sequence[Website], dict[int, list[str]]]]:
+        """The other websites with their domains, in batches, in the order of `changed`."""
+        ...
 
     def changed(self, after: int, limit: int) -> tuple[Sequence[Website], dict[int, list[str]]]: ...
-
-    def served_now(self, names: Iterable[str]) -> set[str]: ...
 
 
 def _split(name: bytes) -> tuple[bytes, bytes]:
@@ -159,23 +170,46 @@ class _Slots:
         dense = self._dense
         size = len(dense)
         if size <= website_id < 2 * size + 65536:
-            dense.extend([None] * (website_id + 1 - size))
-            self._pids.frombytes(bytes(2 * (website_id + 1 - size)))
-        if website_id < 0 or website_id >= len(dense):
+            # Room ahead as well: a load sets ids in ascending order, and growing by one at a time
+            # would cost more than the rest of setting a slot. `trim` gives back what is left.
+            grow = website_id + 1 - size + (size >> 3)
+            dense.extend([None] * grow)
+            self._pids.frombytes(bytes(2 * grow))
+            for moved in [i for i in self._sparse if size <= i < len(dense)] if self._sparse else ():
+                dense[moved] = self._sparse.pop(moved)  # kept apart while beyond the end; a flat tuple
+        if not 0 <= website_id < len(dense):
             if pairs:
                 self._sparse[website_id] = self._flat(pairs)
             else:
                 self._sparse.pop(website_id, None)
-        elif len(pairs) == 1 and (number := self._number(pairs[0][1])) < 65536:
-            dense[website_id] = pairs[0][0]
+            return
+        if len(pairs) == 1:
+            label, parent = pairs[0]
+            number = self._numbers.get(parent)
+            if number is None:
+                number = self._number(parent)
+            if number < 65536:
+                dense[website_id] = label
+                self._pids[website_id] = number
+                return
+        dense[website_id] = self._flat(pairs) or None
+
+    def one(self, website_id: int, label: bytes, parent: bytes) -> None:
+        """`set(website_id, [(label, parent)])`, quicker for a load's many websites of one domain."""
+        number = self._numbers.get(parent)
+        if number is not None and number < 65536 and 0 <= website_id < len(self._dense):
+            self._dense[website_id] = label
             self._pids[website_id] = number
         else:
-            dense[website_id] = self._flat(pairs) or None
+            self.set(website_id, ((label, parent),))
 
     def trim(self) -> None:
         """Drop the room the list and the array keep for growing (after the first load)."""
-        self._dense = self._dense[:]
-        self._pids = self._pids[:]
+        end = len(self._dense)
+        while end and self._dense[end - 1] is None:
+            end -= 1
+        self._dense = self._dense[:end]
+        self._pids = self._pids[:end]
 
     def _number(self, parent: bytes) -> int:
         number = self._numbers.get(parent)
@@ -193,6 +227,20 @@ def home_domain(home_url: str) -> str | None:
     is left of a deregistered website's domains in the mirror, which lists active domains only."""
     host = home_url.partition("://")[2].split("/", 1)[0].split(":", 1)[0]
     return validators.registrable_domain(host) if host else None
+
+
+class _AsLoaded:
+    """Who serves a name, while loading: a website of the mirror as read, if the index serves it.
+    The index then serves exactly the names of the served websites, so a website that is not
+    served takes no name away (and the mirror, still sending the rows, is not asked). A website
+    that changed meanwhile has a newer version, and `catch_up` applies it with the mirror's word."""
+
+    @staticmethod
+    def served_now(names: Iterable[str]) -> set[str]:
+        return set(names)
+
+
+_AS_LOADED = _AsLoaded()
 
 
 class Index:
@@ -242,13 +290,33 @@ class Index:
     # ---------------------------------------------------------------- following the mirror
 
     def load(self, mirror: Mirror) -> int:
-        """Build from the whole mirror; returns the number of served domains. Changes made while
-        loading have versions above the one read first, so the next `catch_up` applies them."""
+        """Build from the whole mirror, before the index answers; returns the number of served
+        domains. Changes made while loading have versions above the one read first, so the next
+        `catch_up` applies them (again, if the load saw them already: applying is idempotent).
+
+        The same index as `catch_up` from version 0 would build, reading each website once, in
+        two streams. The served websites, most of the mirror, go straight into the sets, a name at
+        a time, without the bookkeeping of `_apply`: whichever website serves a name, it is served,
+        so their order does not matter. The others, which only give names a reason to be refused,
+        go through `_apply` oldest change first, so that the latest website to name a domain says
+        why, as following the mirror would. Nothing else is asked of the mirror meanwhile."""
+        if self.loaded:
+            raise RuntimeError("the index is loaded already: catch_up follows the mirror from here")
+        collecting = gc.isenabled()
+        # The load makes millions of objects and no garbage cycle: every collection the allocations
+        # would set off walks all that the index holds so far (a third of the load's time at 5M).
         with self._write:
-            top = mirror.max_version()
-            for websites, domains in mirror.all_websites():
-                self._apply(websites, domains, mirror)
-            self._slots.trim()
+            gc.disable()
+            try:
+                self._reset()
+                top = mirror.max_version()
+                self._load_served(mirror.served())
+                for websites, domains in mirror.not_served():
+                    self._apply(websites, domains, _AS_LOADED)
+                self._slots.trim()
+            finally:
+                if collecting:
+                    gc.enable()
             self.version = max(self.version, top)
             self.loaded = True
             self.loaded_at = self.refreshed_at = time.time()
@@ -272,7 +340,59 @@ class Index:
         """Load the first time, catch up afterwards."""
         return self.catch_up(mirror) if self.loaded else self.load(mirror)
 
-    def _apply(self, websites: Sequence[Website], domains: dict[int, list[str]], mirror: Mirror) -> None:
+    def _reset(self) -> None:
+        """Empty, in place (the decider holds these very objects): a failed load left a part."""
+        self._under.clear()
+        self._known.clear()
+        self._both.clear()
+        self._holders.clear()
+        self._served_count = 0
+        self._slots = _Slots()
+
+    def _load_served(self, rows: Iterable[tuple[int, str]]) -> None:
+        """Every served name into its parent's set, each website's into its slot; then what
+        `_hold` would have counted, from the number of names under each parent."""
+        under, slots = self._under, self._slots
+        is_canonical, normalise = hosts.is_canonical, hosts.normalise
+        # The website whose domains come now, its first domain and, if it has more, all of them:
+        # most have one, and a list for each would cost as much as the rest of the loop.
+        website, first, more = None, (b"", b""), None
+        for website_id, text in rows:
+            name = text.encode()
+            if not is_canonical(name):
+                name = normalise(name)  # an A-label, which only idna can judge; or not a name at all
+                if name is None:
+                    continue
+            label, _, parent = name.partition(b".")
+            labels = under.get(parent)
+            if labels is None:
+                labels = under[parent] = set()
+            labels.add(label)
+            if website_id != website:
+                if more:
+                    slots.set(website, more)
+                elif website is not None:
+                    slots.one(website, *first)
+                website, first, more = website_id, (label, parent), None
+            elif more is None:
+                if first != (label, parent):
+                    more = [first, (label, parent)]
+            elif (label, parent) not in more:
+                more.append((label, parent))
+        if more:
+            slots.set(website, more)
+        elif website is not None:
+            slots.one(website, *first)
+        self._served_count = sum(map(len, under.values()))
+        holders = self._holders
+        for parent, labels in list(under.items()):
+            for suffix in hosts.suffixes(parent) if parent else (b"",):
+                holders[suffix] = holders.get(suffix, 0) + len(labels)
+        for suffix in holders:
+            under.setdefault(suffix, set())
+        self._both.update(suffix for suffix in holders if self._served(suffix))
+
+    def _apply(self, websites: Sequence[Website], domains: dict[int, list[str]], mirror: Serving) -> None:
         """Work out the whole batch first, then ask the mirror, then change the index: a failed
         read leaves the index (and the version) as they were, so the batch is simply read again."""
         under, known = self._under, self._known

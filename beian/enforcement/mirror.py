@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 
-from django.db import connections
-from django.db.models import Max
+from django.db import connection, connections
+from django.db.models import Max, QuerySet
 
 from beian.core import validators
 from beian.enforcement import hosts
@@ -45,6 +45,19 @@ def _domains_of(ids: Sequence[int]) -> dict[int, list[str]]:
     return found
 
 
+def _streamed(rows: QuerySet, chunk: int) -> Iterator:
+    """The rows of a values_list queryset as the database sends them, `chunk` at a time."""
+    if connection.vendor != "postgresql":
+        yield from rows.iterator(chunk_size=chunk)  # SQLite reads a row at a time anyway
+        return
+    # psycopg's stream: the server sends rows while they are taken, where a server-side cursor
+    # would wait for each FETCH to ask for more. The rows are as the database gives them, which is
+    # what the ORM gives too for the integers and text read here (no converters).
+    sql, params = rows.query.sql_with_params()
+    with connection.cursor() as cursor:
+        yield from cursor.cursor.stream(sql, params, size=chunk)
+
+
 class OrmMirror:
     """The mirror through the ORM, on the `default` database."""
 
@@ -54,22 +67,33 @@ class OrmMirror:
     def max_version(self) -> int:
         return FiledWebsite.objects.aggregate(top=Max("version"))["top"] or 0
 
-    def all_websites(self) -> Iterator[tuple[list[Website], dict[int, list[str]]]]:
-        """Every website with its domains, by ranges of ids (no OFFSET, no huge IN list)."""
-        after = 0
-        while True:
-            page = FiledWebsite.objects.filter(id__gt=after).order_by("id").values_list(*_FIELDS)
-            sites = _websites(page[: self.chunk])
-            if not sites:
-                return
-            first, last = sites[0].id, sites[-1].id
-            domains: dict[int, list[str]] = {}
-            for website_id, name in FiledDomain.objects.filter(website_id__gte=first, website_id__lte=last).values_list(
-                "website_id", "name"
-            ):
-                domains.setdefault(website_id, []).append(name)
+    def served(self) -> Iterator[tuple[int, str]]:
+        """(website id, domain) of every served website, in one query whose rows are taken as they
+        come: no page of them is held, nor an object made per row. The connection is busy until
+        the last row is read."""
+        rows = served_domains().order_by("website_id").values_list("website_id", "name")
+        return _streamed(rows, self.chunk)
+
+    def not_served(self) -> Iterator[tuple[list[Website], dict[int, list[str]]]]:
+        """The websites not served, each with its domains, oldest change first, in batches of
+        about `chunk` websites (one query, streamed as `served`)."""
+        rows = (
+            FiledWebsite.objects.exclude(status="active", access_state__in=SERVED_ACCESS)
+            .order_by("version", "id")
+            .values_list(*_FIELDS, "domains__name")
+        )
+        sites: list[Website] = []
+        domains: dict[int, list[str]] = {}
+        for *fields, name in _streamed(rows, self.chunk):
+            if not sites or sites[-1].id != fields[0]:
+                if len(sites) >= self.chunk:
+                    yield sites, domains
+                    sites, domains = [], {}
+                sites.append(Website(*fields))
+            if name is not None:
+                domains.setdefault(fields[0], []).append(name)
+        if sites:
             yield sites, domains
-            after = last
 
     def changed(self, after: int, limit: int) -> tuple[list[Website], dict[int, list[str]]]:
         """The websites whose version is above `after`, oldest change first. A batch never ends

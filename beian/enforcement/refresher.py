@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from beian.enforcement.index import Index, Mirror
 
@@ -20,10 +21,13 @@ _REPEAT_LOG_SECONDS = 60.0
 
 
 class Refresher:
-    def __init__(self, index: Index, mirror: Mirror, *, interval: float) -> None:
+    def __init__(
+        self, index: Index, mirror: Mirror, *, interval: float, on_load: Callable[[], None] | None = None
+    ) -> None:
         self.index = index
         self.mirror = mirror
         self.interval = interval
+        self.on_load = on_load  # called once, after the tick that first loads the index
         self.failing_since: float | None = None
         self.last_error = ""
         self._logged_at = 0.0
@@ -32,11 +36,14 @@ class Refresher:
 
     def tick(self) -> bool:
         """One read of the mirror; False if it failed (the index is then left as it was)."""
+        loading = not self.index.loaded
         try:
             applied = self.index.refresh(self.mirror)
         except Exception as exc:
             self._failed(exc)
             return False
+        if loading and self.on_load is not None:
+            self.on_load()
         if self.failing_since is not None:
             log.warning("enforcement: reading the mirror works again after %.1f s", time.time() - self.failing_since)
             self.failing_since = None

@@ -1,6 +1,7 @@
 """Domains a website files (DESIGN §3, §7): IDNA 2008 with UTS 46 mapping to lower-case A-labels,
 exactly a registrable domain by the ICANN section of the public suffix list shipped in the package."""
 
+import idna
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -248,3 +249,18 @@ def test_domain_returns_a_string_or_raises_invalid_and_is_idempotent(text):
     assert isinstance(name, str)
     assert v.domain(name) == name
     assert v.registrable_domain(name) == name
+
+
+_LDH = st.lists(st.sampled_from(["a", "z", "0", "9", "-", ".", "--", "xn--", "a" * 61]), max_size=12).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(_LDH, st.from_regex(r"[a-z0-9.-]{1,300}", fullmatch=True)))
+@example("a" * 63 + ".cn")
+@example("a" * 64 + ".cn")
+@example(".".join(["a" * 63] * 4))  # 255 characters
+@example("ab--c.cn")
+def test_plain_names_skip_idna_only_where_idna_leaves_them_as_they_are(text):
+    """Lower-case LDH names without "--" are not handed to idna: it would return them unchanged."""
+    if len(text) <= 253 and v._PLAIN_NAME.fullmatch(text):
+        assert idna.encode(text, uts46=True).decode("ascii") == text

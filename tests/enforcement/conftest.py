@@ -42,7 +42,7 @@ class MirrorRows:
     seq: count = field(default_factory=lambda: count(1))
     numbers: count = field(default_factory=lambda: count(1))
 
-    def website(self, *domains: str, status: str = "active", access: str = "active") -> FiledWebsite:
+    def website(self, *domains: str, status: str = "active", access: str = "active", ended: str = "") -> FiledWebsite:
         n = next(self.numbers)
         entity = FiledEntity.objects.create(
             number=f"粤ICP备2026{n:06d}号", name=f"测试公司{n}", unit_type="enterprise", province="44", status="active"
@@ -54,6 +54,7 @@ class MirrorRows:
             home_url=f"http://{domains[0]}/" if domains else "http://example.invalid/",
             status=status,
             access_state=access,
+            access_ended_reason=ended,
             version=next(self.seq),
         )
         for name in domains:
@@ -66,12 +67,15 @@ class MirrorRows:
         *,
         status: str | None = None,
         access: str | None = None,
+        ended: str | None = None,
         domains: list[str] | None = None,
     ) -> FiledWebsite:
         if status is not None:
             site.status = status
         if access is not None:
             site.access_state = access
+        if ended is not None:
+            site.access_ended_reason = ended
         site.version = next(self.seq)
         site.save()
         if domains is not None:
@@ -82,7 +86,7 @@ class MirrorRows:
 
     def deregister(self, site: FiledWebsite) -> FiledWebsite:
         # As the bureau's snapshot has it: a deregistered website lists no active domain.
-        return self.change(site, status="deregistered", access="ended", domains=[])
+        return self.change(site, status="deregistered", access="ended", ended="deregistered", domains=[])
 
 
 @pytest.fixture

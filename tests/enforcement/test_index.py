@@ -27,6 +27,10 @@ pytestmark = pytest.mark.django_db(databases=["default", "bureau"])
 # ---------------------------------------------------------------- over a mirror in memory
 
 
+def by_version(pair: tuple[Website, list[str]]) -> tuple[int, int]:
+    return pair[0].version, pair[0].id
+
+
 class ListMirror:
     """A mirror held in lists, for tests of the decision alone."""
 
@@ -36,8 +40,13 @@ class ListMirror:
     def max_version(self):
         return max((s.version for s, _ in self.sites), default=0)
 
-    def all_websites(self):
-        yield [s for s, _ in self.sites], {s.id: names for s, names in self.sites}
+    def served(self):
+        served = [(s, names) for s, names in self.sites if classify(s.status, s.access_state) == FILED]
+        return [(s.id, name) for s, names in served for name in names]
+
+    def not_served(self):
+        rest = sorted((p for p in self.sites if classify(p[0].status, p[0].access_state) != FILED), key=by_version)
+        yield [s for s, _ in rest], {s.id: names for s, names in rest}
 
     def changed(self, after, limit):
         found = [(s, names) for s, names in self.sites if s.version > after][:limit]
@@ -380,8 +389,10 @@ def test_refresh_reads_only_the_changed_websites(rows, mirror):
             seen.append(sorted(s.id for s in found[0]))
             return found
 
-        def all_websites(self):
+        def served(self):
             raise AssertionError("no full rebuild after the first load")
+
+        not_served = served
 
     rows.change(sites[3], access="ended")
     rows.change(sites[17], access="ended")
@@ -432,6 +443,19 @@ def test_slots_keep_each_websites_domains():
     slots.set(10**12, [])
     assert slots.get(1) == slots.get(10**12) == ()
     assert slots.get(2) == ((b"a", b"com.cn"), (b"b", b"cn"))
+
+
+def test_a_website_kept_apart_comes_into_the_list_when_it_grows_past_it():
+    slots = idx._Slots()
+    slots.set(1, [(b"a", b"cn")])
+    slots.set(200_000, [(b"far", b"cn")])  # far beyond the list's end: kept apart
+    for website_id in (65_000, 130_000, 200_001):  # the list grows over it
+        slots.set(website_id, [(b"x%d" % website_id, b"cn")])
+    assert len(slots._dense) > 200_001
+    assert slots.get(200_000) == ((b"far", b"cn"),)
+    slots.trim()
+    assert slots.get(200_000) == ((b"far", b"cn"),)
+    assert slots.get(200_001) == ((b"x200001", b"cn"),)
 
 
 def test_a_website_under_a_parent_numbered_past_two_bytes():

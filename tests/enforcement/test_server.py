@@ -4,6 +4,7 @@ transport that keeps what it writes. Over real sockets: test_protocol.py and, be
 nginx, test_s18_nginx.py."""
 
 import asyncio
+import gc
 import json
 
 import httpx
@@ -274,10 +275,12 @@ def test_lifespan_starts_django_loads_the_index_and_stops(rows, settings):
     app.start()
     try:
         assert app.index.loaded
+        assert gc.get_freeze_count() > 0  # what start-up made, the index above all, kept from the collector
         code, headers, _ = call(app, "/enforcement/check", headers=[("host", "www.life.cn")])
         assert (code, headers["cache-control"]) == (200, "max-age=5")
     finally:
         asyncio.run(run())
+        gc.unfreeze()  # the rest of the suite runs in this process
     assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert app.refresher is not None
     assert app.refresher._thread is None
