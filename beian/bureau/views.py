@@ -67,8 +67,15 @@ def _page(request: HttpRequest, template: str, context: dict | None = None, *, s
         "today": clock.today(),
         "reviewer": reviewer,
         "flash": request.session.pop(FLASH_KEY, None) if reviewer is not None else None,
+        # miit2020 has no filing password: no page links to its recovery or mentions it (S23).
+        "filing_password": recovery.offered(),
     }
     return render(request, template, {**common, **(context or {})}, status=status)
+
+
+def _no_password_page(request: HttpRequest) -> HttpResponse:
+    """Recovery's pages under a rule set without a filing password: what confirms instead (S23)."""
+    return _page(request, "bureau/no_filing_password.html", {"problem": BureauError("no_filing_password")}, status=410)
 
 
 def _unavailable() -> BureauError | None:
@@ -160,6 +167,8 @@ def verify(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def password_recovery(request: HttpRequest) -> HttpResponse:
     """R3 / S05 / S06: online recovery, and which provinces take the mailed form."""
+    if not recovery.offered():
+        return _no_password_page(request)
     mail_form = MailProvinceForm(request.GET if "mail_province" in request.GET else None)
     mail = None
     if mail_form.is_bound and mail_form.is_valid():
@@ -189,6 +198,8 @@ def password_recovery(request: HttpRequest) -> HttpResponse:
 @require_safe
 def recovery_form(request: HttpRequest) -> HttpResponse:
     """R3b: the printable 《找回备案密码申请表》 of one province; Guangdong refuses the mail route."""
+    if not recovery.offered():
+        return _no_password_page(request)
     try:
         chosen = provinces.by_code(request.GET.get("province", ""))
     except Invalid:
@@ -526,6 +537,8 @@ def operation_detail(request: HttpRequest, pk) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def mailed_recoveries(request: HttpRequest) -> HttpResponse:
     """S06: record a received 《找回备案密码申请表》; the principal then gets a new password."""
+    if not recovery.offered():
+        return _no_password_page(request)
     reviewer: Reviewer = request.reviewer
     status = 200
     refused = None

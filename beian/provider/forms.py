@@ -273,7 +273,13 @@ class ApplicationForm(forms.Form):
         self._add(
             group,
             f"{p}-mobile",
-            text_field(PRINCIPAL_LABELS["mobile"], 20, help_text=_("管局的短信核验码和备案密码将发送到此号码")),
+            text_field(
+                PRINCIPAL_LABELS["mobile"],
+                20,
+                help_text=_("管局的短信核验码和备案密码将发送到此号码")
+                if rules.current().filing_password
+                else _("管局的短信核验码将发送到此号码"),
+            ),
         )
         self._add(group, f"{p}-email", text_field(PRINCIPAL_LABELS["email"], 254))
 
