@@ -11,9 +11,9 @@ from datetime import datetime
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from beian.bureau import audit, feed, outbox
+from beian.bureau import audit, feed, holidays, outbox
 from beian.bureau.models import Access, Domain, Entity, NumberSerial, Province, Status, Website
-from beian.core import clock, numbers, provinces, workdays
+from beian.core import clock, numbers, provinces
 from beian.core.catalogue import AccessEnded
 
 LIVE_ACCESS = (Access.State.PROVISIONAL, Access.State.ACTIVE)
@@ -104,7 +104,11 @@ def deregister_website(website: Website, reason: str, *, action: str = "deregist
 
 
 def grace_deadline(shell_since: datetime):
-    return workdays.add(clock.local_date(shell_since), settings.BEIAN_SHELL_GRACE_DAYS)
+    return holidays.calendar().add(clock.local_date(shell_since), settings.BEIAN_SHELL_GRACE_DAYS)
+
+
+def shells() -> list[Website]:
+    return list(Website.objects.filter(status=Status.ACTIVE, shell_since__isnull=False).order_by("shell_since"))
 
 
 def recheck_shell(website: Website) -> None:
