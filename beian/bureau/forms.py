@@ -13,8 +13,17 @@ from beian.bureau.errors import BureauError
 from beian.core import clock, numbers, provinces
 from beian.core import validators as v
 from beian.core.errors import FieldError, Invalid, ValidationFailed
+from beian.language import english, say
 
-PROVINCE_CHOICES = [(p.code, f"{p.name}（{p.short}）") for p in provinces.PROVINCES]
+PROVINCE_CODES = frozenset(p.code for p in provinces.PROVINCES)
+
+
+def province_choices() -> list[tuple[str, str]]:
+    return [(p.code, p.name_en if english() else f"{p.name}（{p.short}）") for p in provinces.PROVINCES]
+
+
+def _province_choices_or_none() -> list[tuple[str, str]]:
+    return [("", _("请选择省份")), *province_choices()]
 
 
 def _text(max_length: int, label, **kwargs) -> forms.CharField:
@@ -45,11 +54,11 @@ def add_errors(form: forms.Form, exc: BureauError | ValidationFailed, *, fields:
     for item in items:
         name = fields.get(item.field, item.field)
         if name in form.fields:
-            form.add_error(name, forms.ValidationError(item.message, code=item.code))
+            form.add_error(name, forms.ValidationError(say(item.message, item.message_en), code=item.code))
         else:
-            form.add_error(None, forms.ValidationError(item.message, code=item.code))
+            form.add_error(None, forms.ValidationError(say(item.message, item.message_en), code=item.code))
     if not items:
-        detail = exc.detail if isinstance(exc, BureauError) else str(exc)
+        detail = say(exc.detail, exc.detail_en) if isinstance(exc, BureauError) else str(exc)
         form.add_error(None, forms.ValidationError(detail, code=getattr(exc, "code", "invalid")))
 
 
@@ -156,7 +165,7 @@ class RecoveryForm(forms.Form):
 
     province = forms.ChoiceField(
         label=_("主体所在省份"),
-        choices=[("", _("请选择省份")), *PROVINCE_CHOICES],
+        choices=_province_choices_or_none,
         error_messages={"required": _("请选择省份"), "invalid_choice": _("请选择有效的省份")},
     )
     entity_number = _text(
@@ -189,7 +198,7 @@ class RecoveryForm(forms.Form):
 class MailProvinceForm(forms.Form):
     mail_province = forms.ChoiceField(
         label=_("主体所在省份"),
-        choices=[("", _("请选择省份")), *PROVINCE_CHOICES],
+        choices=_province_choices_or_none,
         error_messages={"required": _("请选择省份"), "invalid_choice": _("请选择有效的省份")},
     )
 

@@ -29,7 +29,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from beian.bureau import query, recovery, review, simulation, throttle, verification
 from beian.bureau.errors import BureauError
 from beian.bureau.forms import (
-    PROVINCE_CHOICES,
+    PROVINCE_CODES,
     DecisionForm,
     LoginForm,
     MailedRecoveryForm,
@@ -38,12 +38,14 @@ from beian.bureau.forms import (
     RecoveryForm,
     VerificationForm,
     add_errors,
+    province_choices,
 )
 from beian.bureau.models import AuditRecord, Entity, MailedRecovery, Operation, Reviewer
 from beian.bureau.rules import operation_type
 from beian.core import clock, provinces
 from beian.core import validators as v
 from beian.core.errors import Invalid, ValidationFailed
+from beian.language import named
 
 SESSION_KEY = "bureau_reviewer_id"
 FLASH_KEY = "bureau_flash"
@@ -92,7 +94,7 @@ def _limited(scope: str, request: HttpRequest) -> BureauError | None:
 
 def _type_name(code: str) -> str:
     try:
-        return operation_type(code).name
+        return named(operation_type(code))
     except KeyError:
         return code
 
@@ -211,7 +213,7 @@ def recovery_form(request: HttpRequest) -> HttpResponse:
     return _page(
         request,
         "bureau/recovery_form.html",
-        {"province": chosen, "bureau_name": _("%(province)s通信管理局") % {"province": chosen.name}},
+        {"province": chosen, "bureau_name": _("%(province)s通信管理局") % {"province": named(chosen)}},
     )
 
 
@@ -335,7 +337,7 @@ def console(request: HttpRequest) -> HttpResponse:
     if tab not in dict(TABS):
         tab = "review"
     province = reviewer.province_id or request.GET.get("province", "")
-    if province not in dict(PROVINCE_CHOICES):
+    if province not in PROVINCE_CODES:
         province = ""
     ops = _operations(reviewer)
     if province:
@@ -372,7 +374,7 @@ def console(request: HttpRequest) -> HttpResponse:
             "rows": rows,
             "page": page,
             "province": province,
-            "province_choices": PROVINCE_CHOICES,
+            "province_choices": province_choices(),
             "late_days": late.days if late else 0,
             "query": urlencode({"tab": tab, "province": province}),
         },
@@ -410,14 +412,14 @@ _NEVER_SHOWN = frozenset({"filing_password"})
 
 def _value(key: str, value) -> str:
     if isinstance(value, list):
-        return "、".join(str(item) for item in value) or "—"
+        return _("、").join(str(item) for item in value) or "—"
     if key == "unit_type" and value in v.UNIT_TYPES:
-        return f"{v.UNIT_TYPES[value].name}（{value}）"
+        return named(v.UNIT_TYPES[value])
     if key in ("cert_type", "id_type") and value in v.CERT_TYPES:
-        return f"{v.CERT_TYPES[value].name}（{value}）"
+        return named(v.CERT_TYPES[value])
     if key == "province":
         try:
-            return provinces.lookup(str(value)).name
+            return named(provinces.lookup(str(value)))
         except Invalid:
             return str(value)
     return "—" if value in (None, "") else str(value)
@@ -453,6 +455,7 @@ _ACTION_LABELS = {
     "reject": gettext_lazy("驳回"),
     "expire": gettext_lazy("退回（核验未完成）"),
     "withdraw": gettext_lazy("接入商撤回"),
+    "window_recomputed": gettext_lazy("节假日安排变更，重新计算审核期限"),
 }
 
 
@@ -500,7 +503,7 @@ def operation_detail(request: HttpRequest, pk) -> HttpResponse:
         {
             "ver": ver,
             "mobile": mask_mobile(ver.mobile),
-            "roles": "、".join(str(_ROLE_LABELS.get(r, r)) for r in ver.roles),
+            "roles": _("、").join(str(_ROLE_LABELS.get(r, r)) for r in ver.roles),
         }
         for ver in op.verifications.order_by("pk")
     ]
