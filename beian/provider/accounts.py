@@ -138,11 +138,19 @@ def _keep_on_account(sender, *, request: HttpRequest, language: str, **kwargs) -
 
 
 def _language_of_account(sender, *, request: HttpRequest, user, **kwargs) -> None:
-    """Signing in brings the account's language into the session, whatever the browser says."""
-    chosen = Profile.objects.filter(user=user).values_list("language", flat=True).first()
-    if chosen and hasattr(request, "session"):
-        request.session[language.SESSION_KEY] = chosen
-        translation.activate(chosen)
+    """Signing in: a language picked with the switch in this visit is kept on the account; else the
+    account's language comes into the session, whatever the browser says."""
+    session = getattr(request, "session", None)
+    if session is None:
+        return
+    picked = language.supported(session.get(language.SESSION_KEY))
+    if picked:
+        Profile.objects.filter(user=user).update(language=picked)
+        return
+    kept = Profile.objects.filter(user=user).values_list("language", flat=True).first()
+    if kept:
+        session[language.SESSION_KEY] = kept
+        translation.activate(kept)
 
 
 def connect_language() -> None:

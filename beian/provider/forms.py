@@ -219,7 +219,7 @@ class ApplicationForm(forms.Form):
             if name in self.fields:
                 self.reasons.setdefault(name, []).append(say(item))
             else:
-                self.loose_reasons.append(f"{label_of(item.get('field', ''))}：{say(item)}")
+                self.loose_reasons.append(f"{label_of(item.get('field', ''))}{_('：')}{say(item)}")
 
     # ------------------------------------------------------------ fields
 
@@ -353,7 +353,7 @@ class ApplicationForm(forms.Form):
         current = self._target_website() if filings.acts_on_access_here(self.kind) else None
         help_text = _("每行一个公网 IP（IPv4 或 IPv6）")
         if current is not None and current.ips:
-            help_text = f"{help_text}；{_('当前：%(value)s') % {'value': '、'.join(current.ips)}}"
+            help_text = f"{help_text}{_('；')}{_('当前：%(value)s') % {'value': _('、').join(current.ips)}}"
         self._add(
             group,
             f"{key}-ips",
@@ -536,11 +536,11 @@ class ApplicationForm(forms.Form):
             if same and name.startswith("website-principal"):
                 continue  # the entity's principal, already said there
             typed = self._typed(item.field)
-            text = f"{typed}：{say(item)}" if typed else say(item)
+            text = f"{typed}{_('：')}{say(item)}" if typed else say(item)
             if name in self.fields:
                 self.add_error(name, text)
             else:
-                self.add_error(None, f"{label_of(item.field)}：{text}")
+                self.add_error(None, f"{label_of(item.field)}{_('：')}{text}")
 
     def check_complete(self) -> bool:
         """Is the application ready to submit? Every missing or wrong field becomes a form error."""
