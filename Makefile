@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test test-sqlite test-postgres test-explore lint migrate demo clean browsers edge-tools bench diagrams gettext messages
+.PHONY: run test test-sqlite test-postgres test-explore lint migrate demo clean browsers edge-tools cache-tools bench bench-scale diagrams gettext messages
 MO := beian/locale/en/LC_MESSAGES/django.mo
 
 $(BIN)/python:
@@ -66,10 +66,17 @@ edge-tools:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx wrk >/dev/null; \
 	fi
 
-test-sqlite: $(STAMP) $(MO) browsers edge-tools
+# One test runs the rate limits against a real Redis (BEIAN_CACHE_URL), on a port of its own.
+cache-tools:
+	@if ! command -v redis-server >/dev/null; then \
+		echo "installing Debian's redis-server for the rate-limit test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	fi
+
+test-sqlite: $(STAMP) $(MO) browsers edge-tools cache-tools
 	BEIAN_DATABASE_URL= BEIAN_BUREAU_DATABASE_URL= ./scripts/pytest-run sqlite
 
-test-postgres: $(STAMP) $(MO) browsers edge-tools
+test-postgres: $(STAMP) $(MO) browsers edge-tools cache-tools
 	./scripts/pytest-run postgres
 
 test: lint test-sqlite test-postgres
@@ -88,6 +95,13 @@ diagrams: $(STAMP)
 # edge: the decision server and nginx (map, auth_request) under wrk (bench/edge.py).
 bench: $(STAMP) edge-tools
 	$(BIN)/python -m bench
+
+# National scale (issue 10): load registries of growing size on PostgreSQL (and SQLite for the load),
+# then the public query through gunicorn and the provider's feed catch-up; figures and a plot go to
+# docs/performance.md. SCALE="--full" runs the full 5M entities / 10M websites.
+bench-scale: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench.scale $(SCALE)
 
 clean:
 	rm -rf $(VENV) var

@@ -85,11 +85,13 @@ def day(name: str) -> date | None:
         raise ImproperValue(f"{name}={value!r}: expected a date as YYYY-MM-DD") from None
 
 
-def database(name: str, default_sqlite_path: str) -> dict:
+def database(name: str, default_sqlite_path: str, *, conn_max_age: int = 0) -> dict:
+    """A database from its URL. `conn_max_age`: seconds a web process keeps its connection between
+    requests (checked before reuse, so a connection the server dropped is replaced, not used)."""
     value = _raw(name)
     url = value if value is not None else f"sqlite:///{default_sqlite_path}"
     try:
-        config = dj_database_url.parse(url, conn_max_age=0)
+        config = dj_database_url.parse(url, conn_max_age=conn_max_age, conn_health_checks=conn_max_age > 0)
     except Exception as exc:
         raise ImproperValue(f"{name}={url!r}: not a database URL ({exc})") from None
     engine = config["ENGINE"]
@@ -106,3 +108,14 @@ def database(name: str, default_sqlite_path: str) -> dict:
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     return config
+
+
+def cache(name: str) -> dict:
+    """Django's cache: local memory by default (each process its own), or Redis from a URL
+    (`redis://host:6379/0`, `rediss://…`, `unix:///path/redis.sock`) through Django's RedisCache."""
+    value = _raw(name)
+    if value is None or value == "locmem://":
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "beian"}
+    if value.startswith(("redis://", "rediss://", "unix://")):
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": value}
+    raise ImproperValue(f"{name}={value!r}: expected a redis://, rediss:// or unix:// URL, or locmem://")

@@ -62,10 +62,17 @@ TEMPLATES = [
 
 # Two databases: `default` for the provider's platform, `bureau` for the simulated authority. In
 # production they are separate deployments; embedded, they are two SQLite files.
+# A web process keeps its connections between requests (opening one per request costs more than
+# most answers); each is checked before reuse.
+CONN_MAX_AGE = env.integer("BEIAN_DB_CONN_MAX_AGE", 600, minimum=0)
 DATABASES = {
-    "default": env.database("BEIAN_DATABASE_URL", str(VAR_DIR / "beian.sqlite3")),
-    "bureau": env.database("BEIAN_BUREAU_DATABASE_URL", str(VAR_DIR / "bureau.sqlite3")),
+    "default": env.database("BEIAN_DATABASE_URL", str(VAR_DIR / "beian.sqlite3"), conn_max_age=CONN_MAX_AGE),
+    "bureau": env.database("BEIAN_BUREAU_DATABASE_URL", str(VAR_DIR / "bureau.sqlite3"), conn_max_age=CONN_MAX_AGE),
 }
+
+# Counters of the rate limits (the bureau's public endpoints, HTTP Basic on /api/v1/): local memory
+# keeps them per process; a Redis URL shares them between every process of a deployment.
+CACHES = {"default": env.cache("BEIAN_CACHE_URL")}
 DATABASE_ROUTERS = ["beian.routers.BureauRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -86,10 +93,6 @@ WHITENOISE_USE_FINDERS = True
 
 # A request body larger than this is refused with 413 before any parsing.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.integer("BEIAN_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
-
-# Counters of the rate limits (HTTP Basic on /api/v1/). Local memory keeps them per process; a
-# deployment with several processes or machines points the default cache at a shared one.
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "beian"}}
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -34,7 +34,7 @@ from beian.bureau.schemas import (
     MessageOut,
     OperationIn,
     OperationOut,
-    QueryOut,
+    QueryPageOut,
     RecoveryIn,
     ResendIn,
     VerificationIn,
@@ -42,6 +42,7 @@ from beian.bureau.schemas import (
 )
 from beian.bureau.transitions import Actor
 from beian.core import provinces
+from beian.core.errors import Invalid, ValidationFailed
 from beian.httpapi import JSONOnly, ProblemOut, ReadableJSON, Shapes, Text, install_problem_handlers
 
 # Field paths name the operation's fields, without the discriminator's values.
@@ -268,19 +269,22 @@ class QueryParams(Schema):
     domain: Text | None = None
     number: Text | None = None
     name: Text | None = None
+    after: Text | None = Field(None, description="the `next` of the previous page (by number or name)")
 
 
 @api.get(
     "/query",
-    response={200: QueryOut, **PROBLEMS},
+    response={200: QueryPageOut, **PROBLEMS},
     summary="Public query of approved filings",
     tags=["public"],
 )
 def public_query(request, params: Query[QueryParams]):
-    """By domain, filing number or entity name: public fields only (DESIGN §7a)."""
+    """By domain (a subdomain finds its registrable domain), filing number (entity or website, in
+    any form people paste) or part of an entity's name: public fields only (DESIGN §7a), 50 records
+    a page, the next page by `after`."""
     _available()
     throttle.hit("query", _client(request), per_minute=request_limit())
-    given = {k: val for k, val in params.dict().items() if val}
+    given = {k: val for k, val in params.dict().items() if val and k != "after"}
     if len(given) != 1:
         raise BureauError(
             "validation_failed",
@@ -290,8 +294,12 @@ def public_query(request, params: Query[QueryParams]):
     ((kind, text),) = given.items()
     if len(text) > 300:
         raise BureauError("validation_failed", detail="查询内容过长", detail_en="The query is too long")
-    results = {"domain": query.by_domain, "number": query.by_number, "name": query.by_name}[kind](text)
-    return {"results": results}
+    try:
+        page = query.answer(kind, text, params.after)
+    except Invalid as exc:
+        field = "after" if exc.code == "cursor_invalid" else kind
+        raise ValidationFailed([exc.on(field)]) from None
+    return {"results": page.results, "next": page.next}
 
 
 @api.get("/provinces", summary="The provinces and their rules", tags=["public"])

@@ -9,6 +9,7 @@ import re
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from beian.bureau import query
 from beian.bureau.errors import BureauError
 from beian.core import clock, numbers, provinces
 from beian.core import validators as v
@@ -83,6 +84,8 @@ class QueryForm(forms.Form):
         _("查询内容"),
         widget=forms.TextInput(attrs={"placeholder": _("如 example.cn、粤ICP备2024012345号 或单位名称")}),
     )
+    # The keyset of the next page, as the previous page's link carries it.
+    after = _text(40, _("翻页"), required=False, widget=forms.HiddenInput)
 
     def clean(self):
         data = super().clean()
@@ -96,8 +99,11 @@ class QueryForm(forms.Form):
                 numbers.parse(text)
             except Invalid as exc:
                 self.add_error("q", exc.message)
-        elif kind == "name" and len(text) < 2:
-            self.add_error("q", _("按名称查询请至少填写 2 个字"))
+        elif kind == "name":
+            try:
+                text = query.name_text(text)
+            except Invalid:
+                self.add_error("q", _("按名称查询请至少填写 2 个字"))
         data["q"] = text
         return data
 

@@ -334,18 +334,6 @@ class PasswordFailure(models.Model):
         indexes = [models.Index(fields=["entity", "at"]), models.Index(fields=["client", "at"])]
 
 
-class Throttle(models.Model):
-    """A fixed-window request counter for the public endpoints (query, recovery, verification)."""
-
-    scope = models.CharField(max_length=40)
-    key = models.CharField(max_length=100)
-    window = models.DateTimeField()
-    count = models.PositiveIntegerField(default=0)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["scope", "key", "window"], name="throttle_window_unique")]
-
-
 class MailedRecovery(models.Model):
     """A mailed 《找回备案密码申请表》 recorded by bureau staff (R3b)."""
 

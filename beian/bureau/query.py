@@ -1,66 +1,275 @@
-"""The public query (DESIGN §7a): approved filings only, public fields only. Never certificate
-numbers, phones, emails or addresses."""
+"""The public query (DESIGN §7a, S17, S24): approved filings only, public fields only. Never
+certificate numbers, phones, emails or addresses.
+
+Every answer costs the same few queries however many records it holds: one for the websites with
+their entities and whether any access is live, one for their domains. By domain, the registrable
+domain of what was typed is looked up on the domain index; by number, the unique number indexes;
+by name, the name index of migration 0003 (bigrams: a GIN expression index on PostgreSQL, an FTS5
+table on SQLite). Name and number answers are paged with a keyset (`after`: the last record's
+entity id and website sequence), so page 1,000 costs what page 1 costs.
+
+A name matches when it contains the text as typed, with the Latin letters A-Z compared without
+regard to case (as SQLite's LIKE compares them): `name.translate(ASCII_LOWER)` contains
+`text.translate(ASCII_LOWER)`.
+"""
 
 from __future__ import annotations
 
-from beian.bureau import registry
-from beian.bureau.models import Entity, Status, Website
-from beian.core import numbers
+import re
+import time
+from dataclasses import dataclass
+from datetime import UTC
+
+from django.db import connections
+from django.db.models.expressions import RawSQL
+
+from beian.bureau.models import Domain
+from beian.core import clock, numbers
 from beian.core import validators as v
 from beian.core.errors import Invalid
 
 LIMIT = 50
+NAME_MIN = 2  # characters: a two-character trade name (腾讯) is the shortest useful part
+ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_CURSOR = re.compile(r"([0-9]{1,18})\.([0-9]{1,9})")
 
 
-def public_record(website: Website) -> dict:
-    entity = website.entity
-    try:
-        unit_name = v.unit_type(entity.unit_type).name
-    except Invalid:
-        unit_name = entity.unit_type
-    return {
-        "entity_name": entity.name,
-        "unit_type": entity.unit_type,
-        "unit_type_name": unit_name,
-        "entity_number": entity.number,
-        "website_number": website.number,
-        "website_name": website.name,
-        "domains": sorted(website.domains.filter(active=True).values_list("name", flat=True)),
-        "home_url": website.home_url,
-        "approved_on": website.approved_at.date().isoformat(),
-        # 是否限制接入: a shell website has no access anywhere.
-        "access_limited": not registry.has_live_access_anywhere(website),
-    }
+@dataclass(frozen=True)
+class Page:
+    results: list[dict]
+    # The keyset of the next page, or None when this is the last one.
+    next: str | None = None
 
 
-def _live(qs):
-    return qs.filter(status=Status.ACTIVE, entity__status=Status.ACTIVE).select_related("entity")
+def _unit_names() -> dict[str, str]:
+    return {code: unit.name for code, unit in v.UNIT_TYPES.items()}
 
 
-def by_domain(text: str) -> list[dict]:
-    name = v.registrable_domain(text.strip())
-    if name is None:
-        return []
-    website = registry.active_domain_owner(name)
-    return [public_record(website)] if website and website.status == Status.ACTIVE else []
+_UNIT_NAMES = _unit_names()
+
+# One statement for the records of a page, written out rather than built by the ORM: at thousands
+# of answers a second, compiling the query would cost more than running it.
+_RECORDS = (
+    "SELECT w.id, w.entity_id, w.seq, w.number, w.name, w.home_url, w.approved_at, "
+    "e.name, e.unit_type, e.number, "
+    "EXISTS (SELECT 1 FROM bureau_access a WHERE a.website_id = w.id AND a.state IN ('provisional', 'active')) "
+    "FROM bureau_website w JOIN bureau_entity e ON e.id = w.entity_id "
+    "WHERE w.status = 'active' AND e.status = 'active' AND {where} "
+    "ORDER BY w.entity_id, w.seq LIMIT %s"
+)
+_KEYSET = " AND (w.entity_id > %s OR (w.entity_id = %s AND w.seq > %s))"
 
 
-def by_number(text: str) -> list[dict]:
-    try:
-        parsed = numbers.parse(text)
-    except Invalid:
-        return []
-    if parsed.website is not None:
-        return [public_record(w) for w in _live(Website.objects.filter(number=str(parsed)))]
+def _aware(moment):
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)  # SQLite gives naive UTC
+
+
+def _records(rows: list[tuple]) -> list[dict]:
+    """The public record of each website row: one more query, for all their domains at once."""
+    domains: dict[int, list[str]] = {}
+    if rows:
+        for website_id, name in (
+            Domain.objects.filter(website_id__in=[r[0] for r in rows], active=True)
+            .order_by("name")
+            .values_list("website_id", "name")
+        ):
+            domains.setdefault(website_id, []).append(name)
     return [
-        public_record(w) for w in _live(Website.objects.filter(entity__number=parsed.entity_number)).order_by("seq")
+        {
+            "entity_name": entity_name,
+            "unit_type": unit_type,
+            "unit_type_name": _UNIT_NAMES.get(unit_type, unit_type),
+            "entity_number": entity_number,
+            "website_number": number,
+            "website_name": name,
+            "domains": domains.get(website_id, []),
+            "home_url": home_url,
+            "approved_on": clock.local_date(_aware(approved_at)).isoformat(),
+            # 是否限制接入: a shell website has no access anywhere.
+            "access_limited": not live,
+        }
+        for website_id, _, _, number, name, home_url, approved_at, entity_name, unit_type, entity_number, live in rows
     ]
 
 
-def by_name(text: str) -> list[dict]:
-    text = text.strip()
-    if len(text) < 2:
-        return []
-    entities = Entity.objects.filter(status=Status.ACTIVE, name__contains=text).order_by("number")[:LIMIT]
-    websites = _live(Website.objects.filter(entity__in=list(entities))).order_by("entity__number", "seq")[:LIMIT]
-    return [public_record(w) for w in websites]
+def _page(where: str, params: list, cursor: tuple[int, int] | None = None) -> Page:
+    if cursor is not None:
+        where += _KEYSET
+        params = [*params, cursor[0], cursor[0], cursor[1]]
+    with connections["bureau"].cursor() as cur:
+        cur.execute(_RECORDS.format(where=where), [*params, LIMIT + 1])
+        rows = cur.fetchall()
+    more = len(rows) > LIMIT
+    rows = rows[:LIMIT]
+    return Page(_records(rows), f"{rows[-1][1]}.{rows[-1][2]}" if more else None)
+
+
+def parse_cursor(after: str | None) -> tuple[int, int] | None:
+    if after is None or after == "":
+        return None
+    match = _CURSOR.fullmatch(after.strip()) if isinstance(after, str) else None
+    if match is None:
+        raise Invalid(
+            "cursor_invalid",
+            "翻页参数 after 无效，请使用上一页返回的 next",
+            "The page parameter after is not valid; pass the next value of the previous page",
+        )
+    return int(match[1]), int(match[2])
+
+
+# ---------------------------------------------------------------- the three ways
+
+
+def by_domain(text: str) -> Page:
+    """A host finds the registrable domain it lies under (`www.a.example.cn` → `example.cn`)."""
+    name = v.registrable_domain(text.strip())
+    if name is None:
+        return Page([])
+    return _page("w.id IN (SELECT website_id FROM bureau_domain WHERE name = %s AND active)", [name])
+
+
+def by_number(text: str, after: str | None = None) -> Page:
+    """An entity number (all its filed websites) or a website number, in any form people paste."""
+    try:
+        parsed = numbers.parse(text)
+    except Invalid:
+        return Page([])
+    if parsed.website is not None:
+        return _page("w.number = %s", [str(parsed)])
+    return _page("e.number = %s", [parsed.entity_number], parse_cursor(after))
+
+
+def name_text(text: str) -> str:
+    """The part of a name to look for, or Invalid: at least two characters, one of them a letter
+    or digit (punctuation alone names nothing)."""
+    text = " ".join(text.split())
+    if len(text) < NAME_MIN or not any(ch.isalnum() for ch in text):
+        raise Invalid(
+            "name_too_short",
+            f"按名称查询请至少填写 {NAME_MIN} 个字",
+            f"Give at least {NAME_MIN} characters of the name, letters or digits among them",
+        )
+    return text
+
+
+def grams(text: str) -> list[str]:
+    """The overlapping two-character pieces of `text` with A-Z folded, in order: what the name
+    index holds for a name (migration 0003)."""
+    folded = text.translate(ASCII_LOWER)
+    return [folded[i : i + 2] for i in range(len(folded) - 1)]
+
+
+def _like(text: str) -> str:
+    escaped = text.translate(ASCII_LOWER).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+# PostgreSQL: how often each bigram occurs, from the planner's own statistics of the name index
+# (ANALYZE keeps them), read at most every STATS_SECONDS per process.
+STATS_SECONDS = 600.0
+COMMON_ROWS = 2_000  # a bigram in more names than this is read in id order, not from the index
+_stats: dict = {"read_at": None, "freqs": {}, "floor": 0.0, "rows": 0.0}
+
+
+def _gram_stats() -> dict:
+    now = time.monotonic()
+    if _stats["read_at"] is None or now - _stats["read_at"] > STATS_SECONDS:
+        with connections["bureau"].cursor() as cur:
+            cur.execute(
+                "SELECT s.most_common_elems::text::text[], s.most_common_elem_freqs, c.reltuples "
+                "FROM pg_class c LEFT JOIN pg_stats s ON s.tablename = 'bureau_entity_name_grams' "
+                "WHERE c.relname = 'bureau_entity'"
+            )
+            row = cur.fetchone()
+        elems, freqs, rows = row if row else (None, None, 0.0)
+        elems, freqs = elems or [], freqs or []
+        _stats.update(
+            read_at=now,
+            freqs=dict(zip(elems, freqs, strict=False)),
+            # A bigram not in the list is rarer than the rarest in it (the extra entries are min, max, nulls).
+            floor=freqs[len(elems)] if len(freqs) > len(elems) else 0.0,
+            rows=max(float(rows or 0), 0.0),
+        )
+    return _stats
+
+
+def _common(pieces: list[str]) -> bool:
+    """Whether even the rarest bigram of the text is in so many names that reading names in id order
+    finds a page sooner than collecting every match from the index and sorting it. A GIN index has no
+    order, and the planner, which cannot see how a LIKE narrows an index match, would collect."""
+    stats = _gram_stats()
+    rarest = min(stats["freqs"].get(p, stats["floor"]) for p in pieces)
+    return rarest * stats["rows"] > COMMON_ROWS
+
+
+SCAN_ROWS = 20_000  # names read in id order before the index is asked for the rest
+
+
+def _pg_name_matches(text: str, first: int, website: str) -> RawSQL:
+    pieces = sorted(set(grams(text)))
+    # translate() costs more than LIKE itself; without a Latin letter in the text it changes nothing.
+    name = (
+        "translate(e.name, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
+        if any("a" <= ch <= "z" for ch in text.translate(ASCII_LOWER))
+        else "e.name"
+    )
+    match = f"{name} LIKE %s AND e.status = 'active' AND EXISTS ({website})"
+    indexed = f"SELECT e.id FROM bureau_entity e WHERE beian_name_grams(e.name) @> %s::text[] AND {match}"
+    want = LIMIT + 2
+    if not _common(pieces):
+        sql = f"{indexed} AND e.id >= %s ORDER BY e.id LIMIT %s"
+        return RawSQL(sql, [pieces, _like(text), first, want])
+    # Common: the next SCAN_ROWS names in id order hold a page unless the text is rarer than its
+    # bigrams say; then the index gives the matches after them. The second part runs only then.
+    sql = (
+        "WITH scanned AS MATERIALIZED ("
+        "  SELECT e.id, e.name, e.status FROM bureau_entity e WHERE e.id >= %s ORDER BY e.id LIMIT %s), "
+        # No ORDER BY here: a CTE is read back in the order it was written (id order), and a sort would
+        # read all of it before the LIMIT.
+        f"hits AS MATERIALIZED (SELECT e.id FROM scanned e WHERE {match} LIMIT %s) "
+        "SELECT id FROM ("
+        "  SELECT id FROM hits "
+        "  UNION ALL "
+        f"  SELECT * FROM ({indexed} AND (SELECT count(*) FROM hits) < %s "
+        "     AND e.id > (SELECT COALESCE(MAX(id), 0) FROM scanned) ORDER BY e.id LIMIT %s) rest"
+        ") found ORDER BY id LIMIT %s"
+    )
+    like = _like(text)
+    return RawSQL(sql, [first, SCAN_ROWS, like, want, pieces, like, want, want, want])
+
+
+def _name_matches(text: str, cursor: tuple[int, int] | None) -> RawSQL:
+    """The ids of filed entities whose name contains `text`, in id order, at most as many as a page
+    can need (each has a filed website, so LIMIT + 2 entities fill a page even when the first is the
+    one the cursor stands in)."""
+    first = cursor[0] if cursor else 0
+    website = "SELECT 1 FROM bureau_website w WHERE w.entity_id = e.id AND w.status = 'active'"
+    if connections["bureau"].vendor == "postgresql":
+        return _pg_name_matches(text, first, website)
+    phrase = '"' + " ".join(grams(text)).replace('"', '""') + '"'
+    sql = (
+        "SELECT e.id FROM bureau_entity_grams g JOIN bureau_entity e ON e.id = g.rowid "
+        "WHERE bureau_entity_grams MATCH %s AND g.rowid >= %s AND e.name LIKE %s ESCAPE '\\' "
+        f"AND e.status = 'active' AND EXISTS ({website}) ORDER BY g.rowid LIMIT %s"
+    )
+    return RawSQL(sql, [phrase, first, _like(text), LIMIT + 2])
+
+
+def by_name(text: str, after: str | None = None) -> Page:
+    """Filed entities whose name contains `text`; their filed websites, paged. Too short a text
+    finds nothing (the page's form says why before asking)."""
+    cursor = parse_cursor(after)
+    try:
+        text = name_text(text)
+    except Invalid:
+        return Page([])
+    matches = _name_matches(text, cursor)
+    return _page(f"w.entity_id IN ({matches.sql})", list(matches.params), cursor)
+
+
+def answer(kind: str, text: str, after: str | None = None) -> Page:
+    if kind == "domain":
+        return by_domain(text)
+    if kind == "number":
+        return by_number(text, after)
+    return by_name(text, after)

@@ -180,6 +180,11 @@ class QueryOut(Schema):
     results: list[PublicRecordOut]
 
 
+class QueryPageOut(Schema):
+    results: list[PublicRecordOut]
+    next: str | None = Field(None, description="pass as `after` for the next page; null on the last page")
+
+
 class DecisionIn(Strict):
     operation: UUID
     decision: Literal["approve", "reject"]

@@ -1,27 +1,34 @@
-"""Fixed-window rate limits for the public endpoints, counted in the bureau's database so that
-every process of a deployment shares them."""
+"""Fixed-window rate limits for the public endpoints (query, recovery, verification), counted in
+Django's cache rather than the database: a public request then writes nothing to the registry.
+
+The embedded default cache is local memory, so each process counts for itself (a deployment with
+several web processes allows up to that many times the limit); set `BEIAN_CACHE_URL` to a Redis
+server and every process of a deployment shares the counts (Django's RedisCache: INCR is atomic).
+"""
 
 from __future__ import annotations
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.core.cache import cache
 
 from beian.bureau.errors import BureauError
-from beian.bureau.models import Throttle
 from beian.core import clock
+
+WINDOW_SECONDS = 60
+
+
+def _count(key: str) -> int:
+    # add() starts a window only if none is running; incr() counts atomically in both backends.
+    if cache.add(key, 1, timeout=2 * WINDOW_SECONDS):
+        return 1
+    try:
+        return cache.incr(key)
+    except ValueError:  # the window expired between add() and incr()
+        cache.add(key, 1, timeout=2 * WINDOW_SECONDS)
+        return 1
 
 
 def hit(scope: str, key: str, *, per_minute: int) -> None:
     now = clock.now()
-    window = now.replace(second=0, microsecond=0)
-    with transaction.atomic(using="bureau"):
-        updated = Throttle.objects.filter(scope=scope, key=key, window=window).update(count=F("count") + 1)
-        if not updated:
-            try:
-                with transaction.atomic(using="bureau"):
-                    Throttle.objects.create(scope=scope, key=key, window=window, count=1)
-            except IntegrityError:
-                Throttle.objects.filter(scope=scope, key=key, window=window).update(count=F("count") + 1)
-        count = Throttle.objects.get(scope=scope, key=key, window=window).count
-    if count > per_minute:
-        raise BureauError("rate_limited", retry_after=60 - now.second)
+    window = int(now.timestamp()) // WINDOW_SECONDS
+    if _count(f"beian:throttle:{scope}:{window}:{key}") > per_minute:
+        raise BureauError("rate_limited", retry_after=WINDOW_SECONDS - now.second)

@@ -109,20 +109,30 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 def public_query(request: HttpRequest) -> HttpResponse:
-    """S17: by domain, filing number or entity name; public fields only."""
+    """S17, S24: by domain, filing number or part of an entity's name; public fields only, 50 a
+    page, the next page by `after`."""
     form = QueryForm(request.GET if "q" in request.GET else None)
-    results, problem, status = None, None, 200
+    page, problem, status, next_url = None, None, 200, None
     if form.is_bound and form.is_valid():
         problem = _unavailable() or _limited("query", request)
         if problem is None:
             kind, text = form.cleaned_data["kind"], form.cleaned_data["q"]
             try:
-                results = {"domain": query.by_domain, "number": query.by_number, "name": query.by_name}[kind](text)
+                page = query.answer(kind, text, form.cleaned_data["after"] or None)
             except Invalid as exc:  # the form checked the shape; a service that disagrees is not a 500
-                form.add_error("q", exc.message)
+                form.add_error(None if exc.code == "cursor_invalid" else "q", exc.message)
+            else:
+                if page.next:
+                    next_url = "?" + urlencode({"kind": kind, "q": text, "after": page.next})
         else:
             status = problem.status
-    return _page(request, "bureau/query.html", {"form": form, "results": results, "problem": problem}, status=status)
+    context = {
+        "form": form,
+        "results": page.results if page is not None else None,
+        "next_url": next_url,
+        "problem": problem,
+    }
+    return _page(request, "bureau/query.html", context, status=status)
 
 
 @require_http_methods(["GET", "POST"])

@@ -269,7 +269,7 @@ def test_query_by_domain_number_and_name_shows_public_fields_only(world, public_
 def test_query_finds_nothing_without_error(world, public_http, params):
     r = public_http.get("query", **params)
     assert r.status_code == 200, r.content
-    assert r.json() == {"results": []}
+    assert r.json() == {"results": [], "next": None}
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,7 @@ def seed_from_chinese_calendar(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('bureau', '0002_seed_provinces'),
+        ('bureau', '0003_name_index_and_cache_throttle'),
     ]
 
     operations = [

@@ -1,0 +1,254 @@
+"""The public query at national scale (S24, DESIGN §7a): by domain, by number and by part of a name,
+each answering with public fields only, the same records as a plain scan of the registry, and the
+same few queries however many records an answer holds."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import pytest
+from django.db import connections
+from django.test.utils import CaptureQueriesContext
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from beian.bureau import bulkload, query
+from beian.bureau.models import Access, Domain, Entity, Status, Website
+from beian.bureau.registry import LIVE_ACCESS
+from beian.core import clock, numbers
+from beian.core import validators as v
+
+pytestmark = pytest.mark.django_db(databases=["default", "bureau"])
+
+PUBLIC_FIELDS = {
+    "entity_name",
+    "unit_type",
+    "unit_type_name",
+    "entity_number",
+    "website_number",
+    "website_name",
+    "domains",
+    "home_url",
+    "approved_on",
+    "access_limited",
+}
+FULL_WIDTH = str.maketrans("0123456789-", "０１２３４５６７８９－")
+
+
+@pytest.fixture
+def registry(world):
+    """A small loaded registry, plus a filing made the ordinary way whose name has capitals."""
+    bulkload.load(entities=120, websites=300, seed=11, provider="operator", batch=60, jobs=0)
+    op = world.file("caps-name.cn")
+    Entity.objects.filter(pk=op.entity_id).update(name="深圳市ABC Cloud（南山）有限公司")
+    return world
+
+
+def scan() -> list[tuple[str, dict]]:
+    """Every filed website's public record, with its entity's name, in keyset order: the plain scan
+    that the indexed query must agree with."""
+    rows = []
+    for w in Website.objects.select_related("entity").order_by("entity_id", "seq"):
+        if w.status != Status.ACTIVE or w.entity.status != Status.ACTIVE:
+            continue
+        record = {
+            "entity_name": w.entity.name,
+            "unit_type": w.entity.unit_type,
+            "unit_type_name": v.unit_type(w.entity.unit_type).name,
+            "entity_number": w.entity.number,
+            "website_number": w.number,
+            "website_name": w.name,
+            "domains": sorted(Domain.objects.filter(website=w, active=True).values_list("name", flat=True)),
+            "home_url": w.home_url,
+            "approved_on": clock.local_date(w.approved_at).isoformat(),
+            "access_limited": not Access.objects.filter(website=w, state__in=LIVE_ACCESS).exists(),
+        }
+        rows.append((w.entity.name, record))
+    return rows
+
+
+def all_pages(kind: str, text: str) -> list[dict]:
+    found, after, pages = [], None, 0
+    while True:
+        page = query.answer(kind, text, after)
+        for record in page.results:
+            assert set(record) == PUBLIC_FIELDS
+        found.extend(page.results)
+        pages += 1
+        assert pages < 500
+        if page.next is None:
+            return found
+        assert len(page.results) == query.LIMIT
+        after = page.next
+
+
+def fold(text: str) -> str:
+    return text.translate(query.ASCII_LOWER)
+
+
+@pytest.fixture
+def small_pages(monkeypatch):
+    monkeypatch.setattr(query, "LIMIT", 7)  # many pages, and pages that end inside an entity
+
+
+@settings(max_examples=120, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def _property(data, rows, names, numbers_, domains):
+    kind = data.draw(st.sampled_from(["name", "name", "number", "domain"]))
+    if kind == "name":
+        source = data.draw(st.sampled_from(names))
+        start = data.draw(st.integers(0, max(len(source) - 2, 0)))
+        length = data.draw(st.integers(2, 7))
+        text = source[start : start + length]
+        if data.draw(st.booleans()):
+            text = text.swapcase()
+        if data.draw(st.integers(0, 9)) == 0:
+            text = data.draw(st.text(alphabet="华信科技有限公司深圳市ab%_\\", min_size=2, max_size=5))
+        if len(text) < 2 or not any(ch.isalnum() for ch in text):
+            return
+        expected = [r for name, r in rows if fold(" ".join(text.split())) in fold(name)]
+    elif kind == "number":
+        number = data.draw(st.sampled_from(numbers_))
+        text = number
+        if data.draw(st.booleans()):
+            text = text.translate(FULL_WIDTH)
+        if data.draw(st.booleans()):
+            text = text.replace("ICP", "icp").replace("号", " 号 ")
+        parsed = numbers.parse(number)
+        key = "website_number" if parsed.website else "entity_number"
+        expected = [r for _, r in rows if r[key] == str(parsed)]
+    else:
+        name = data.draw(st.sampled_from(domains))
+        text = data.draw(st.sampled_from([name, f"www.{name}", f"A.b.{name.upper()}", f"{name}."]))
+        expected = [r for _, r in rows if v.registrable_domain(text) in r["domains"]]
+    assert all_pages(kind, text) == expected, (kind, text)
+
+
+def _inputs() -> dict:
+    numbers_ = set(Website.objects.values_list("number", flat=True))
+    numbers_ |= set(Entity.objects.values_list("number", flat=True))
+    return {
+        "rows": scan(),
+        "names": sorted(set(Entity.objects.values_list("name", flat=True))),
+        "numbers_": sorted(numbers_),
+        "domains": sorted(set(Domain.objects.values_list("name", flat=True))),
+    }
+
+
+def test_s24_the_three_ways_agree_with_a_plain_scan(registry):
+    _property(**_inputs())
+
+
+def test_s24_the_three_ways_agree_with_a_plain_scan_page_by_small_page(registry, small_pages):
+    _property(**_inputs())
+
+
+def test_s24_a_name_matches_without_regard_to_latin_case_and_in_any_part(registry):
+    found = all_pages("name", "abc cloud")
+    assert [r["entity_name"] for r in found] == ["深圳市ABC Cloud（南山）有限公司"]
+    assert all_pages("name", "（南山）") == found
+    assert all_pages("name", "C C") == found
+    assert all_pages("name", "南山）有") == found
+    assert all_pages("name", "ABCD") == []
+
+
+def test_s24_a_subdomain_finds_its_registrable_domain(registry):
+    assert [r["website_number"] for r in all_pages("domain", "static.img.caps-name.cn")] == [
+        Website.objects.get(domains__name="caps-name.cn").number
+    ]
+
+
+def test_s11_deregistered_filings_are_not_shown(registry):
+    gone = Website.objects.filter(status=Status.DEREGISTERED).select_related("entity").first()
+    assert gone is not None
+    assert all_pages("number", gone.number) == []
+    names = Domain.objects.filter(website=gone).values_list("name", flat=True)
+    assert all(all_pages("domain", name) == [] for name in names)
+
+
+def _queries(kind: str, text: str) -> tuple[int, int]:
+    # On PostgreSQL the name query reads the index's statistics once every few minutes per process.
+    query.answer(kind, text)
+    with CaptureQueriesContext(connections["bureau"]) as captured:
+        page = query.answer(kind, text)
+    return len(captured), len(page.results)
+
+
+def test_s24_an_answer_costs_the_same_two_queries_however_many_records(registry):
+    many_websites = Entity.objects.filter(status=Status.ACTIVE, next_website_seq__gt=4).order_by("-next_website_seq")
+    big = many_websites.first()
+    assert _queries("name", "有限") == (2, query.LIMIT)
+    assert _queries("name", "ABC Cloud") == (2, 1)
+    assert _queries("name", "没有这样的名字") == (1, 0)  # no records: no domains to read
+    assert _queries("number", big.number)[0] == 2
+    assert _queries("number", f"{big.number}-1")[0] == 2
+    assert _queries("domain", "www.caps-name.cn") == (2, 1)
+
+
+def _counted(captured: CaptureQueriesContext) -> int:
+    # The simulated clock reads its offset at most once a second, whenever that second runs out.
+    return sum(1 for q in captured.captured_queries if "clock_offset_seconds" not in q["sql"])
+
+
+def test_s24_a_public_request_costs_a_fixed_number_of_queries(registry, public_http, client):
+    """The API and the page alike: the outage switch, the answer's two queries and nothing per record
+    (the rate limit counts in the cache, not the database)."""
+    counts = []
+    query.answer("name", "有限")  # the index statistics, read once every few minutes per process
+    for name in ("有限", "ABC Cloud"):
+        with CaptureQueriesContext(connections["bureau"]) as api:
+            assert public_http.get("query", name=name).status_code == 200
+        with CaptureQueriesContext(connections["bureau"]) as page:
+            assert client.get("/bureau/query/", {"kind": "name", "q": name}).status_code == 200
+        counts.append((_counted(api), _counted(page)))
+    assert counts[0] == counts[1]
+    assert counts[0][0] <= 3
+    assert counts[0][1] <= 5
+
+
+def test_s24_a_citizen_finds_a_site_by_domain_number_and_name_through_the_api(registry, public_http):
+    website = Website.objects.filter(status=Status.ACTIVE, entity__status=Status.ACTIVE).order_by("pk")[3]
+    domain = Domain.objects.filter(website=website, active=True).first().name
+    trade = website.entity.name[3:5] if website.entity.unit_type != "individual" else website.entity.name[:2]
+
+    by_domain = public_http.get("query", domain=f"www.{domain}").json()
+    assert [r["website_number"] for r in by_domain["results"]] == [website.number]
+    assert by_domain["next"] is None
+
+    full_width = website.number.translate(FULL_WIDTH).replace("ICP", "icp")
+    by_number = public_http.get("query", number=full_width).json()
+    assert [r["website_number"] for r in by_number["results"]] == [website.number]
+
+    seen, after = [], None
+    while True:
+        body = public_http.get("query", name=trade, **({"after": after} if after else {})).json()
+        seen.extend(r["website_number"] for r in body["results"])
+        after = body["next"]
+        if after is None:
+            break
+    assert website.number in seen
+    assert len(seen) == len(set(seen))
+    assert set(body["results"][0]) == PUBLIC_FIELDS if body["results"] else True
+
+
+def test_s24_a_bad_page_parameter_is_a_field_error(registry, public_http):
+    body = public_http.get("query", name="有限", after="x.1").json()
+    assert body["code"] == "validation_failed"
+    assert [e["field"] for e in body["errors"]] == ["after"]
+    assert "after" in body["errors"][0]["message_en"]
+    assert "翻页" in body["errors"][0]["message"]
+
+
+def test_s24_the_query_page_pages_by_name(registry, client):
+    r = client.get("/bureau/query/", {"kind": "name", "q": "有限"})
+    assert r.status_code == 200
+    text = r.content.decode()
+    assert "下一页" in text
+    link = re.search(r'href="(\?kind=name[^"]+)"', text).group(1)
+    second = client.get("/bureau/query/" + unicodedata.normalize("NFC", link.replace("&amp;", "&")))
+    assert second.status_code == 200
+    assert "查询结果" in second.content.decode()
+    bad = client.get("/bureau/query/", {"kind": "name", "q": "有限", "after": "nonsense"})
+    assert bad.status_code == 200
+    assert "翻页参数" in bad.content.decode()
