@@ -62,6 +62,11 @@ class Arrangement:
             return False
         return d.weekday() <= _LAST_WEEKDAY
 
+    def __reduce__(self):
+        # `names` is a read-only view, which pickle refuses; the national loader hands a calendar
+        # to its worker processes.
+        return (Arrangement, (self.year, self.holidays, self.workdays, dict(self.names)))
+
 
 class Calendar:
     """Working days from the arrangements it was handed; weekends only for any other year."""
@@ -78,6 +83,9 @@ class Calendar:
         return isinstance(other, Calendar) and dict(self.arrangements) == dict(other.arrangements)
 
     __hash__ = None  # type: ignore[assignment]
+
+    def __reduce__(self):
+        return (Calendar, (tuple(self.arrangements.values()),))
 
     def is_published(self, year: int) -> bool:
         return year in self.arrangements

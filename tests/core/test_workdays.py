@@ -2,6 +2,7 @@
 weekends only (with a warning, marked provisional) for a year it has not published."""
 
 import logging
+import pickle
 from datetime import date, timedelta
 
 import pytest
@@ -226,3 +227,13 @@ def test_an_arrangement_refuses_a_day_of_another_year_or_a_day_both_off_and_work
         workdays.Arrangement(2027, holidays=frozenset({date(2026, 12, 31)}))
     with pytest.raises(ValueError, match="both"):
         workdays.Arrangement(2027, holidays=frozenset({date(2027, 2, 20)}), workdays=frozenset({date(2027, 2, 20)}))
+
+
+def test_a_calendar_crosses_to_another_process_whole():
+    """`load_national` hands the bureau's calendar to its worker processes, by pickle."""
+    named = workdays.Arrangement(2027, holidays=frozenset({date(2027, 2, 8)}), names={date(2027, 2, 8): "春节"})
+    handed = workdays.Calendar([*workdays.BUILTIN.arrangements.values(), named])
+    again = pickle.loads(pickle.dumps(handed))
+    assert again == handed
+    assert again.arrangements[2027].names[date(2027, 2, 8)] == "春节"
+    assert not again.is_working_day(date(2027, 2, 8))
