@@ -61,6 +61,7 @@ def file_in_english(page: Page, url: str, unit: dict, domain: str, website_name:
     """A new filing through the portal's guided form, in English; returns the application's id."""
     data = data_of(unit, website_name)
     page.locator("#new-application").click()
+    expect(page.locator("#new-application-form")).to_be_visible()  # the new page, not the one before
     only_english(page, data)
     page.locator("#type-new_filing").check()
     page.locator("#create-application").click()
@@ -84,8 +85,8 @@ def file_in_english(page: Page, url: str, unit: dict, domain: str, website_name:
 
 
 def bureau_steps(platform, page: Page, phone: Page, app_id: str, unit: dict, site: tuple[str, str], open_page) -> str:
-    """The specialist, the principal's SMS verification (in English) and the bureau's approval;
-    returns the website's number as the customer's page shows it."""
+    """The specialist, the principal's SMS verification (on the bureau's page, in English) and the
+    bureau's approval; returns the website's number as the customer's page shows it."""
     domain, website_name = site
     url, data = platform.url, data_of(unit, website_name)
     bob = open_page()
@@ -97,20 +98,26 @@ def bureau_steps(platform, page: Page, phone: Page, app_id: str, unit: dict, sit
     expect(page.locator("#next-step")).to_contain_text("please complete the SMS verification")
     only_english(page, data)
 
-    link = page.locator("#verification-link").get_attribute("href")
+    # The code arrives on the principal's phone (in the bureau's Chinese); the customer follows
+    # the page's link to the bureau, which opens in her own browser and so in her language.
     code = platform.sms_code(phone, unit["principal"]["mobile"])
-    phone.goto(link)
-    expect(phone.locator("h1")).to_contain_text("Filing SMS verification")
-    only_english(phone, data)
-    phone.locator("[name=mobile]").fill(unit["principal"]["mobile"])
-    phone.locator("[name=id_last6]").fill(unit["principal"]["id_number"][-6:])
-    phone.locator("[name=code]").fill("000000" if code != "000000" else "111111")
-    phone.locator("button[value=confirm]").click()
-    expect(phone.locator(".errorlist").first).to_contain_text("The code is wrong")  # an English error
-    phone.locator("[name=code]").fill(code)
-    phone.locator("button[value=confirm]").click()
-    expect(phone.locator(".notice.ok")).to_contain_text("Verified")
-    only_english(phone, data)
+    with page.context.expect_page() as opened:
+        page.locator("#verification-link").click()
+    bureau = opened.value
+    bureau.set_default_timeout(15_000)
+    expect(bureau.locator("h1")).to_contain_text("Filing SMS verification")
+    only_english(bureau, data)
+    bureau.locator("[name=mobile]").fill(unit["principal"]["mobile"])
+    bureau.locator("[name=id_last6]").fill(unit["principal"]["id_number"][-6:])
+    bureau.locator("[name=code]").fill("000000" if code != "000000" else "111111")
+    bureau.locator("button[value=confirm]").click()
+    expect(bureau.locator(".errorlist").first).to_contain_text("The code is wrong")  # an English error
+    only_english(bureau, data)
+    bureau.locator("[name=code]").fill(code)
+    bureau.locator("button[value=confirm]").click()
+    expect(bureau.locator(".notice.ok")).to_contain_text("Verified")
+    only_english(bureau, data)
+    bureau.close()
 
     platform.deliver_and_sync()
     page.reload()
