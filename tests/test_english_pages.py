@@ -92,7 +92,6 @@ def _filing_data() -> list[str]:
         bureau_models.Website,
         bureau_models.Provider,
         bureau_models.Reviewer,
-        bureau_models.Province,
         bureau_models.Operation,
         bureau_models.HolidayDay,
         provider_models.Application,
@@ -202,6 +201,42 @@ def test_every_page_in_chinese_renders_in_chinese(demo_world, role):
     assert shown
     english_only = [path for path, text in shown.items() if not CJK.search(text)]
     assert not english_only
+
+
+# Pages a crawl by links does not reach: a refusal, a problem, a province named, each in English.
+BUREAU_PROBLEMS = (
+    ("/bureau/query/?kind=number&q=粤ICP备2024000001号&after=not-a-cursor", 200, "page parameter"),
+    ("/bureau/query/?kind=number&q=not-a-number", 200, "number"),
+    ("/bureau/recovery/?mail_province=44", 200, "Guangdong"),
+    ("/bureau/recovery/form/?province=44", 409, "Guangdong"),
+    ("/bureau/recovery/form/", 404, "Zhejiang"),
+)
+
+
+@pytest.mark.parametrize(("path", "status", "said"), BUREAU_PROBLEMS)
+def test_the_bureaus_problems_and_provinces_are_in_english(demo_world, path, status, said):
+    response = _client(None, "en").get(path)
+    assert response.status_code == status
+    parser = _Text()
+    parser.feed(response.content.decode())
+    text = " ".join(parser.parts)
+    assert said in text
+    assert not _leftover_cjk(text, _filing_data()), path
+
+
+def test_the_bureaus_form_errors_are_in_english(demo_world):
+    """Errors a core check gives (a mobile number, a filing number) carry their English twin."""
+    client = _client(None, "en")
+    pages = [
+        client.post("/bureau/verify/", {"operation": "x", "mobile": "123", "id_last6": "1", "code": "1"}),
+        client.post("/bureau/recovery/", {"province": "44", "entity_number": "not-a-number", "cert_number": "1"}),
+    ]
+    for response in pages:
+        parser = _Text()
+        parser.feed(response.content.decode())
+        text = " ".join(parser.parts)
+        assert "errorlist" in response.content.decode()
+        assert not _leftover_cjk(text, _filing_data()), response.request["PATH_INFO"]
 
 
 def test_every_msgid_has_an_english_translation():

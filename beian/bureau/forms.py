@@ -44,7 +44,7 @@ def _entity_number(value: str) -> str:
     try:
         return numbers.parse(value).entity_number
     except Invalid as exc:
-        raise forms.ValidationError(exc.message, code=exc.code) from None
+        raise forms.ValidationError(say(exc.message, exc.message_en), code=exc.code) from None
 
 
 def add_errors(form: forms.Form, exc: BureauError | ValidationFailed, *, fields: dict[str, str] | None = None) -> None:
@@ -98,7 +98,7 @@ class QueryForm(forms.Form):
             try:
                 numbers.parse(text)
             except Invalid as exc:
-                self.add_error("q", exc.message)
+                self.add_error("q", say(exc.message, exc.message_en))
         elif kind == "name":
             try:
                 text = query.name_text(text)
@@ -142,7 +142,7 @@ class VerificationForm(forms.Form):
         try:
             return v.mobile(self.cleaned_data["mobile"])
         except Invalid as exc:
-            raise forms.ValidationError(exc.message, code=exc.code) from None
+            raise forms.ValidationError(say(exc.message, exc.message_en), code=exc.code) from None
 
     def clean_id_last6(self) -> str:
         text = "".join(self.cleaned_data.get("id_last6", "").split()).upper()

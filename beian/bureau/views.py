@@ -45,7 +45,7 @@ from beian.bureau.rules import operation_type
 from beian.core import clock, provinces
 from beian.core import validators as v
 from beian.core.errors import Invalid, ValidationFailed
-from beian.language import named
+from beian.language import named, say
 
 SESSION_KEY = "bureau_reviewer_id"
 FLASH_KEY = "bureau_flash"
@@ -120,7 +120,7 @@ def public_query(request: HttpRequest) -> HttpResponse:
             try:
                 page = query.answer(kind, text, form.cleaned_data["after"] or None)
             except Invalid as exc:  # the form checked the shape; a service that disagrees is not a 500
-                form.add_error(None if exc.code == "cursor_invalid" else "q", exc.message)
+                form.add_error(None if exc.code == "cursor_invalid" else "q", say(exc.message, exc.message_en))
             else:
                 if page.next:
                     next_url = "?" + urlencode({"kind": kind, "q": text, "after": page.next})
