@@ -264,3 +264,23 @@ def _msgids(po: Path) -> list[str]:
         if line.startswith('msgid "') and line != 'msgid ""':
             found.append(line[len('msgid "') : -1].encode().decode("unicode_escape").encode("latin-1").decode())
     return found
+
+
+def test_the_catalogue_holds_every_marked_string_of_the_source(tmp_path, settings, monkeypatch):
+    """`make messages` on a copy of the source finds no msgid that the committed .po lacks, and the
+    .po keeps none that the source no longer marks: a string marked and never added to the catalogue
+    would show Chinese on an English page, and would escape the test above."""
+    import shutil
+
+    from django.core.management import call_command
+
+    source = Path(settings.BASE_DIR) / "beian"
+    copy = tmp_path / "beian"
+    shutil.copytree(source, copy, ignore=shutil.ignore_patterns("__pycache__", "*.mo", "*.so", "*.c"))
+    settings.LOCALE_PATHS = [copy / "locale"]
+    monkeypatch.chdir(tmp_path)
+    call_command("makemessages", locale=["en"], no_wrap=True, no_location=True, verbosity=0)
+    committed = set(_msgids(source / "locale" / "en" / "LC_MESSAGES" / "django.po"))
+    marked = set(_msgids(copy / "locale" / "en" / "LC_MESSAGES" / "django.po"))
+    assert not marked - committed, f"marked but not in the .po (run `make messages`): {sorted(marked - committed)[:20]}"
+    assert not committed - marked, f"in the .po but no longer marked: {sorted(committed - marked)[:20]}"
