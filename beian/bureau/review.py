@@ -74,7 +74,8 @@ def recompute_windows(*, years: list[int], by: str) -> list[tuple[str, object, o
     moved = []
     with transaction.atomic(using="bureau"):
         under_review = (
-            Operation.objects.select_for_update()
+            # Only the operations are locked: their province and provider rows are read, not changed.
+            Operation.objects.select_for_update(of=("self",))
             .filter(state=Operation.State.UNDER_REVIEW, review_started_at__isnull=False)
             .select_related("province", "provider")
             .order_by("submitted_at")

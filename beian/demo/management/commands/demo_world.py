@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from beian.bureau import simulation
 from beian.bureau.models import Operation
+from beian.core import clock
 from beian.demo import world
 
 
@@ -33,7 +34,7 @@ class Command(BaseCommand):
             if not settings.BEIAN_SIMULATION:
                 raise CommandError("--at moves the simulated clock: it needs BEIAN_SIMULATION on")
             moment = simulation.start_at(day)
-            self.stdout.write(f"simulated clock starts at {moment.astimezone(simulation.clock.CHINA):%Y-%m-%d %H:%M}")
+            self.stdout.write(f"simulated clock starts at {moment.astimezone(clock.CHINA):%Y-%m-%d %H:%M}")
         elif at is not None:
             raise CommandError("the demo world exists already: its clock only runs forward (delete var/ to start anew)")
         for line in world.create():
