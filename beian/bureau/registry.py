@@ -6,7 +6,7 @@ once issued is never issued again (R7).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -107,8 +107,15 @@ def grace_deadline(shell_since: datetime):
     return holidays.calendar().add(clock.local_date(shell_since), settings.BEIAN_SHELL_GRACE_DAYS)
 
 
-def shells() -> list[Website]:
-    return list(Website.objects.filter(status=Status.ACTIVE, shell_since__isnull=False).order_by("shell_since"))
+def shells_counting_in(years: list[int]) -> list[Website]:
+    """The shells whose grace deadline a change of these years' holiday arrangement may move: those
+    that became shells before the last of them ended and whose deadline, counted in the calendar now,
+    falls in the first of them or later (one counted wholly before it is counted alike in any
+    arrangement of those years)."""
+    first = date(min(years), 1, 1)
+    end = datetime.combine(date(max(years) + 1, 1, 1), time(), tzinfo=clock.CHINA)
+    candidates = Website.objects.filter(status=Status.ACTIVE, shell_since__isnull=False, shell_since__lt=end)
+    return [w for w in candidates.order_by("shell_since") if grace_deadline(w.shell_since) >= first]
 
 
 def recheck_shell(website: Website) -> None:

@@ -108,8 +108,9 @@ def recompute_windows(*, years: list[int], by: str) -> list[tuple[str, object, o
             )
             feed.emit(op.provider, "operation.updated", {**feed.operation_snapshot(op), "window_recomputed": True})
             moved.append((str(op.pk), before[1], win.latest))
-        # A shell's deadline is counted in the same calendar: its provider hears the new date.
-        feed.websites_changed(registry.shells())
+        # A shell's deadline is counted in the same calendar: its provider hears the new date (only
+        # the shells whose count reaches a changed year: a national registry has many).
+        feed.websites_changed(registry.shells_counting_in(years))
     return moved
 
 

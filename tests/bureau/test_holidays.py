@@ -12,7 +12,7 @@ from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 
 from beian.bureau import holidays, registry
-from beian.bureau.models import AuditRecord, Event, HolidayDay, HolidayYear, Operation
+from beian.bureau.models import AuditRecord, Event, HolidayDay, HolidayYear, Operation, Website
 from beian.core import workdays
 from beian.core.clock import CHINA
 from tests.bureau.conftest import enterprise, person, website
@@ -167,6 +167,25 @@ def test_s13_the_shell_deadline_counts_in_the_loaded_arrangement(world, sim_cloc
     assert registry.sweep_shells() == 0  # weekends-only counting would have swept it on 1 March
     sim_clock.set(datetime(2027, 3, 8, 12, tzinfo=CHINA))
     assert registry.sweep_shells() == 1
+
+
+def test_a_change_of_arrangement_tells_only_the_shells_whose_deadline_it_can_move(world, sim_clock, settings):
+    """The providers hear a shell's deadline again only where its count reaches the changed year."""
+    settings.BEIAN_SHELL_GRACE_DAYS = 20
+    shells = {}
+    for day in (date(2026, 11, 2), date(2027, 1, 25)):  # 20 working days end in 2026, and in 2027
+        _at(sim_clock, day)
+        filed = world.file(f"hol-shell-{day:%m%d}.cn")
+        world.submit("cancel_access", {"website_number": filed.website.number})
+        shells[day] = filed.website.number
+    assert registry.grace_deadline(Website.objects.get(number=shells[date(2026, 11, 2)]).shell_since).year == 2026
+    last = Event.objects.order_by("-pk").values_list("pk", flat=True).first()
+
+    holidays.load(holidays.parse(EXAMPLE_2027.read_text()), source="test")
+    told = {
+        e.data["number"]: e.data["shell_deadline"] for e in Event.objects.filter(pk__gt=last, kind="website.updated")
+    }
+    assert told == {shells[date(2027, 1, 25)]: "2027-02-26"}  # across Spring Festival, as loaded
 
 
 def test_the_cached_calendar_follows_a_change_made_elsewhere():
