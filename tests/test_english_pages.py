@@ -203,10 +203,11 @@ def test_every_page_in_chinese_renders_in_chinese(demo_world, role):
     assert not english_only
 
 
-# Pages a crawl by links does not reach: a refusal, a problem, a province named, each in English.
+# Pages a crawl by links does not reach: an answer, a refusal, a problem, a province named, in English.
 BUREAU_PROBLEMS = (
     ("/bureau/query/?kind=number&q=粤ICP备2024000001号&after=not-a-cursor", 200, "page parameter"),
     ("/bureau/query/?kind=number&q=not-a-number", 200, "number"),
+    ("/bureau/query/?kind=domain&q=demo-tech.cn", 200, "Enterprise"),  # a query's answer
     ("/bureau/recovery/?mail_province=44", 200, "Guangdong"),
     ("/bureau/recovery/form/?province=44", 409, "Guangdong"),
     ("/bureau/recovery/form/", 404, "Zhejiang"),
