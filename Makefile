@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test test-sqlite test-postgres test-explore lint migrate demo clean browsers edge-tools cache-tools bench bench-scale diagrams
+.PHONY: run test test-sqlite test-postgres test-explore lint migrate demo clean browsers edge-tools cache-tools bench bench-scale diagrams gettext messages
+MO := beian/locale/en/LC_MESSAGES/django.mo
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "beian needs $(PYTHON) on PATH" >&2; exit 1; }
@@ -16,9 +17,26 @@ $(BIN)/python:
 # Reinstall whenever the pinned dependencies or the compiled decision change.
 $(STAMP): pyproject.toml beian/enforcement/decision.pyx | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(MAKE) --no-print-directory $(MO)
 	touch $(STAMP)
 
-migrate: $(STAMP)
+# Django's i18n tools call GNU gettext (msgfmt, xgettext): Debian's package.
+gettext:
+	@if ! command -v msgfmt >/dev/null; then \
+		echo "installing Debian's gettext for the translations"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gettext >/dev/null; \
+	fi
+
+# The English catalogue, compiled from the committed .po (the .mo is built, never committed).
+$(MO): beian/locale/en/LC_MESSAGES/django.po | $(BIN)/python
+	@$(MAKE) --no-print-directory gettext
+	$(BIN)/python -m beian compilemessages --ignore '.venv/*' -v 0
+
+# After changing or adding a marked string: refresh the .po, translate the new entries, commit it.
+messages: $(STAMP) gettext
+	$(BIN)/python -m beian makemessages -l en --no-wrap --no-location --ignore '.venv/*' --ignore 'tests/*' --ignore 'bench/*'
+
+migrate: $(STAMP) $(MO)
 	$(BIN)/python -m beian migrate --noinput
 	$(BIN)/python -m beian migrate --noinput --database bureau
 
@@ -28,7 +46,7 @@ demo: migrate
 run: demo
 	$(BIN)/honcho start -f Procfile
 
-lint: $(STAMP)
+lint: $(STAMP) $(MO)
 	$(BIN)/ruff check beian tests bench
 	$(BIN)/ruff format --check beian tests bench
 	$(BIN)/lint-imports
@@ -55,10 +73,10 @@ cache-tools:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
 	fi
 
-test-sqlite: $(STAMP) browsers edge-tools cache-tools
+test-sqlite: $(STAMP) $(MO) browsers edge-tools cache-tools
 	BEIAN_DATABASE_URL= BEIAN_BUREAU_DATABASE_URL= ./scripts/pytest-run sqlite
 
-test-postgres: $(STAMP) browsers edge-tools cache-tools
+test-postgres: $(STAMP) $(MO) browsers edge-tools cache-tools
 	./scripts/pytest-run postgres
 
 test: lint test-sqlite test-postgres

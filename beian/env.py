@@ -6,6 +6,7 @@ silently ignored switch.
 
 import os
 from collections.abc import Iterable
+from datetime import date
 from pathlib import Path
 
 import dj_database_url
@@ -71,6 +72,17 @@ def choice(name: str, default: str, allowed: Iterable[str]) -> str:
     if value not in allowed:
         raise ImproperValue(f"{name}={value!r}: expected one of {', '.join(allowed)}")
     return value
+
+
+def day(name: str) -> date | None:
+    """An ISO date (2026-02-13), or None when unset."""
+    value = _raw(name)
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ImproperValue(f"{name}={value!r}: expected a date as YYYY-MM-DD") from None
 
 
 def database(name: str, default_sqlite_path: str, *, conn_max_age: int = 0) -> dict:

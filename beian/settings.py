@@ -36,6 +36,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "beian.language.SessionLanguageMiddleware",  # a language picked with the switch outranks Accept-Language
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -53,6 +54,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
             ],
         },
     },
@@ -110,6 +112,8 @@ BEIAN_BUREAU_REVIEW = env.choice("BEIAN_BUREAU_REVIEW", "manual", ("manual", "au
 BEIAN_BUREAU_DELAY = env.choice("BEIAN_BUREAU_DELAY", "window", ("window", "instant"))
 BEIAN_BUREAU_REJECT_SHARE = env.fraction("BEIAN_BUREAU_REJECT_SHARE", 0.0)
 BEIAN_BUREAU_SEED = env.integer("BEIAN_BUREAU_SEED", 0)
+# The simulated day a fresh demo world starts on (then time runs forward from it); unset: today.
+BEIAN_SIM_START = env.day("BEIAN_SIM_START")
 BEIAN_SHELL_GRACE_DAYS = env.integer("BEIAN_SHELL_GRACE_DAYS", 20, minimum=0)
 BEIAN_PASSWORD_MAX_FAILURES = env.integer("BEIAN_PASSWORD_MAX_FAILURES", 5, minimum=1)
 BEIAN_PASSWORD_LOCK_MINUTES = env.integer("BEIAN_PASSWORD_LOCK_MINUTES", 60, minimum=1)

@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from beian import language
+
 urlpatterns = [
     path("", RedirectView.as_view(url="/portal/", permanent=False)),
     path("api/v1/", include("beian.provider.api_urls")),
@@ -11,4 +13,5 @@ urlpatterns = [
     path("messages/", include("beian.messaging.urls")),
     path("enforcement/", include("beian.enforcement.urls")),
     path("admin/", admin.site.urls),
+    path("i18n/setlang/", language.set_language, name="set_language"),
 ]

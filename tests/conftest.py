@@ -19,6 +19,40 @@ hypothesis_settings.register_profile("explore", max_examples=1000, database=None
 hypothesis_settings.load_profile(os.environ.get("BEIAN_HYPOTHESIS_PROFILE", "ci"))
 
 
+def _transactional(item) -> tuple[bool, bool]:
+    """(flushes its databases at the end, puts the migrations' contents back at its start)."""
+    from pytest_django.fixtures import validate_django_db
+
+    marker = item.get_closest_marker("django_db")
+    transaction, reset_sequences, _, serialized_rollback, _ = (
+        validate_django_db(marker) if marker else (False, False, None, False, None)
+    )
+    fixtures = getattr(item, "fixturenames", ())
+    flushes = transaction or reset_sequences or "transactional_db" in fixtures or "live_server" in fixtures
+    return flushes, flushes and serialized_rollback
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """A transactional test ends by flushing its databases (Django's TransactionTestCase), and the
+    flush empties what the migrations filled: the provinces, the holiday calendar every window counts
+    in. Django's runner and pytest-django run such tests after the others for that reason, but
+    pytest-xdist's loadfile hands out the largest files first, so a test that runs after one on the
+    same worker would count windows in an empty calendar. The contents are put back here, unless the
+    next test puts them back itself (`serialized_rollback`) or there is none."""
+    yield
+    if not _transactional(item)[0] or nextitem is None or _transactional(nextitem)[1]:
+        return
+    from django.db import connections
+    from pytest_django.plugin import blocking_manager_key
+
+    with item.config.stash[blocking_manager_key].unblock():
+        for alias in connections:
+            contents = getattr(connections[alias], "_test_serialized_contents", None)
+            if contents:
+                connections[alias].creation.deserialize_db_from_string(contents)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _plain_clock():
     """The running bureau adds its simulated offset (kept in its database) to every clock reading;
@@ -58,3 +92,22 @@ def sim_clock(clock):
     with clock_module.using(OffsetClock(clock, simulation.offset)):
         yield clock
     simulation.forget_cache()
+
+
+@pytest.fixture(params=["faq", "miit2020"])
+def rules(request, settings):
+    """Both rule sets (DESIGN §3): a scenario that differs between them runs under each, and the
+    test says what differs. `rules.filing_password` is the difference most of them meet."""
+    from beian.core.catalogue import rule_set
+
+    settings.BEIAN_RULE_SET = request.param
+    return rule_set(request.param)
+
+
+@pytest.fixture
+def miit2020(settings):
+    """The MIIT's rules since 2020-08-17: no filing password, SMS for transfer-in and cancellations."""
+    from beian.core.catalogue import rule_set
+
+    settings.BEIAN_RULE_SET = "miit2020"
+    return rule_set("miit2020")

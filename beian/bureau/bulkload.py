@@ -39,7 +39,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from django.conf import settings
 from django.db import connections, transaction
 
-from beian.bureau import audit, national, providers
+from beian.bureau import audit, holidays, national, providers
 from beian.bureau.models import Entity, FeedCounter, NumberSerial, Provider
 from beian.bureau.registry import province as province_row
 from beian.core import clock, numbers, provinces
@@ -355,6 +355,7 @@ def load(
     cursor_ids = dict(first_ids)
     serial_iters = {key: iter(values) for key, values in serials.items()}
     shorts = {p.code: p.short for p in provinces.PROVINCES}
+    calendar = holidays.calendar()
     for index, ((n, w), plan, block) in enumerate(zip(sizes, plans, blocks, strict=True)):
         specs.append(
             national.Spec(
@@ -373,6 +374,7 @@ def load(
                 other_providers=tuple(others),
                 dialect=dialect,
                 shell_grace_days=settings.BEIAN_SHELL_GRACE_DAYS,
+                calendar=calendar,
             )
         )
         for table in TABLES:

@@ -26,6 +26,13 @@ CODES: dict[str, tuple[int, str, str]] = {
         "操作已被同时修改，请刷新后重试",
         "The operation changed meanwhile; reload and retry",
     ),
+    # miit2020: the rule set has no filing password, so there is none to recover (S23).
+    "no_filing_password": (
+        410,
+        "当前规则下没有备案密码，无需找回；转入备案和注销以短信核验确认",
+        "These rules have no filing password, so there is none to recover; transfer-in and cancellations "
+        "are confirmed by SMS verification",
+    ),
     "payload_too_large": (413, "请求内容过大", "The request body is too large"),
     "unsupported_media_type": (415, "请求须为 JSON", "The request body must be JSON"),
     "validation_failed": (422, "提交的信息有误", "Some fields are invalid"),

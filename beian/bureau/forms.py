@@ -14,8 +14,17 @@ from beian.bureau.errors import BureauError
 from beian.core import clock, numbers, provinces
 from beian.core import validators as v
 from beian.core.errors import FieldError, Invalid, ValidationFailed
+from beian.language import english, say
 
-PROVINCE_CHOICES = [(p.code, f"{p.name}（{p.short}）") for p in provinces.PROVINCES]
+PROVINCE_CODES = frozenset(p.code for p in provinces.PROVINCES)
+
+
+def province_choices() -> list[tuple[str, str]]:
+    return [(p.code, p.name_en if english() else f"{p.name}（{p.short}）") for p in provinces.PROVINCES]
+
+
+def _province_choices_or_none() -> list[tuple[str, str]]:
+    return [("", _("请选择省份")), *province_choices()]
 
 
 def _text(max_length: int, label, **kwargs) -> forms.CharField:
@@ -35,7 +44,7 @@ def _entity_number(value: str) -> str:
     try:
         return numbers.parse(value).entity_number
     except Invalid as exc:
-        raise forms.ValidationError(exc.message, code=exc.code) from None
+        raise forms.ValidationError(say(exc.message, exc.message_en), code=exc.code) from None
 
 
 def add_errors(form: forms.Form, exc: BureauError | ValidationFailed, *, fields: dict[str, str] | None = None) -> None:
@@ -46,11 +55,11 @@ def add_errors(form: forms.Form, exc: BureauError | ValidationFailed, *, fields:
     for item in items:
         name = fields.get(item.field, item.field)
         if name in form.fields:
-            form.add_error(name, forms.ValidationError(item.message, code=item.code))
+            form.add_error(name, forms.ValidationError(say(item.message, item.message_en), code=item.code))
         else:
-            form.add_error(None, forms.ValidationError(item.message, code=item.code))
+            form.add_error(None, forms.ValidationError(say(item.message, item.message_en), code=item.code))
     if not items:
-        detail = exc.detail if isinstance(exc, BureauError) else str(exc)
+        detail = say(exc.detail, exc.detail_en) if isinstance(exc, BureauError) else str(exc)
         form.add_error(None, forms.ValidationError(detail, code=getattr(exc, "code", "invalid")))
 
 
@@ -89,7 +98,7 @@ class QueryForm(forms.Form):
             try:
                 numbers.parse(text)
             except Invalid as exc:
-                self.add_error("q", exc.message)
+                self.add_error("q", say(exc.message, exc.message_en))
         elif kind == "name":
             try:
                 text = query.name_text(text)
@@ -133,7 +142,7 @@ class VerificationForm(forms.Form):
         try:
             return v.mobile(self.cleaned_data["mobile"])
         except Invalid as exc:
-            raise forms.ValidationError(exc.message, code=exc.code) from None
+            raise forms.ValidationError(say(exc.message, exc.message_en), code=exc.code) from None
 
     def clean_id_last6(self) -> str:
         text = "".join(self.cleaned_data.get("id_last6", "").split()).upper()
@@ -162,7 +171,7 @@ class RecoveryForm(forms.Form):
 
     province = forms.ChoiceField(
         label=_("主体所在省份"),
-        choices=[("", _("请选择省份")), *PROVINCE_CHOICES],
+        choices=_province_choices_or_none,
         error_messages={"required": _("请选择省份"), "invalid_choice": _("请选择有效的省份")},
     )
     entity_number = _text(
@@ -195,7 +204,7 @@ class RecoveryForm(forms.Form):
 class MailProvinceForm(forms.Form):
     mail_province = forms.ChoiceField(
         label=_("主体所在省份"),
-        choices=[("", _("请选择省份")), *PROVINCE_CHOICES],
+        choices=_province_choices_or_none,
         error_messages={"required": _("请选择省份"), "invalid_choice": _("请选择有效的省份")},
     )
 

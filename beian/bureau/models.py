@@ -10,6 +10,7 @@ import uuid
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from beian.core import clock
 
@@ -49,8 +50,8 @@ class Provider(models.Model):
 
 
 class Status(models.TextChoices):
-    ACTIVE = "active", "已备案"
-    DEREGISTERED = "deregistered", "已注销"
+    ACTIVE = "active", _("已备案")
+    DEREGISTERED = "deregistered", _("已注销")
 
 
 class PrincipalFields(models.Model):
@@ -143,9 +144,9 @@ class Access(models.Model):
     submitted but not yet approved: served, and removed if the bureau rejects it."""
 
     class State(models.TextChoices):
-        PROVISIONAL = "provisional", "转入中"
-        ACTIVE = "active", "接入中"
-        ENDED = "ended", "已取消接入"
+        PROVISIONAL = "provisional", _("转入中")
+        ACTIVE = "active", _("接入中")
+        ENDED = "ended", _("已取消接入")
 
     website = models.ForeignKey(Website, on_delete=models.PROTECT, related_name="accesses")
     provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="accesses")
@@ -171,13 +172,13 @@ class Operation(models.Model):
     `beian.bureau.transitions.apply`."""
 
     class State(models.TextChoices):
-        RECEIVED = "received", "已接收"
-        AWAITING_VERIFICATION = "awaiting_verification", "待短信核验"
-        UNDER_REVIEW = "under_review", "管局审核中"
-        APPROVED = "approved", "审核通过"
-        REJECTED = "rejected", "管局驳回"
-        EXPIRED = "expired", "已过期"
-        WITHDRAWN = "withdrawn", "已撤回"
+        RECEIVED = "received", _("已接收")
+        AWAITING_VERIFICATION = "awaiting_verification", _("待短信核验")
+        UNDER_REVIEW = "under_review", _("管局审核中")
+        APPROVED = "approved", _("审核通过")
+        REJECTED = "rejected", _("管局驳回")
+        EXPIRED = "expired", _("已过期")
+        WITHDRAWN = "withdrawn", _("已撤回")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="operations")
@@ -363,3 +364,40 @@ class SimState(models.Model):
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     clock_offset_seconds = models.BigIntegerField(default=0)
     outage = models.BooleanField(default=False)
+
+
+class HolidayYear(models.Model):
+    """One year's published holiday arrangement (国务院办公厅关于部分节假日安排的通知): the calendar
+    every window, deadline and shell sweep is counted in (`beian.bureau.holidays`). Filled from
+    chinese-calendar for the years it knows; a later year is added by the admin or by
+    `python -m beian load_holidays FILE`, without a release. A year with no row is 节假日安排未公布."""
+
+    year = models.PositiveSmallIntegerField(primary_key=True)
+    source = models.CharField(max_length=200, blank=True)  # the notice, the file, or "chinese-calendar"
+    changed_at = models.DateTimeField(default=_now)
+    # Counts every change, so that each process sees that its cached calendar is stale even when
+    # two changes fall on the same (simulated) instant.
+    revision = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["year"]
+        verbose_name = "holiday arrangement (节假日安排)"
+
+    def __str__(self) -> str:
+        return str(self.year)
+
+
+class HolidayDay(models.Model):
+    """A day off (including the weekend days inside a holiday) or a weekend day worked instead (调休)."""
+
+    class Kind(models.TextChoices):
+        HOLIDAY = "holiday", _("放假")
+        WORKDAY = "workday", _("调休上班")
+
+    arrangement = models.ForeignKey(HolidayYear, on_delete=models.CASCADE, related_name="days")
+    day = models.DateField(unique=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    name = models.CharField(max_length=60, blank=True)  # 春节, 国庆节 …
+
+    class Meta:
+        ordering = ["day"]

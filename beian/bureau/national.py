@@ -319,6 +319,8 @@ class Spec:
     other_providers: tuple[tuple[int, float], ...]  # (id, weight)
     dialect: Dialect
     shell_grace_days: int = 20  # BEIAN_SHELL_GRACE_DAYS: a shell's deadline is in its feed snapshot
+    # The bureau's holiday arrangements (`holidays.calendar()`), which that deadline is counted in.
+    calendar: workdays.Calendar = field(default_factory=lambda: workdays.BUILTIN)
 
 
 @dataclass
@@ -476,7 +478,7 @@ class _Maker:
         if shell is None:
             return None
         day = clock.local_date(datetime.fromtimestamp(shell, UTC))
-        return workdays.add(day, self.spec.shell_grace_days).isoformat()
+        return self.spec.calendar.add(day, self.spec.shell_grace_days).isoformat()
 
     # ------------------------------------------------------------ names and certificates
 

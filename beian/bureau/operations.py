@@ -443,7 +443,8 @@ def _approve_new_filing(op: Operation) -> None:
         website=website,
         result={"entity_number": entity.number, "website_number": website.number},
     )
-    passwords.issue(entity, reason="first_filing")
+    if current_rules().filing_password:  # R2; miit2020 issues none (S23)
+        passwords.issue(entity, reason="first_filing")
     _notify_numbers(website)
     feed.websites_changed([website])
 

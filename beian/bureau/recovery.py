@@ -10,13 +10,25 @@ from django.db import transaction
 from beian.bureau import audit, passwords, secrets
 from beian.bureau.errors import BureauError, field_error
 from beian.bureau.models import Entity, MailedRecovery, Status
+from beian.bureau.rules import current as current_rules
 from beian.core import clock, numbers, provinces
 from beian.core.errors import Invalid
+
+
+def offered() -> bool:
+    """Whether the rule set in force has a filing password to recover (miit2020 has none, S23)."""
+    return current_rules().filing_password
+
+
+def refuse_unless_offered() -> None:
+    if not offered():
+        raise BureauError("no_filing_password")
 
 
 def recover_online(*, province: str, entity_number: str, cert_number: str) -> None:
     """S05. Whether or not the three match, the caller gives the same answer: a wrong
     combination reveals nothing about which part was wrong."""
+    refuse_unless_offered()
     try:
         code = provinces.lookup(province).code
         number = numbers.parse(entity_number).entity_number
@@ -54,6 +66,7 @@ def mail_route_refused(province_code: str) -> BureauError | None:
 
 def record_mailed_form(*, entity_number: str, received_on: date, reviewer: str, note: str = "") -> MailedRecovery:
     """S06: staff record a received 《找回备案密码申请表》; the principal then gets a new password."""
+    refuse_unless_offered()
     try:
         number = numbers.parse(entity_number).entity_number
     except Invalid as exc:

@@ -6,14 +6,14 @@ once issued is never issued again (R7).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from beian.bureau import audit, feed, outbox
+from beian.bureau import audit, feed, holidays, outbox
 from beian.bureau.models import Access, Domain, Entity, NumberSerial, Province, Status, Website
-from beian.core import clock, numbers, provinces, workdays
+from beian.core import clock, numbers, provinces
 from beian.core.catalogue import AccessEnded
 
 LIVE_ACCESS = (Access.State.PROVISIONAL, Access.State.ACTIVE)
@@ -104,7 +104,18 @@ def deregister_website(website: Website, reason: str, *, action: str = "deregist
 
 
 def grace_deadline(shell_since: datetime):
-    return workdays.add(clock.local_date(shell_since), settings.BEIAN_SHELL_GRACE_DAYS)
+    return holidays.calendar().add(clock.local_date(shell_since), settings.BEIAN_SHELL_GRACE_DAYS)
+
+
+def shells_counting_in(years: list[int]) -> list[Website]:
+    """The shells whose grace deadline a change of these years' holiday arrangement may move: those
+    that became shells before the last of them ended and whose deadline, counted in the calendar now,
+    falls in the first of them or later (one counted wholly before it is counted alike in any
+    arrangement of those years)."""
+    first = date(min(years), 1, 1)
+    end = datetime.combine(date(max(years) + 1, 1, 1), time(), tzinfo=clock.CHINA)
+    candidates = Website.objects.filter(status=Status.ACTIVE, shell_since__isnull=False, shell_since__lt=end)
+    return [w for w in candidates.order_by("shell_since") if grace_deadline(w.shell_since) >= first]
 
 
 def recheck_shell(website: Website) -> None:

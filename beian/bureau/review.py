@@ -14,7 +14,7 @@ from datetime import datetime, time, timedelta
 from django.conf import settings
 from django.db import transaction
 
-from beian.bureau import feed, operations
+from beian.bureau import audit, feed, holidays, operations, registry
 from beian.bureau.errors import BureauError
 from beian.bureau.models import Operation
 from beian.bureau.rules import operation_type
@@ -24,11 +24,13 @@ from beian.core import clock, workdays
 DECISIONS = ("approve", "reject")
 
 
-def window_for(op: Operation, start: datetime) -> workdays.Window:
+def window_for(op: Operation, start: datetime, calendar: workdays.Calendar | None = None) -> workdays.Window:
     kind = operation_type(op.type)
     earliest, latest = kind.review_days
     # A province's own limit may be longer than the national one (Zhejiang: 30 working days).
-    return workdays.window(clock.local_date(start), earliest, max(latest, op.province.review_limit_days))
+    return (calendar or holidays.calendar()).window(
+        clock.local_date(start), earliest, max(latest, op.province.review_limit_days)
+    )
 
 
 def start(op: Operation, *, actor: str) -> Operation:
@@ -55,11 +57,61 @@ def _plan(op: Operation, now: datetime, win: workdays.Window) -> dict:
     if settings.BEIAN_BUREAU_DELAY == "instant":
         when = now
     else:
-        span = workdays.between(win.start, win.latest) - workdays.between(win.start, win.earliest)
-        day = workdays.add(win.earliest, rng.randint(0, max(span, 0)))
+        days = holidays.calendar()
+        span = days.between(win.start, win.latest) - days.between(win.start, win.earliest)
+        day = days.add(win.earliest, rng.randint(0, max(span, 0)))
         minute = rng.randint(9 * 60, 17 * 60)
         when = datetime.combine(day, time(minute // 60, minute % 60), tzinfo=clock.CHINA)
     return {"planned_decision_at": when, "planned_decision": "reject" if reject else "approve"}
+
+
+def recompute_windows(*, years: list[int], by: str) -> list[tuple[str, object, object]]:
+    """A change of holiday arrangement moves the open windows: each operation under review gets
+    the window the new calendar gives its start, its history says so, and its provider hears it
+    in the feed (the portal's timeline says so too). Returns (operation, old due, new due) of each
+    window that moved."""
+    calendar = holidays.calendar()
+    moved = []
+    with transaction.atomic(using="bureau"):
+        under_review = (
+            # Only the operations are locked: their province and provider rows are read, not changed.
+            Operation.objects.select_for_update(of=("self",))
+            .filter(state=Operation.State.UNDER_REVIEW, review_started_at__isnull=False)
+            .select_related("province", "provider")
+            .order_by("submitted_at")
+        )
+        for op in under_review:
+            win = window_for(op, op.review_started_at, calendar)
+            before = (op.window_earliest, op.window_latest, op.window_provisional)
+            if before == (win.earliest, win.latest, win.provisional):
+                continue
+            changes = {
+                "window_earliest": win.earliest,
+                "window_latest": win.latest,
+                "window_provisional": win.provisional,
+            }
+            planned = op.planned_decision_at and clock.local_date(op.planned_decision_at)
+            if planned and op.planned_decision and not win.earliest <= planned <= win.latest:
+                changes.update(_plan(op, op.review_started_at, win))  # auto review decides inside the new window
+            Operation.objects.filter(pk=op.pk).update(**changes)
+            op.refresh_from_db()
+            audit.append(
+                actor=by,
+                action="window_recomputed",
+                subject=f"operation:{op.pk}",
+                # Dates and years only: the console's language says the rest (the action's label).
+                reason=f"{', '.join(map(str, years))}: {before[0]} – {before[1]} → {win.earliest} – {win.latest}",
+                data={
+                    "from": {"earliest": before[0], "latest": before[1], "provisional": before[2]},
+                    "to": {"earliest": win.earliest, "latest": win.latest, "provisional": win.provisional},
+                },
+            )
+            feed.emit(op.provider, "operation.updated", {**feed.operation_snapshot(op), "window_recomputed": True})
+            moved.append((str(op.pk), before[1], win.latest))
+        # A shell's deadline is counted in the same calendar: its provider hears the new date (only
+        # the shells whose count reaches a changed year: a national registry has many).
+        feed.websites_changed(registry.shells_counting_in(years))
+    return moved
 
 
 # (reason code, reason) of the simulation's own rejections: drawn by auto review, or forced

@@ -10,12 +10,12 @@ from django.conf import settings
 from ninja import NinjaAPI, Query, Schema
 
 from beian.bureau import api as bureau_api
-from beian.bureau import outbox, review, simulation, work
+from beian.bureau import holidays, outbox, review, simulation, work
 from beian.bureau.errors import BureauError
 from beian.bureau.models import Operation
 from beian.bureau.schemas import AdvanceIn, DecisionIn, OutageIn
 from beian.bureau.transitions import Actor
-from beian.core import clock, workdays
+from beian.core import clock
 from beian.httpapi import JSONOnly, ReadableJSON, Text
 from beian.messaging import send
 
@@ -42,7 +42,7 @@ def _clock_state() -> dict:
         "now": now.isoformat(),
         "today": clock.local_date(now).isoformat(),
         "offset_seconds": int(simulation.offset().total_seconds()),
-        "calendar_published": workdays.is_published(clock.local_date(now).year),
+        "calendar_published": holidays.calendar().is_published(clock.local_date(now).year),
     }
 
 
@@ -71,7 +71,7 @@ def advance_clock(request, payload: AdvanceIn):
     today = clock.today()
     delta = timedelta(days=payload.days, hours=payload.hours, minutes=payload.minutes)
     if payload.working_days:
-        delta += timedelta(days=(workdays.add(today, payload.working_days) - today).days)
+        delta += timedelta(days=(holidays.calendar().add(today, payload.working_days) - today).days)
     simulation.advance(delta)
     done = work.run_due()
     return {

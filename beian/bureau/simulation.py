@@ -8,13 +8,14 @@ that moves the clock sees the move at once.
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as time_of_day
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
-from beian.bureau.models import SimState
+from beian.bureau.models import Operation, SimState
 from beian.core import clock
 
 _CACHE_SECONDS = 1.0
@@ -48,6 +49,30 @@ def advance(delta: timedelta) -> None:
             clock_offset_seconds=F("clock_offset_seconds") + int(delta.total_seconds())
         )
     forget_cache()
+
+
+# A fresh world starts at the opening of a working day, so that what is made at once is made that day.
+START_TIME = time_of_day(9, 0)
+
+
+class AlreadyRunning(ValueError):
+    pass
+
+
+def start_at(day: date) -> datetime:
+    """Make the simulated time `day` at 09:00 in China, for a fresh world: one that has received no
+    operation yet. From there it only runs forward (`advance`), so an existing world's history is
+    never contradicted. Returns the simulated moment now."""
+    if Operation.objects.exists():
+        raise AlreadyRunning("the simulation has begun (operations exist): time does not run backwards")
+    target = datetime.combine(day, START_TIME, tzinfo=clock.CHINA)
+    current = clock.current()
+    base = current.base if isinstance(current, clock.OffsetClock) else current
+    with transaction.atomic(using="bureau"):
+        state()
+        SimState.objects.filter(id=1).update(clock_offset_seconds=int((target - base.now()).total_seconds()))
+    forget_cache()
+    return clock.now()
 
 
 def set_outage(on: bool) -> None:

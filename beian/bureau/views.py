@@ -29,7 +29,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from beian.bureau import query, recovery, review, simulation, throttle, verification
 from beian.bureau.errors import BureauError
 from beian.bureau.forms import (
-    PROVINCE_CHOICES,
+    PROVINCE_CODES,
     DecisionForm,
     LoginForm,
     MailedRecoveryForm,
@@ -38,12 +38,14 @@ from beian.bureau.forms import (
     RecoveryForm,
     VerificationForm,
     add_errors,
+    province_choices,
 )
 from beian.bureau.models import AuditRecord, Entity, MailedRecovery, Operation, Reviewer
 from beian.bureau.rules import operation_type
 from beian.core import clock, provinces
 from beian.core import validators as v
 from beian.core.errors import Invalid, ValidationFailed
+from beian.language import named, say
 
 SESSION_KEY = "bureau_reviewer_id"
 FLASH_KEY = "bureau_flash"
@@ -67,8 +69,15 @@ def _page(request: HttpRequest, template: str, context: dict | None = None, *, s
         "today": clock.today(),
         "reviewer": reviewer,
         "flash": request.session.pop(FLASH_KEY, None) if reviewer is not None else None,
+        # miit2020 has no filing password: no page links to its recovery or mentions it (S23).
+        "filing_password": recovery.offered(),
     }
     return render(request, template, {**common, **(context or {})}, status=status)
+
+
+def _no_password_page(request: HttpRequest) -> HttpResponse:
+    """Recovery's pages under a rule set without a filing password: what confirms instead (S23)."""
+    return _page(request, "bureau/no_filing_password.html", {"problem": BureauError("no_filing_password")}, status=410)
 
 
 def _unavailable() -> BureauError | None:
@@ -85,7 +94,7 @@ def _limited(scope: str, request: HttpRequest) -> BureauError | None:
 
 def _type_name(code: str) -> str:
     try:
-        return operation_type(code).name
+        return named(operation_type(code))
     except KeyError:
         return code
 
@@ -111,7 +120,7 @@ def public_query(request: HttpRequest) -> HttpResponse:
             try:
                 page = query.answer(kind, text, form.cleaned_data["after"] or None)
             except Invalid as exc:  # the form checked the shape; a service that disagrees is not a 500
-                form.add_error(None if exc.code == "cursor_invalid" else "q", exc.message)
+                form.add_error(None if exc.code == "cursor_invalid" else "q", say(exc.message, exc.message_en))
             else:
                 if page.next:
                     next_url = "?" + urlencode({"kind": kind, "q": text, "after": page.next})
@@ -170,6 +179,8 @@ def verify(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def password_recovery(request: HttpRequest) -> HttpResponse:
     """R3 / S05 / S06: online recovery, and which provinces take the mailed form."""
+    if not recovery.offered():
+        return _no_password_page(request)
     mail_form = MailProvinceForm(request.GET if "mail_province" in request.GET else None)
     mail = None
     if mail_form.is_bound and mail_form.is_valid():
@@ -199,6 +210,8 @@ def password_recovery(request: HttpRequest) -> HttpResponse:
 @require_safe
 def recovery_form(request: HttpRequest) -> HttpResponse:
     """R3b: the printable 《找回备案密码申请表》 of one province; Guangdong refuses the mail route."""
+    if not recovery.offered():
+        return _no_password_page(request)
     try:
         chosen = provinces.by_code(request.GET.get("province", ""))
     except Invalid:
@@ -210,7 +223,7 @@ def recovery_form(request: HttpRequest) -> HttpResponse:
     return _page(
         request,
         "bureau/recovery_form.html",
-        {"province": chosen, "bureau_name": _("%(province)s通信管理局") % {"province": chosen.name}},
+        {"province": chosen, "bureau_name": _("%(province)s通信管理局") % {"province": named(chosen)}},
     )
 
 
@@ -334,7 +347,7 @@ def console(request: HttpRequest) -> HttpResponse:
     if tab not in dict(TABS):
         tab = "review"
     province = reviewer.province_id or request.GET.get("province", "")
-    if province not in dict(PROVINCE_CHOICES):
+    if province not in PROVINCE_CODES:
         province = ""
     ops = _operations(reviewer)
     if province:
@@ -371,7 +384,7 @@ def console(request: HttpRequest) -> HttpResponse:
             "rows": rows,
             "page": page,
             "province": province,
-            "province_choices": PROVINCE_CHOICES,
+            "province_choices": province_choices(),
             "late_days": late.days if late else 0,
             "query": urlencode({"tab": tab, "province": province}),
         },
@@ -409,14 +422,14 @@ _NEVER_SHOWN = frozenset({"filing_password"})
 
 def _value(key: str, value) -> str:
     if isinstance(value, list):
-        return "、".join(str(item) for item in value) or "—"
+        return _("、").join(str(item) for item in value) or "—"
     if key == "unit_type" and value in v.UNIT_TYPES:
-        return f"{v.UNIT_TYPES[value].name}（{value}）"
+        return named(v.UNIT_TYPES[value])
     if key in ("cert_type", "id_type") and value in v.CERT_TYPES:
-        return f"{v.CERT_TYPES[value].name}（{value}）"
+        return named(v.CERT_TYPES[value])
     if key == "province":
         try:
-            return provinces.lookup(str(value)).name
+            return named(provinces.lookup(str(value)))
         except Invalid:
             return str(value)
     return "—" if value in (None, "") else str(value)
@@ -452,6 +465,7 @@ _ACTION_LABELS = {
     "reject": gettext_lazy("驳回"),
     "expire": gettext_lazy("退回（核验未完成）"),
     "withdraw": gettext_lazy("接入商撤回"),
+    "window_recomputed": gettext_lazy("节假日安排变更，重新计算审核期限"),
 }
 
 
@@ -499,7 +513,7 @@ def operation_detail(request: HttpRequest, pk) -> HttpResponse:
         {
             "ver": ver,
             "mobile": mask_mobile(ver.mobile),
-            "roles": "、".join(str(_ROLE_LABELS.get(r, r)) for r in ver.roles),
+            "roles": _("、").join(str(_ROLE_LABELS.get(r, r)) for r in ver.roles),
         }
         for ver in op.verifications.order_by("pk")
     ]
@@ -536,6 +550,8 @@ def operation_detail(request: HttpRequest, pk) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def mailed_recoveries(request: HttpRequest) -> HttpResponse:
     """S06: record a received 《找回备案密码申请表》; the principal then gets a new password."""
+    if not recovery.offered():
+        return _no_password_page(request)
     reviewer: Reviewer = request.reviewer
     status = 200
     refused = None

@@ -319,12 +319,26 @@ FAQ: dict[str, OperationType] = {
 class RuleSet:
     code: str
     name: str
+    name_en: str
     operations: dict[str, OperationType]
     max_domains_per_website: int | None  # None: no limit beyond the form's
+    # Whether the filing password (备案密码) exists at all: issued at an entity's first filing, sent
+    # to its principal, recoverable online or by mail. Without it, nothing issues, asks for, recovers
+    # or mentions one; the rows' `password` cells must then all be False.
+    filing_password: bool
+    # Where the rule set comes from, for docs/rules.md and the catalogue's readers.
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.filing_password and any(op.password for op in self.operations.values()):
+            raise ValueError(f"{self.code}: a rule set without a filing password cannot ask for one")
 
     def as_dict(self) -> dict:
         return {
             "rule_set": self.code,
+            "name": self.name,
+            "name_en": self.name_en,
+            "filing_password": self.filing_password,
             "max_domains_per_website": self.max_domains_per_website,
             "operations": [t.as_dict() for t in self.operations.values()],
         }
@@ -338,8 +352,24 @@ def _miit2020() -> dict[str, OperationType]:
 
 
 RULE_SETS: dict[str, RuleSet] = {
-    "faq": RuleSet("faq", "常见问题规则（备案密码）", FAQ, max_domains_per_website=None),
-    "miit2020": RuleSet("miit2020", "工信部 2020 规则（短信核验，无备案密码）", _miit2020(), max_domains_per_website=1),
+    "faq": RuleSet(
+        "faq",
+        "常见问题规则（备案密码）",
+        "Seed FAQ rules (filing password)",
+        FAQ,
+        max_domains_per_website=None,
+        filing_password=True,
+        source="the seed FAQ (Q1–Q11)",
+    ),
+    "miit2020": RuleSet(
+        "miit2020",
+        "工信部 2020 规则（短信核验，无备案密码）",
+        "MIIT 2020 rules (SMS verification, no filing password)",
+        _miit2020(),
+        max_domains_per_website=1,
+        filing_password=False,
+        source="MIIT's change of 2020-08-17: the filing password retired, SMS verification instead",
+    ),
 }
 
 OPERATION_CODES: tuple[str, ...] = tuple(FAQ)

@@ -13,16 +13,19 @@ from django.contrib.auth import login, password_validation
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.models import AbstractBaseUser, Group, User
+from django.contrib.auth.signals import user_logged_in
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
+from beian import language
 from beian.core import validators as v
 from beian.core.errors import Invalid
 from beian.provider import review
@@ -124,14 +127,45 @@ class SpecialistLoginForm(AuthenticationForm):
             raise ValidationError(gettext_lazy("该账号不是备案专员，不能登录审核控制台"), code="not_specialist")
 
 
+# ---------------------------------------------------------------- the account's language
+
+
+def _keep_on_account(sender, *, request: HttpRequest, language: str, **kwargs) -> None:
+    """A signed-in customer's pick of language is kept on the account: their notices follow it."""
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        Profile.objects.update_or_create(user=user, defaults={"language": language})
+
+
+def _language_of_account(sender, *, request: HttpRequest, user, **kwargs) -> None:
+    """Signing in: a language picked with the switch in this visit is kept on the account; else the
+    account's language comes into the session, whatever the browser says."""
+    session = getattr(request, "session", None)
+    if session is None:
+        return
+    picked = language.supported(session.get(language.SESSION_KEY))
+    if picked:
+        Profile.objects.filter(user=user).update(language=picked)
+        return
+    kept = Profile.objects.filter(user=user).values_list("language", flat=True).first()
+    if kept:
+        session[language.SESSION_KEY] = kept
+        translation.activate(kept)
+
+
+def connect_language() -> None:
+    language.language_chosen.connect(_keep_on_account, dispatch_uid="beian.provider.keep_language")
+    user_logged_in.connect(_language_of_account, dispatch_uid="beian.provider.account_language")
+
+
 # ---------------------------------------------------------------- pages
 
 
-def register_customer(*, username: str, email: str, mobile: str, password: str) -> AbstractBaseUser:
+def register_customer(*, username: str, email: str, mobile: str, password: str, language: str = "") -> AbstractBaseUser:
     """A new customer account, its profile and its group, in one transaction."""
     with transaction.atomic():
         user = User.objects.create_user(username=username, email=email, password=password)
-        Profile.objects.create(user=user, mobile=mobile)
+        Profile.objects.create(user=user, mobile=mobile, language=language)
         user.groups.add(Group.objects.get_or_create(name=CUSTOMERS)[0])
     return user
 
@@ -145,7 +179,11 @@ def signup(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         try:
             user = register_customer(
-                username=data["username"], email=data["email"], mobile=data["mobile"], password=data["password1"]
+                username=data["username"],
+                email=data["email"],
+                mobile=data["mobile"],
+                password=data["password1"],
+                language=translation.get_language() or "",  # the language they signed up in
             )
         except IntegrityError:  # the same name taken by someone else a moment ago
             form.add_error("username", _("该用户名已被注册"))

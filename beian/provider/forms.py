@@ -29,8 +29,10 @@ from beian.provider.words import (
     PRINCIPAL_LABELS,
     PRINCIPAL_TITLES,
     SECTION_TITLES,
+    english,
     form_name,
     label_of,
+    named,
     say,
     type_name,
 )
@@ -64,10 +66,23 @@ def _lines(text: str | None) -> list[str]:
     return [line.strip() for line in (text or "").splitlines() if line.strip()]
 
 
-UNIT_CHOICES = [(u.code, u.name) for u in v.UNIT_TYPES.values()]
-CERT_CHOICES = [(c.code, c.name) for c in v.CERT_TYPES.values()]
-PERSON_ID_CHOICES = [(code, v.CERT_TYPES[code].name) for code in v.PERSON_ID_TYPES]
-PROVINCE_CHOICES = [(p.code, f"{p.name}（{p.short}）") for p in provinces.PROVINCES]
+# Made per form, in the page's language (the core tables carry their English names).
+def unit_choices() -> list[tuple[str, str]]:
+    return [(u.code, named(u)) for u in v.UNIT_TYPES.values()]
+
+
+def cert_choices() -> list[tuple[str, str]]:
+    return [(c.code, named(c)) for c in v.CERT_TYPES.values()]
+
+
+def person_id_choices() -> list[tuple[str, str]]:
+    return [(code, named(v.CERT_TYPES[code])) for code in v.PERSON_ID_TYPES]
+
+
+def province_choices() -> list[tuple[str, str]]:
+    return [(p.code, named(p) if english() else f"{p.name}（{p.short}）") for p in provinces.PROVINCES]
+
+
 # unit type → the certificate types it files with, for the page's select filter.
 UNIT_CERT_TYPES = {u.code: list(u.cert_types) for u in v.UNIT_TYPES.values()}
 LINES_MAX = 50  # lines of a box of domains or IPs
@@ -222,7 +237,7 @@ class ApplicationForm(forms.Form):
             if name in self.fields:
                 self.reasons.setdefault(name, []).append(say(item))
             else:
-                self.loose_reasons.append(f"{label_of(item.get('field', ''))}：{say(item)}")
+                self.loose_reasons.append(f"{label_of(item.get('field', ''))}{_('：')}{say(item)}")
 
     # ------------------------------------------------------------ fields
 
@@ -253,7 +268,7 @@ class ApplicationForm(forms.Form):
         group = self._group(key, SECTION_TITLES[key], note)
         keep = _("不变更") if changes else _("请选择")
         current = self._target_entity() if changes else None
-        self._add(group, f"{key}-unit_type", _choice(LABELS["entity.unit_type"], UNIT_CHOICES, blank=keep))
+        self._add(group, f"{key}-unit_type", _choice(LABELS["entity.unit_type"], unit_choices(), blank=keep))
         self._add(
             group,
             f"{key}-name",
@@ -265,10 +280,10 @@ class ApplicationForm(forms.Form):
                 ),
             ),
         )
-        self._add(group, f"{key}-cert_type", _choice(LABELS["entity.cert_type"], CERT_CHOICES, blank=keep))
+        self._add(group, f"{key}-cert_type", _choice(LABELS["entity.cert_type"], cert_choices(), blank=keep))
         self._add(group, f"{key}-cert_number", text_field(LABELS["entity.cert_number"], 40))
         if not changes:
-            self._add(group, f"{key}-province", _choice(LABELS["entity.province"], PROVINCE_CHOICES, blank=keep))
+            self._add(group, f"{key}-province", _choice(LABELS["entity.province"], province_choices(), blank=keep))
         self._add(group, f"{key}-address", text_field(LABELS["entity.address"], 250))
         self._add_principal(key, changes=changes)
 
@@ -286,12 +301,18 @@ class ApplicationForm(forms.Form):
             )
         p = f"{key}-principal"
         self._add(group, f"{p}-name", text_field(PRINCIPAL_LABELS["name"], 40))
-        self._add(group, f"{p}-id_type", _choice(PRINCIPAL_LABELS["id_type"], PERSON_ID_CHOICES, blank=_("请选择")))
+        self._add(group, f"{p}-id_type", _choice(PRINCIPAL_LABELS["id_type"], person_id_choices(), blank=_("请选择")))
         self._add(group, f"{p}-id_number", text_field(PRINCIPAL_LABELS["id_number"], 40))
         self._add(
             group,
             f"{p}-mobile",
-            text_field(PRINCIPAL_LABELS["mobile"], 20, help_text=_("管局的短信核验码和备案密码将发送到此号码")),
+            text_field(
+                PRINCIPAL_LABELS["mobile"],
+                20,
+                help_text=_("管局的短信核验码和备案密码将发送到此号码")
+                if rules.current().filing_password
+                else _("管局的短信核验码将发送到此号码"),
+            ),
         )
         self._add(group, f"{p}-email", text_field(PRINCIPAL_LABELS["email"], 254))
 
@@ -316,7 +337,7 @@ class ApplicationForm(forms.Form):
         )
         domains_help = (
             _("每行一个。变更时只能删除域名，不能新增或替换（新增域名请办理新增网站）；当前：%(value)s")
-            % {"value": "、".join(self._current_domains())}
+            % {"value": _("、").join(self._current_domains())}
             if current
             else _("每行一个注册域名，如 example.cn；其子域名随之备案")
         )
@@ -350,7 +371,7 @@ class ApplicationForm(forms.Form):
         current = self._target_website() if filings.acts_on_access_here(self.kind) else None
         help_text = _("每行一个公网 IP（IPv4 或 IPv6）")
         if current is not None and current.ips:
-            help_text = f"{help_text}；{_('当前：%(value)s') % {'value': '、'.join(current.ips)}}"
+            help_text = f"{help_text}{_('；')}{_('当前：%(value)s') % {'value': _('、').join(current.ips)}}"
         self._add(
             group,
             f"{key}-ips",
@@ -533,11 +554,11 @@ class ApplicationForm(forms.Form):
             if same and name.startswith("website-principal"):
                 continue  # the entity's principal, already said there
             typed = self._typed(item.field)
-            text = f"{typed}：{say(item)}" if typed else say(item)
+            text = f"{typed}{_('：')}{say(item)}" if typed else say(item)
             if name in self.fields:
                 self.add_error(name, text)
             else:
-                self.add_error(None, f"{label_of(item.field)}：{text}")
+                self.add_error(None, f"{label_of(item.field)}{_('：')}{text}")
 
     def check_complete(self) -> bool:
         """Is the application ready to submit? Every missing or wrong field becomes a form error."""

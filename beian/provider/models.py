@@ -163,6 +163,9 @@ class Profile(models.Model):
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
     mobile = models.CharField(max_length=11, blank=True)
+    # The language the customer reads (a code of LANGUAGES): their pages after signing in and their
+    # notices; "" is the platform's default.
+    language = models.CharField(max_length=10, blank=True)
 
 
 class SyncCursor(models.Model):

@@ -84,7 +84,8 @@ def of(app: Application) -> NextStep:
         return NextStep(
             "done",
             numbers=tuple(n for n in (app.entity_number, app.website_number) if n),
-            password_sent=kind.target is None,  # it filed a new entity, which the bureau gives a password
+            # It filed a new entity, which the bureau gives a password where the rule set has one.
+            password_sent=kind.target is None and rules.current().filing_password,
         )
     if state in (S.REJECTED, S.EXPIRED):
         return NextStep("copy_and_resubmit", outcome=state, reason=app.reason)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.utils.translation import gettext
+
 from beian.core.catalogue import OPERATION_CODES, Section, shape
 from beian.provider.words import display_value, form_name, label_of, say, stripped
 
@@ -108,6 +110,6 @@ def subject(op_type: str, data: dict) -> str:
         return data[kind.target_key]
     site = data.get("website") if isinstance(data.get("website"), dict) else {}
     if isinstance(site.get("domains"), list) and site["domains"]:
-        return "、".join(str(d) for d in site["domains"][:3])
+        return gettext("、").join(str(d) for d in site["domains"][:3])
     entity = data.get("entity") if isinstance(data.get("entity"), dict) else {}
     return str(entity.get("name") or "")

@@ -404,5 +404,8 @@ class OperationTypeOut(Schema):
 
 class CatalogueOut(Schema):
     rule_set: str
+    name: str
+    name_en: str
+    filing_password: bool = Field(description="Whether the rule set has a filing password at all (miit2020: none)")
     max_domains_per_website: int | None
     operations: list[OperationTypeOut]

@@ -16,7 +16,7 @@ from django.db import transaction
 from beian.core import clock
 from beian.core.catalogue import OPERATION_CODES, Hosting, Serving, shape
 from beian.provider import bureau_client, holders, listing, notices, rules
-from beian.provider.models import Application, FiledDomain, FiledEntity, FiledWebsite, SyncCursor
+from beian.provider.models import Application, FiledDomain, FiledEntity, FiledWebsite, SyncCursor, TimelineEntry
 from beian.provider.transitions import BUREAU_STATES, Role, allowed, apply
 
 log = logging.getLogger("beian.provider.sync")
@@ -74,10 +74,22 @@ def follow_operation(operation: dict) -> Application | None:
             notices.tell(app, NOTICE_ON[app.state])
     else:
         # Facts only (or an event older than what we know): never a step back.
+        before = (app.window_earliest, app.window_latest)
         known = {k: v for k, v in facts.items() if v not in (None, "")}
         numbers = {k: known.get(k, getattr(app, k)) for k in ("entity_number", "website_number")}
         Application.objects.filter(pk=app.pk).update(**known, **listing.keys(app.type, app.data, **numbers))
         app.refresh_from_db()
+        after = (app.window_earliest, app.window_latest)
+        if operation.get("window_recomputed") and app.window_latest and after != before:
+            # A change of holiday arrangement moved the bureau's window: the history says so, once
+            # (the same event again finds the window already moved).
+            TimelineEntry.objects.create(
+                application=app,
+                at=clock.now(),
+                actor=Role.BUREAU,
+                action="bureau:window_recomputed",
+                reason=f"{before[0]} – {before[1]} → {after[0]} – {after[1]}",
+            )
     if app.state == S.APPROVED and app.entity_number:
         holders.hand_over(app.entity_number, app)
     return app

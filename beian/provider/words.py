@@ -9,9 +9,9 @@ What is here is what only the pages say.
 
 from __future__ import annotations
 
-from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
+from beian import language
 from beian.core import provinces
 from beian.core import validators as v
 from beian.core.catalogue import Serving, Subject, Verb
@@ -22,8 +22,9 @@ from beian.provider.models import Application
 S = Application.State
 
 
-def english() -> bool:
-    return (get_language() or "").startswith("en")
+# The page's language and a core table entry's name in it: one rule for both sides (`beian.language`).
+english = language.english
+named = language.named
 
 
 def say(error) -> str:
@@ -32,12 +33,7 @@ def say(error) -> str:
         zh, en = str(error.get("message") or ""), str(error.get("message_en") or "")
     else:
         zh, en = getattr(error, "message", "") or "", getattr(error, "message_en", "") or ""
-    return (en or zh) if english() else (zh or en)
-
-
-def named(item) -> str:
-    """A core table entry (unit type, certificate type, province, operation type) by its name."""
-    return item.name_en if english() else item.name
+    return language.say(zh, en)
 
 
 def type_name(code: str) -> str:

@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from datetime import date
+from datetime import date, datetime
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from stdnum.cn import ric, uscc
 
-from beian.bureau import audit, bulkload, feed, national
+from beian.bureau import audit, bulkload, feed, holidays, national, registry
 from beian.bureau.models import (
     Access,
     AuditRecord,
@@ -27,12 +28,15 @@ from beian.bureau.models import (
     Website,
 )
 from beian.bureau.registry import LIVE_ACCESS
-from beian.core import numbers, synthetic
+from beian.core import numbers, synthetic, workdays
 from beian.core import validators as v
+from beian.core.clock import CHINA
 
 pytestmark = pytest.mark.django_db(databases=["default", "bureau"])
 
 TODAY = date(2026, 3, 2)
+BUILD = national.build
+EXAMPLE_2027 = Path(__file__).parent.parent / "data" / "holidays-2027-example.txt"
 
 
 def load(entities: int = 300, websites: int = 640, *, seed: int = 7, provider: str = "operator", batch: int = 120):
@@ -202,6 +206,24 @@ def test_s24_the_selected_providers_feed_says_what_the_feed_would(loaded, world)
         assert event.kind == "website.updated"
         website = by_number[event.data["number"]]
         assert event.data == json.loads(json.dumps(feed.website_snapshot(website, world.operator)))
+
+
+def test_s24_loaded_shell_deadlines_count_in_the_bureaus_holiday_table(world, sim_clock, monkeypatch):
+    """A shell's deadline in the loaded feed counts in the bureau's table, as the feed's own
+    snapshot does (registry.grace_deadline), not in chinese-calendar's data: here a loaded 2027
+    arrangement moves a deadline across Spring Festival."""
+    holidays.load(holidays.parse(EXAMPLE_2027.read_text()), source="test")
+    sim_clock.set(datetime(2027, 2, 3, 12, tzinfo=CHINA))
+    built = []
+    monkeypatch.setattr(national, "build", lambda spec: built.append(spec) or BUILD(spec))
+    load(entities=40, websites=80, batch=20)
+    assert built
+    assert all(spec.calendar == holidays.calendar() for spec in built)
+
+    left = datetime(2027, 1, 25, 10, tzinfo=CHINA)  # the access ended on a Monday before the holiday
+    maker = national._Maker(built[0])
+    assert maker.deadline(int(left.timestamp())) == registry.grace_deadline(left).isoformat() == "2027-02-26"
+    assert workdays.BUILTIN.add(left.date(), 20).isoformat() == "2027-02-22"  # weekends only in 2027
 
 
 def test_r7_a_filing_after_the_load_gets_a_number_after_the_loaded_ones(loaded, world):

@@ -2,6 +2,7 @@
 weekends only (with a warning, marked provisional) for a year it has not published."""
 
 import logging
+import pickle
 from datetime import date, timedelta
 
 import pytest
@@ -203,3 +204,36 @@ def test_window_ending_exactly_on_the_last_published_day_is_not_provisional():
 
 def _days(first: date, last: date) -> list[date]:
     return [first + timedelta(days=k) for k in range((last - first).days + 1)]
+
+
+# ---------------------------------------------------------------- a calendar handed its data
+
+
+def test_a_calendar_counts_in_the_arrangement_it_is_handed_and_keeps_no_other():
+    spring_2027 = workdays.Arrangement(
+        2027, holidays=frozenset(date(2027, 2, d) for d in range(5, 14)), workdays=frozenset({date(2027, 2, 20)})
+    )
+    handed = workdays.Calendar([spring_2027])
+    assert handed.is_published(2027)
+    assert not handed.is_published(2026)
+    assert not handed.is_working_day(date(2027, 2, 8))
+    assert handed.is_working_day(date(2027, 2, 20))
+    assert handed.window(date(2027, 2, 1), 3, 20).latest == date(2027, 3, 8)
+    assert not workdays.BUILTIN.is_published(2027)  # the built-in calendar is not touched
+
+
+def test_an_arrangement_refuses_a_day_of_another_year_or_a_day_both_off_and_worked():
+    with pytest.raises(ValueError, match="another year"):
+        workdays.Arrangement(2027, holidays=frozenset({date(2026, 12, 31)}))
+    with pytest.raises(ValueError, match="both"):
+        workdays.Arrangement(2027, holidays=frozenset({date(2027, 2, 20)}), workdays=frozenset({date(2027, 2, 20)}))
+
+
+def test_a_calendar_crosses_to_another_process_whole():
+    """`load_national` hands the bureau's calendar to its worker processes, by pickle."""
+    named = workdays.Arrangement(2027, holidays=frozenset({date(2027, 2, 8)}), names={date(2027, 2, 8): "春节"})
+    handed = workdays.Calendar([*workdays.BUILTIN.arrangements.values(), named])
+    again = pickle.loads(pickle.dumps(handed))
+    assert again == handed
+    assert again.arrangements[2027].names[date(2027, 2, 8)] == "春节"
+    assert not again.is_working_day(date(2027, 2, 8))

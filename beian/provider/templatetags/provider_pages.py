@@ -36,6 +36,7 @@ ACTIONS = {
     "bureau:rejected": gettext_lazy("管局驳回"),
     "bureau:expired": gettext_lazy("短信核验超时，申请已过期"),
     "bureau:withdrawn": gettext_lazy("管局确认撤回"),
+    "bureau:window_recomputed": gettext_lazy("节假日安排变更，管局重新计算审核期限"),
 }
 
 
