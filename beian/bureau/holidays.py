@@ -4,7 +4,9 @@ the working-day calendar built from them for `beian.core.workdays`.
 The State Council publishes each year's arrangement late in the year before; the bureau takes it in
 without a release, by its admin or by a file (`python -m beian load_holidays FILE`). A change of
 arrangement moves the decision windows that are open: they are recomputed, and the operation's
-history and the provider's feed say so (`beian.bureau.review.recompute_windows`).
+history and the provider's feed say so (`beian.bureau.review.recompute_windows`). Every provider's
+feed also carries the whole calendar after each change (`calendar.updated`, `publish`), so that the
+provider counts its own deadlines (its specialists' review) in the same working days as the bureau.
 
 The file format, one day or a run of days per line (docs/calendar.md):
 
@@ -27,7 +29,7 @@ from datetime import date, timedelta
 from django.db import transaction
 from django.db.models import Count, F, Max, Sum
 
-from beian.bureau.models import HolidayDay, HolidayYear
+from beian.bureau.models import HolidayDay, HolidayYear, Provider
 from beian.core import clock, workdays
 
 KINDS = {kind.value for kind in HolidayDay.Kind}
@@ -75,6 +77,37 @@ def calendar() -> workdays.Calendar:
 def forget_cache() -> None:
     global _cache
     _cache = None
+
+
+# ---------------------------------------------------------------- the providers' copy
+
+CALENDAR_EVENT = "calendar.updated"
+
+
+def snapshot() -> dict:
+    """The whole calendar as a feed event carries it: every year at once (a few hundred days), so
+    that a provider replaces its copy whole and a lost or repeated event cannot leave it half-right."""
+    return {
+        "arrangements": [
+            {
+                "year": year,
+                "holidays": sorted(d.isoformat() for d in arrangement.holidays),
+                "workdays": sorted(d.isoformat() for d in arrangement.workdays),
+                "names": {d.isoformat(): name for d, name in sorted(arrangement.names.items()) if name},
+            }
+            for year, arrangement in sorted(calendar().arrangements.items())
+        ]
+    }
+
+
+def publish(providers: Iterable[Provider] | None = None) -> None:
+    """Tell each provider (every one, unless named) the calendar as it stands, in the transaction of
+    the change."""
+    from beian.bureau import feed  # feed → registry; imported here to keep this module's imports light
+
+    data = snapshot()
+    for provider in Provider.objects.all() if providers is None else providers:
+        feed.emit(provider, CALENDAR_EVENT, data)
 
 
 # ---------------------------------------------------------------- the file
@@ -249,6 +282,7 @@ def load(
         forget_cache()
         if report.added or report.replaced:
             report.moved = review.recompute_windows(years=sorted(report.added + report.replaced), by=by)
+            publish()
         if dry_run:
             transaction.set_rollback(True, using="bureau")
     forget_cache()
@@ -263,5 +297,6 @@ def changed_in_admin(year: int, *, by: str) -> list[tuple[str, date, date]]:
         HolidayYear.objects.filter(year=year).update(changed_at=clock.now(), revision=F("revision") + 1)
         forget_cache()
         moved = review.recompute_windows(years=[year], by=by)
+        publish()
     forget_cache()
     return moved

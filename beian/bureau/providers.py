@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from beian.bureau import secrets
+from django.db import transaction
+
+from beian.bureau import holidays, secrets
 from beian.bureau.models import FeedCounter, Provider
 
 
@@ -20,8 +22,11 @@ def register(*, slug: str, name: str, rotate: bool = False, key: str | None = No
     if existing is not None and not rotate:
         raise ValueError(f"provider {slug} exists; use --rotate for a new key")
     if existing is None:
-        provider = Provider.objects.create(slug=slug, name=name, key_id=key_id, key_hash=secrets.hash_secret(key))
-        FeedCounter.objects.create(provider=provider)
+        with transaction.atomic(using="bureau"):
+            provider = Provider.objects.create(slug=slug, name=name, key_id=key_id, key_hash=secrets.hash_secret(key))
+            FeedCounter.objects.create(provider=provider)
+            # A new provider's feed starts with the working-day calendar it counts its deadlines in.
+            holidays.publish([provider])
     else:
         Provider.objects.filter(pk=existing.pk).update(name=name, key_id=key_id, key_hash=secrets.hash_secret(key))
         provider = Provider.objects.get(pk=existing.pk)

@@ -123,7 +123,11 @@ class OperationOut(Schema):
 
 class EventOut(Schema):
     seq: int
-    kind: str
+    kind: str = Field(
+        description="operation.updated (data: the operation), website.updated (data: the website as this "
+        "provider sees it, with its entity and its access here) or calendar.updated (data: the whole "
+        "working-day calendar, every published year, after any change of it)"
+    )
     created_at: str
     data: dict
 

@@ -6,8 +6,9 @@ Council publishes each year's arrangement late in the year before, so whoever ho
 able to add a year without a release: the bureau keeps them in a table (`beian.bureau.holidays`),
 filled from `chinese_calendar` for the years that package knows and extended by its admin or a file.
 
-`BUILTIN` is the calendar of `chinese_calendar` alone, for callers with no table (the provider's
-own one-day review deadline, the tests of this module). For a year without an arrangement a deadline
+The providers receive the bureau's table through its feed (`beian.provider.holidays`). `BUILTIN` is
+the calendar of `chinese_calendar` alone, for callers with no table yet (a provider before its first
+calendar event, the tests of this module). For a year without an arrangement a deadline
 must still be computable, so such a year counts Monday to Friday as working days; windows that reach
 into it are marked provisional (节假日安排未公布) and a warning is logged once per year.
 """

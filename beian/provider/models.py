@@ -176,6 +176,17 @@ class SyncCursor(models.Model):
     updated_at = models.DateTimeField(default=_now)
 
 
+class BureauCalendar(models.Model):
+    """The bureau's working-day calendar as its feed last carried it (`calendar.updated`; a single
+    row): the published holiday arrangements the provider counts its own deadlines in."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    # [{"year": 2027, "holidays": ["2027-01-01", …], "workdays": […], "names": {"2027-01-01": "元旦"}}]
+    arrangements = models.JSONField(default=list)
+    seq = models.PositiveBigIntegerField(default=0)  # the feed event it came in
+    received_at = models.DateTimeField(default=_now)
+
+
 class FiledEntity(models.Model):
     """The mirror of an entity that has (or had) a website accessed with this provider."""
 

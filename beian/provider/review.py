@@ -9,9 +9,9 @@ from datetime import date
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
-from beian.core import clock, workdays
+from beian.core import clock
 from beian.core.errors import FieldError
-from beian.provider import notices
+from beian.provider import holidays, notices
 from beian.provider.errors import ProviderError
 from beian.provider.models import Application, Delivery
 from beian.provider.transitions import Role, apply
@@ -26,7 +26,7 @@ def due(app: Application) -> date | None:
     """By when the review of a submitted application is expected (and after which it is late)."""
     if app.submitted_at is None:
         return None
-    return workdays.add(clock.local_date(app.submitted_at), REVIEW_DAYS)
+    return holidays.calendar().add(clock.local_date(app.submitted_at), REVIEW_DAYS)
 
 
 def is_specialist(user: AbstractBaseUser) -> bool:

@@ -15,7 +15,7 @@ from django.db import transaction
 
 from beian.core import clock
 from beian.core.catalogue import OPERATION_CODES, Hosting, Serving, shape
-from beian.provider import bureau_client, holders, listing, notices, rules
+from beian.provider import bureau_client, holders, holidays, listing, notices, rules
 from beian.provider.models import Application, FiledDomain, FiledEntity, FiledWebsite, SyncCursor, TimelineEntry
 from beian.provider.transitions import BUREAU_STATES, Role, allowed, apply
 
@@ -143,6 +143,7 @@ def follow_website(snapshot: dict, *, version: int) -> FiledWebsite:
 HANDLERS = {
     "operation.updated": lambda event: follow_operation(event["data"]),
     "website.updated": lambda event: follow_website(event["data"], version=event["seq"]),
+    "calendar.updated": holidays.follow,
 }
 
 

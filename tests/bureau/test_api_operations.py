@@ -308,8 +308,9 @@ def test_events_are_paged_by_cursor_and_kept_per_provider(world, operator_http, 
     end = operator_http.get("events", after=rest["next_after"]).json()
     assert end == {"events": [], "next_after": rest["next_after"]}
 
-    # The other provider hears nothing of the operator's filings.
-    assert other_http.get("events").json() == {"events": [], "next_after": 0}
+    # The other provider hears nothing of the operator's filings: only the calendar its feed starts with.
+    theirs = other_http.get("events").json()
+    assert [(e["seq"], e["kind"]) for e in theirs["events"]] == [(1, "calendar.updated")]
 
 
 # ---------------------------------------------------------------- refusals that need the registry

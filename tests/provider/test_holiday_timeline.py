@@ -43,3 +43,27 @@ def test_a_recomputed_window_is_on_the_customers_timeline_once(people, bureau, s
     page = text(signed_in(people["alice"]).get(f"/portal/applications/{cancel.pk}/"))
     assert "节假日安排变更，管局重新计算审核期限" in page
     assert "2027-03-08" in page
+
+
+def test_the_providers_review_deadline_counts_in_the_bureaus_published_arrangement(people, bureau, sim_clock):
+    """Issue 13: the calendar reaches the provider through the feed, so a year published late moves
+    the specialists' review deadline without a release, as it moves the bureau's windows."""
+    from beian.provider import holidays as provider_holidays
+    from beian.provider.models import BureauCalendar
+
+    sim_clock.set(datetime(2027, 2, 4, 10, tzinfo=CHINA))  # Thursday, the eve of the example's festival
+    sync.sync_once(client=bureau)  # a new provider's feed starts with the calendar
+    held = BureauCalendar.objects.get()
+    assert provider_holidays.calendar() == holidays.calendar()
+    submitted = Application(submitted_at=sim_clock.now())
+    assert review.due(submitted) == date(2027, 2, 5)  # 2027 not yet published: weekdays only
+
+    holidays.load(holidays.parse(EXAMPLE_2027.read_text()), source="test")
+    assert review.due(submitted) == date(2027, 2, 5)  # the provider has not read its feed yet
+    sync.sync_once(client=bureau)
+    assert provider_holidays.calendar().is_published(2027)
+    assert review.due(submitted) == date(2027, 2, 15)  # after the festival and its weekend
+
+    # An older calendar offered again (a page retried event by event) does not undo the newer one.
+    provider_holidays.follow({"seq": held.seq, "data": {"arrangements": held.arrangements}})
+    assert review.due(submitted) == date(2027, 2, 15)
