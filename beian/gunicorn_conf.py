@@ -8,3 +8,14 @@ threads = int(os.environ.get("BEIAN_WEB_THREADS", "4"))
 worker_class = "gthread"
 accesslog = "-"
 timeout = 30
+
+
+def pre_request(worker, req):
+    """A body the platform will never read (larger than it accepts, or of unknown length): the
+    answer says `Connection: close` rather than keep-alive, so that the client does not send its
+    next request on a connection gunicorn is about to close (beian/keepalive.py)."""
+    from beian.keepalive import closes_connection
+
+    worker.log.debug("%s %s", req.method, req.path)
+    if closes_connection(req.headers):
+        req.force_close()

@@ -29,6 +29,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that it sees every answer: a body the answer left unread is dropped before it goes
+    # out, and the client's kept-open connection stays usable (beian/keepalive.py).
+    "beian.keepalive.DiscardUnreadBody",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
