@@ -121,6 +121,10 @@ BEIAN_SHELL_GRACE_DAYS = env.integer("BEIAN_SHELL_GRACE_DAYS", 20, minimum=0)
 BEIAN_PASSWORD_MAX_FAILURES = env.integer("BEIAN_PASSWORD_MAX_FAILURES", 5, minimum=1)
 BEIAN_PASSWORD_LOCK_MINUTES = env.integer("BEIAN_PASSWORD_LOCK_MINUTES", 60, minimum=1)
 BEIAN_CLIENT_PASSWORD_MAX_FAILURES = env.integer("BEIAN_CLIENT_PASSWORD_MAX_FAILURES", 20, minimum=1)
+# Load balancers and reverse proxies whose X-Forwarded-For is believed (addresses or CIDR blocks,
+# comma-separated); no other sender's is. Every per-client limit counts the client they name
+# (beian/clients.py). Unset: none, and each limit counts the connection's peer.
+BEIAN_TRUSTED_PROXIES = env.networks("BEIAN_TRUSTED_PROXIES")
 BEIAN_PUBLIC_RATE_PER_MINUTE = env.integer("BEIAN_PUBLIC_RATE_PER_MINUTE", 30, minimum=1)
 # HTTP Basic on /api/v1/ (a password hash per request): attempts a minute per username and per client address.
 BEIAN_BASIC_RATE_PER_MINUTE = env.integer("BEIAN_BASIC_RATE_PER_MINUTE", 30, minimum=1)
