@@ -120,7 +120,10 @@ BEIAN_SIM_START = env.day("BEIAN_SIM_START")
 BEIAN_SHELL_GRACE_DAYS = env.integer("BEIAN_SHELL_GRACE_DAYS", 20, minimum=0)
 BEIAN_PASSWORD_MAX_FAILURES = env.integer("BEIAN_PASSWORD_MAX_FAILURES", 5, minimum=1)
 BEIAN_PASSWORD_LOCK_MINUTES = env.integer("BEIAN_PASSWORD_LOCK_MINUTES", 60, minimum=1)
+# At the bureau, per client: a provider's customer (its opaque customer key), across entities.
 BEIAN_CLIENT_PASSWORD_MAX_FAILURES = env.integer("BEIAN_CLIENT_PASSWORD_MAX_FAILURES", 20, minimum=1)
+# At the provider, per customer, before the bureau sees them (beian/provider/passwords.py).
+BEIAN_CUSTOMER_PASSWORD_MAX_FAILURES = env.integer("BEIAN_CUSTOMER_PASSWORD_MAX_FAILURES", 5, minimum=1)
 # Load balancers and reverse proxies whose X-Forwarded-For is believed (addresses or CIDR blocks,
 # comma-separated); no other sender's is. Every per-client limit counts the client they name
 # (beian/clients.py). Unset: none, and each limit counts the connection's peer.

@@ -324,14 +324,21 @@ class OutgoingMessage(models.Model):
 
 
 class PasswordFailure(models.Model):
-    """A wrong filing password, counted per entity and per client for rate limiting."""
+    """A wrong filing password, counted per entity and per client for rate limiting: the client is
+    the provider (`provider:<slug>`) and its customer's opaque key (empty if the provider sent none).
+    Pruned once older than any lock it could hold (`passwords.prune`, by the bureau's worker)."""
 
     entity = models.ForeignKey(Entity, on_delete=models.PROTECT)
     client = models.CharField(max_length=100)
+    customer = models.CharField(max_length=128, blank=True, default="")
     at = models.DateTimeField()
 
     class Meta:
-        indexes = [models.Index(fields=["entity", "at"]), models.Index(fields=["client", "at"])]
+        indexes = [
+            models.Index(fields=["entity", "at"]),
+            models.Index(fields=["client", "customer", "at"], name="password_failure_customer"),
+            models.Index(fields=["at"], name="password_failure_at"),
+        ]
 
 
 class MailedRecovery(models.Model):

@@ -158,6 +158,21 @@ class Delivery(models.Model):
         ]
 
 
+class PasswordRefusal(models.Model):
+    """The bureau refused a filing password one of this provider's customers gave: counted per
+    customer so that the provider stops a customer's guessing before the bureau sees it
+    (`beian.provider.passwords`). Pruned once older than any lock it could hold."""
+
+    holder = models.CharField(max_length=40)  # person:<user id> or organisation:<id>
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["holder", "at"], name="password_refusal_holder"),
+            models.Index(fields=["at"], name="password_refusal_at"),
+        ]
+
+
 class Profile(models.Model):
     """What the platform knows of an account beyond Django's user: where notices go."""
 
