@@ -104,6 +104,21 @@ SESSION_COOKIE_SAMESITE = "Lax"
 # The embedded default keeps both in the sandbox shown at /messages/.
 EMAIL_BACKEND = env.string("BEIAN_EMAIL_BACKEND", "beian.messaging.backends.SandboxEmailBackend")
 BEIAN_SMS_BACKEND = env.string("BEIAN_SMS_BACKEND", "beian.messaging.backends.SandboxSmsBackend")
+# With the SMTP backend: the server, and how long one try may take (less than the outbox's lease).
+EMAIL_HOST = env.string("BEIAN_EMAIL_HOST", "localhost")
+EMAIL_PORT = env.integer("BEIAN_EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env.string("BEIAN_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = env.string("BEIAN_EMAIL_PASSWORD", "")
+EMAIL_USE_TLS = env.boolean("BEIAN_EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env.integer("BEIAN_EMAIL_TIMEOUT", 20, minimum=1)
+if EMAIL_TIMEOUT >= 120:  # the outbox's lease (beian/messaging/outbox.LEASE): a try must end within it
+    raise env.ImproperValue("BEIAN_EMAIL_TIMEOUT: less than 120 (seconds)")
+# Every SMS and email goes through an outbox, sent by the workers; a failed try waits 5 s, 10 s,
+# 20 s … up to this long before the next (beian/messaging/outbox.py).
+BEIAN_NOTICE_MAX_BACKOFF_SECONDS = env.integer("BEIAN_NOTICE_MAX_BACKOFF_SECONDS", 300, minimum=1)
+# With beian.messaging.backends.HttpSmsBackend: where each SMS is posted, and the bearer token it carries.
+BEIAN_SMS_URL = env.string("BEIAN_SMS_URL", "")
+BEIAN_SMS_TOKEN = env.string("BEIAN_SMS_TOKEN", "")
 DEFAULT_FROM_EMAIL = env.string("BEIAN_FROM_EMAIL", "beian@example.cn")
 BEIAN_BUREAU_FROM_EMAIL = env.string("BEIAN_BUREAU_FROM_EMAIL", "noreply@beian.miit.example")
 

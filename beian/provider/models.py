@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from beian.core import clock
+from beian.messaging.outbox import Outgoing
 
 
 def _now():
@@ -155,6 +156,17 @@ class Delivery(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["next_attempt_at"], condition=Q(done_at__isnull=True), name="delivery_pending"),
+        ]
+
+
+class OutgoingNotice(Outgoing):
+    """An email or SMS telling a customer how an application goes (`beian.provider.notices`),
+    written in the transaction of the step it tells of and sent by the provider's worker
+    (`provider_worker`'s `notify` job, beian/messaging/outbox.py)."""
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["next_attempt_at"], condition=Q(sent_at__isnull=True), name="provider_notice_due"),
         ]
 
 
