@@ -7,6 +7,9 @@ workers = int(os.environ.get("BEIAN_WEB_WORKERS", "2"))
 threads = int(os.environ.get("BEIAN_WEB_THREADS", "4"))
 worker_class = "gthread"
 accesslog = "-"
+# Whose X-Forwarded-Proto (and -Ssl) makes a request HTTPS: the proxies every limit trusts
+# (beian/clients.py), which terminate TLS in the production profile; gunicorn's default otherwise.
+forwarded_allow_ips = os.environ.get("BEIAN_TRUSTED_PROXIES", "").replace(" ", "") or "127.0.0.1,::1"
 timeout = 30
 
 

@@ -3,6 +3,8 @@
 
 from pathlib import Path
 
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
+
 from beian import env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -33,6 +35,7 @@ MIDDLEWARE = [
     # out, and the client's kept-open connection stays usable (beian/keepalive.py).
     "beian.keepalive.DiscardUnreadBody",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",  # the content security policy below, with a nonce per page
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -99,6 +102,41 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.integer("BEIAN_MAX_BODY_BYTES", 256 * 1024, mi
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+
+# A page runs only the scripts it was served with: its own (each inline one carries the page's
+# nonce; no inline handler anywhere) and this site's files. Inline style attributes stay allowed:
+# the pages use them, and a style cannot run code.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+
+# The production profile (docs/hardening.md): served over HTTPS behind a proxy that terminates TLS
+# (list it in BEIAN_TRUSTED_PROXIES, whose X-Forwarded-Proto gunicorn then believes). Off in the
+# embedded default, which serves plain HTTP on 127.0.0.1.
+BEIAN_HTTPS = env.boolean("BEIAN_HTTPS", False)
+if BEIAN_HTTPS:
+    if SECRET_KEY == "beian-embedded-default-not-for-production":
+        raise env.ImproperValue(
+            "BEIAN_HTTPS: set BEIAN_SECRET_KEY to a secret of its own (50 or more random characters)"
+        )
+    SECURE_SSL_REDIRECT = True
+    # The edge's decision endpoints are asked by nginx or Caddy on the inside, over plain HTTP.
+    SECURE_REDIRECT_EXEMPT = [r"^enforcement/"]
+    SECURE_HSTS_SECONDS = env.integer("BEIAN_HSTS_SECONDS", 365 * 24 * 3600, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.boolean("BEIAN_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env.boolean("BEIAN_HSTS_PRELOAD", True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    LANGUAGE_COOKIE_SECURE = True
 
 # Messages: email through Django's backends (SMTP in production), SMS through beian.messaging.
 # The embedded default keeps both in the sandbox shown at /messages/.
