@@ -4,6 +4,7 @@ A typo in a deployment's environment must stop the process at start-up, not surf
 silently ignored switch.
 """
 
+import ipaddress
 import os
 from collections.abc import Iterable
 from datetime import date
@@ -119,3 +120,20 @@ def cache(name: str) -> dict:
     if value.startswith(("redis://", "rediss://", "unix://")):
         return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": value}
     raise ImproperValue(f"{name}={value!r}: expected a redis://, rediss:// or unix:// URL, or locmem://")
+
+
+def networks(name: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Comma-separated addresses or CIDR blocks (`10.0.0.0/8, 2001:db8::/32, 127.0.0.1`); none when unset."""
+    value = _raw(name)
+    if value is None:
+        return ()
+    found = []
+    for part in value.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            found.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ImproperValue(f"{name}: {part!r} is not an address or a CIDR block") from None
+    return tuple(found)

@@ -7,4 +7,18 @@ workers = int(os.environ.get("BEIAN_WEB_WORKERS", "2"))
 threads = int(os.environ.get("BEIAN_WEB_THREADS", "4"))
 worker_class = "gthread"
 accesslog = "-"
+# Whose X-Forwarded-Proto (and -Ssl) makes a request HTTPS: the proxies every limit trusts
+# (beian/clients.py), which terminate TLS in the production profile; gunicorn's default otherwise.
+forwarded_allow_ips = os.environ.get("BEIAN_TRUSTED_PROXIES", "").replace(" ", "") or "127.0.0.1,::1"
 timeout = 30
+
+
+def pre_request(worker, req):
+    """A body the platform will never read (larger than it accepts, or of unknown length): the
+    answer says `Connection: close` rather than keep-alive, so that the client does not send its
+    next request on a connection gunicorn is about to close (beian/keepalive.py)."""
+    from beian.keepalive import closes_connection
+
+    worker.log.debug("%s %s", req.method, req.path)
+    if closes_connection(req.headers):
+        req.force_close()

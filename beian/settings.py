@@ -3,6 +3,8 @@
 
 from pathlib import Path
 
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
+
 from beian import env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -29,7 +31,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that it sees every answer: a body the answer left unread is dropped before it goes
+    # out, and the client's kept-open connection stays usable (beian/keepalive.py).
+    "beian.keepalive.DiscardUnreadBody",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",  # the content security policy below, with a nonce per page
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -97,10 +103,60 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.integer("BEIAN_MAX_BODY_BYTES", 256 * 1024, mi
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 
+# A page runs only the scripts it was served with: its own (each inline one carries the page's
+# nonce; no inline handler anywhere) and this site's files. Inline style attributes stay allowed:
+# the pages use them, and a style cannot run code.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+
+# The production profile (docs/hardening.md): served over HTTPS behind a proxy that terminates TLS
+# (list it in BEIAN_TRUSTED_PROXIES, whose X-Forwarded-Proto gunicorn then believes). Off in the
+# embedded default, which serves plain HTTP on 127.0.0.1.
+BEIAN_HTTPS = env.boolean("BEIAN_HTTPS", False)
+if BEIAN_HTTPS:
+    if SECRET_KEY == "beian-embedded-default-not-for-production":
+        raise env.ImproperValue(
+            "BEIAN_HTTPS: set BEIAN_SECRET_KEY to a secret of its own (50 or more random characters)"
+        )
+    SECURE_SSL_REDIRECT = True
+    # The edge's decision endpoints are asked by nginx or Caddy on the inside, over plain HTTP.
+    SECURE_REDIRECT_EXEMPT = [r"^enforcement/"]
+    SECURE_HSTS_SECONDS = env.integer("BEIAN_HSTS_SECONDS", 365 * 24 * 3600, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.boolean("BEIAN_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env.boolean("BEIAN_HSTS_PRELOAD", True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    LANGUAGE_COOKIE_SECURE = True
+
 # Messages: email through Django's backends (SMTP in production), SMS through beian.messaging.
 # The embedded default keeps both in the sandbox shown at /messages/.
 EMAIL_BACKEND = env.string("BEIAN_EMAIL_BACKEND", "beian.messaging.backends.SandboxEmailBackend")
 BEIAN_SMS_BACKEND = env.string("BEIAN_SMS_BACKEND", "beian.messaging.backends.SandboxSmsBackend")
+# With the SMTP backend: the server, and how long one try may take (less than the outbox's lease).
+EMAIL_HOST = env.string("BEIAN_EMAIL_HOST", "localhost")
+EMAIL_PORT = env.integer("BEIAN_EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env.string("BEIAN_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = env.string("BEIAN_EMAIL_PASSWORD", "")
+EMAIL_USE_TLS = env.boolean("BEIAN_EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env.integer("BEIAN_EMAIL_TIMEOUT", 20, minimum=1)
+if EMAIL_TIMEOUT >= 120:  # the outbox's lease (beian/messaging/outbox.LEASE): a try must end within it
+    raise env.ImproperValue("BEIAN_EMAIL_TIMEOUT: less than 120 (seconds)")
+# Every SMS and email goes through an outbox, sent by the workers; a failed try waits 5 s, 10 s,
+# 20 s … up to this long before the next (beian/messaging/outbox.py).
+BEIAN_NOTICE_MAX_BACKOFF_SECONDS = env.integer("BEIAN_NOTICE_MAX_BACKOFF_SECONDS", 300, minimum=1)
+# With beian.messaging.backends.HttpSmsBackend: where each SMS is posted, and the bearer token it carries.
+BEIAN_SMS_URL = env.string("BEIAN_SMS_URL", "")
+BEIAN_SMS_TOKEN = env.string("BEIAN_SMS_TOKEN", "")
 DEFAULT_FROM_EMAIL = env.string("BEIAN_FROM_EMAIL", "beian@example.cn")
 BEIAN_BUREAU_FROM_EMAIL = env.string("BEIAN_BUREAU_FROM_EMAIL", "noreply@beian.miit.example")
 
@@ -117,7 +173,14 @@ BEIAN_SIM_START = env.day("BEIAN_SIM_START")
 BEIAN_SHELL_GRACE_DAYS = env.integer("BEIAN_SHELL_GRACE_DAYS", 20, minimum=0)
 BEIAN_PASSWORD_MAX_FAILURES = env.integer("BEIAN_PASSWORD_MAX_FAILURES", 5, minimum=1)
 BEIAN_PASSWORD_LOCK_MINUTES = env.integer("BEIAN_PASSWORD_LOCK_MINUTES", 60, minimum=1)
+# At the bureau, per client: a provider's customer (its opaque customer key), across entities.
 BEIAN_CLIENT_PASSWORD_MAX_FAILURES = env.integer("BEIAN_CLIENT_PASSWORD_MAX_FAILURES", 20, minimum=1)
+# At the provider, per customer, before the bureau sees them (beian/provider/passwords.py).
+BEIAN_CUSTOMER_PASSWORD_MAX_FAILURES = env.integer("BEIAN_CUSTOMER_PASSWORD_MAX_FAILURES", 5, minimum=1)
+# Load balancers and reverse proxies whose X-Forwarded-For is believed (addresses or CIDR blocks,
+# comma-separated); no other sender's is. Every per-client limit counts the client they name
+# (beian/clients.py). Unset: none, and each limit counts the connection's peer.
+BEIAN_TRUSTED_PROXIES = env.networks("BEIAN_TRUSTED_PROXIES")
 BEIAN_PUBLIC_RATE_PER_MINUTE = env.integer("BEIAN_PUBLIC_RATE_PER_MINUTE", 30, minimum=1)
 # HTTP Basic on /api/v1/ (a password hash per request): attempts a minute per username and per client address.
 BEIAN_BASIC_RATE_PER_MINUTE = env.integer("BEIAN_BASIC_RATE_PER_MINUTE", 30, minimum=1)

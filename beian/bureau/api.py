@@ -41,6 +41,7 @@ from beian.bureau.schemas import (
     VerificationOut,
 )
 from beian.bureau.transitions import Actor
+from beian.clients import client_address
 from beian.core import provinces
 from beian.core.errors import Invalid, ValidationFailed
 from beian.httpapi import JSONOnly, ProblemOut, ReadableJSON, Shapes, Text, install_problem_handlers
@@ -116,10 +117,6 @@ install_handlers(api)
 def _available() -> None:
     if simulation.outage():
         raise BureauError("bureau_unavailable", retry_after=30)
-
-
-def _client(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "unknown")
 
 
 PROBLEMS = {status: ProblemOut for status in (400, 401, 403, 404, 409, 413, 422, 429, 503)}
@@ -214,7 +211,7 @@ def events(request, params: Query[EventsQuery]):
 )
 def confirm_code(request, payload: VerificationIn):
     _available()
-    throttle.hit("verification", _client(request), per_minute=request_limit())
+    throttle.hit("verification", client_address(request), per_minute=request_limit())
     outcome = verification.confirm(
         operation_id=payload.operation,
         mobile=payload.mobile.strip(),
@@ -237,7 +234,7 @@ def confirm_code(request, payload: VerificationIn):
 )
 def resend_code(request, payload: ResendIn):
     _available()
-    throttle.hit("resend", _client(request), per_minute=request_limit())
+    throttle.hit("resend", client_address(request), per_minute=request_limit())
     verification.resend(operation_id=payload.operation, mobile=payload.mobile.strip())
     return {"message": "新的核验码已发送", "message_en": "A new code has been sent"}
 
@@ -258,7 +255,7 @@ RECOVERY_ANSWER = {
 def recover_password(request, payload: RecoveryIn):
     """The same answer whether or not the details matched (R3, S05)."""
     _available()
-    throttle.hit("recovery", _client(request), per_minute=request_limit())
+    throttle.hit("recovery", client_address(request), per_minute=request_limit())
     recovery.recover_online(
         province=payload.province, entity_number=payload.entity_number, cert_number=payload.cert_number
     )
@@ -283,7 +280,7 @@ def public_query(request, params: Query[QueryParams]):
     any form people paste) or part of an entity's name: public fields only (DESIGN §7a), 50 records
     a page, the next page by `after`."""
     _available()
-    throttle.hit("query", _client(request), per_minute=request_limit())
+    throttle.hit("query", client_address(request), per_minute=request_limit())
     given = {k: val for k, val in params.dict().items() if val and k != "after"}
     if len(given) != 1:
         raise BureauError(

@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from beian.core import clock
+from beian.messaging.outbox import Outgoing
 
 
 def _now():
@@ -299,39 +300,36 @@ class AuditRecord(models.Model):
     hash = models.CharField(max_length=64, unique=True)
 
 
-class OutgoingMessage(models.Model):
-    """An SMS or email the bureau has to send, written in the transaction that decided to send
-    it; a dispatcher hands it to the messaging backend and then blanks the body, so a filing
-    password never rests in the bureau's database."""
+class OutgoingMessage(Outgoing):
+    """An SMS or email the bureau has to send, written in the transaction that decided to send it
+    and sent by the bureau's worker (beian/messaging/outbox.py); once sent its body is blanked, so
+    a filing password never rests in the bureau's database."""
 
-    class Channel(models.TextChoices):
-        SMS = "sms"
-        EMAIL = "email"
-
-    channel = models.CharField(max_length=10, choices=Channel.choices)
-    recipient = models.CharField(max_length=254)
-    subject = models.CharField(max_length=200, blank=True)
-    body = models.TextField()
-    created_at = models.DateTimeField()
-    sent_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    # A dispatcher's lease: another dispatcher leaves the message alone until it runs out.
-    claimed_until = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
+    BLANK_WHEN_SENT = True
 
     class Meta:
-        indexes = [models.Index(fields=["sent_at", "id"])]
+        indexes = [
+            models.Index(fields=["sent_at", "id"]),
+            models.Index(fields=["next_attempt_at"], condition=Q(sent_at__isnull=True), name="bureau_message_due"),
+        ]
 
 
 class PasswordFailure(models.Model):
-    """A wrong filing password, counted per entity and per client for rate limiting."""
+    """A wrong filing password, counted per entity and per client for rate limiting: the client is
+    the provider (`provider:<slug>`) and its customer's opaque key (empty if the provider sent none).
+    Pruned once older than any lock it could hold (`passwords.prune`, by the bureau's worker)."""
 
     entity = models.ForeignKey(Entity, on_delete=models.PROTECT)
     client = models.CharField(max_length=100)
+    customer = models.CharField(max_length=128, blank=True, default="")
     at = models.DateTimeField()
 
     class Meta:
-        indexes = [models.Index(fields=["entity", "at"]), models.Index(fields=["client", "at"])]
+        indexes = [
+            models.Index(fields=["entity", "at"]),
+            models.Index(fields=["client", "customer", "at"], name="password_failure_customer"),
+            models.Index(fields=["at"], name="password_failure_at"),
+        ]
 
 
 class MailedRecovery(models.Model):

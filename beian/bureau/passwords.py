@@ -16,6 +16,7 @@ from beian.bureau.models import Entity, PasswordFailure
 from beian.core import clock
 
 FIELD = "filing_password"
+CUSTOMER_FIELD = "customer_key"
 
 
 def issue(entity: Entity, *, reason: str) -> None:
@@ -42,9 +43,20 @@ def _failures_since(entity: Entity) -> datetime:
     return window_start
 
 
-def check(entity: Entity, password: str | None, *, client: str) -> None:
-    """S04: wrong passwords are counted per entity and per client; the fifth wrong one in an hour
-    locks the entity's password checks until the hour has passed."""
+def _locked_until(failures, since: datetime, limit: int) -> datetime | None:
+    """When the lock that `failures` (at or beyond `limit` since `since`) holds ends; None if none holds."""
+    recent = failures.filter(at__gt=since)
+    if recent.count() < limit:
+        return None
+    return recent.aggregate(m=Max("at"))["m"] + timedelta(minutes=settings.BEIAN_PASSWORD_LOCK_MINUTES)
+
+
+def check(entity: Entity, password: str | None, *, client: str, customer: str = "") -> None:
+    """S04: wrong passwords are counted per entity and per client, a client being a provider's
+    customer (`customer`, the provider's opaque key for it; DESIGN §9) so that one customer's
+    mistakes never lock out another's. The fifth wrong one in an hour locks the entity's password
+    checks until the hour has passed; a customer's twentieth, across entities, locks that
+    customer's."""
     if not password:
         raise field_error(
             "validation_failed",
@@ -53,25 +65,33 @@ def check(entity: Entity, password: str | None, *, client: str) -> None:
             "请填写备案密码",
             "The filing password is required",
         )
-    since = _failures_since(entity)
-    entity_failures = PasswordFailure.objects.filter(entity=entity, at__gt=since).count()
-    client_since = clock.now() - timedelta(minutes=settings.BEIAN_PASSWORD_LOCK_MINUTES)
-    client_failures = PasswordFailure.objects.filter(client=client, at__gt=client_since).count()
-    if (
-        entity_failures >= settings.BEIAN_PASSWORD_MAX_FAILURES
-        or client_failures >= settings.BEIAN_CLIENT_PASSWORD_MAX_FAILURES
-    ):
-        last = PasswordFailure.objects.filter(entity=entity).aggregate(m=Max("at"))["m"] or clock.now()
-        retry = max(
-            1,
-            int((last + timedelta(minutes=settings.BEIAN_PASSWORD_LOCK_MINUTES) - clock.now()).total_seconds()),
-        )
-        raise BureauError("filing_password_locked", retry_after=retry)
+    hour_ago = clock.now() - timedelta(minutes=settings.BEIAN_PASSWORD_LOCK_MINUTES)
+    locks = [
+        _locked_until(
+            PasswordFailure.objects.filter(entity=entity),
+            _failures_since(entity),
+            settings.BEIAN_PASSWORD_MAX_FAILURES,
+        ),
+        _locked_until(
+            PasswordFailure.objects.filter(client=client, customer=customer),
+            hour_ago,
+            settings.BEIAN_CLIENT_PASSWORD_MAX_FAILURES,
+        ),
+    ]
+    until = max((lock for lock in locks if lock is not None), default=None)
+    if until is not None:
+        raise BureauError("filing_password_locked", retry_after=max(1, int((until - clock.now()).total_seconds())))
     if secrets.check_secret(password, entity.password_hash):
         return
+    entity_failures = PasswordFailure.objects.filter(entity=entity, at__gt=_failures_since(entity)).count()
     with transaction.atomic(using="bureau"):
-        PasswordFailure.objects.create(entity=entity, client=client, at=clock.now())
-        audit.append(actor=client, action="filing_password_wrong", subject=f"entity:{entity.number}")
+        PasswordFailure.objects.create(entity=entity, client=client, customer=customer, at=clock.now())
+        audit.append(
+            actor=client,
+            action="filing_password_wrong",
+            subject=f"entity:{entity.number}",
+            data={"customer": customer} if customer else None,
+        )
     left = settings.BEIAN_PASSWORD_MAX_FAILURES - entity_failures - 1
     raise field_error(
         "filing_password_wrong",
@@ -82,3 +102,10 @@ def check(entity: Entity, password: str | None, *, client: str) -> None:
         if left > 0
         else "The filing password is wrong; checks are locked for a while",
     )
+
+
+def prune() -> int:
+    """Forget wrong passwords older than any lock they could still hold; returns how many."""
+    cutoff = clock.now() - timedelta(minutes=settings.BEIAN_PASSWORD_LOCK_MINUTES)
+    deleted, _ = PasswordFailure.objects.filter(at__lt=cutoff).delete()
+    return deleted

@@ -64,6 +64,21 @@ class AccessIn(Strict):
     ips: Annotated[list[Text], Field(max_length=16)]
 
 
+# Wrong filing passwords are counted per provider and per customer of the provider (DESIGN §9), so
+# that one customer's mistakes never lock out another's. The bureau needs to tell a provider's
+# customers apart, not to know them: the provider sends a key of its own making that names no one.
+CustomerKey = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9_-]{16,128}$",
+        description="An opaque key of the provider's customer who gave the filing password, the same "
+        "for every operation of that customer (e.g. an HMAC of its account id under a secret of the "
+        "provider's): wrong passwords are counted per customer, so that one customer cannot lock out "
+        "another. Without it, the provider's customers are counted as one.",
+    ),
+]
+
+
 class _Op(Strict):
     idempotency_key: UUID = Field(
         description="The provider's application UUID; the same key returns the same operation"
@@ -90,6 +105,7 @@ def _operation_schema(code: str) -> type[_Op]:
         fields[key] = (SECTION_SCHEMAS[section], ...)
     if takes_password(code):
         fields["filing_password"] = (Text | None, None)
+        fields["customer_key"] = (CustomerKey | None, None)
     name = "".join(part.title() for part in code.split("_")) + "In"
     return create_model(name, __base__=_Op, __module__=__name__, **fields)
 

@@ -48,6 +48,9 @@ def submit(*, provider: Provider, op_type: str, data: dict, idempotency_key) -> 
         raise field_error(
             "validation_failed", "type", "operation_type_unknown", "未知的操作类型", "Unknown operation type"
         )
+    # Whose password it is, not part of the operation: counted by, never stored with it.
+    data = dict(data)
+    customer = data.pop(passwords.CUSTOMER_FIELD, None) or ""
     payload_digest = digest(op_type, data)
     earlier = _existing(provider, idempotency_key, payload_digest)
     if earlier is not None:
@@ -65,7 +68,7 @@ def submit(*, provider: Provider, op_type: str, data: dict, idempotency_key) -> 
     prepared = operations.prepare(provider, kind, data)
     if kind.password:
         assert prepared.entity is not None
-        passwords.check(prepared.entity, password, client=f"provider:{provider.slug}")
+        passwords.check(prepared.entity, password, client=f"provider:{provider.slug}", customer=customer)
 
     try:
         with transaction.atomic(using="bureau"):

@@ -42,6 +42,7 @@ from beian.bureau.forms import (
 )
 from beian.bureau.models import AuditRecord, Entity, MailedRecovery, Operation, Reviewer
 from beian.bureau.rules import operation_type
+from beian.clients import client_address
 from beian.core import clock, provinces
 from beian.core import validators as v
 from beian.core.errors import Invalid, ValidationFailed
@@ -53,10 +54,6 @@ PAGE_SIZE = 50
 RECENT_LIMIT = 50
 
 S = Operation.State
-
-
-def _client(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "unknown")
 
 
 def _page(request: HttpRequest, template: str, context: dict | None = None, *, status: int = 200) -> HttpResponse:
@@ -86,7 +83,7 @@ def _unavailable() -> BureauError | None:
 
 def _limited(scope: str, request: HttpRequest) -> BureauError | None:
     try:
-        throttle.hit(scope, _client(request), per_minute=settings.BEIAN_PUBLIC_RATE_PER_MINUTE)
+        throttle.hit(scope, client_address(request), per_minute=settings.BEIAN_PUBLIC_RATE_PER_MINUTE)
     except BureauError as exc:
         return exc
     return None

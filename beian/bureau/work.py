@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from beian.bureau import outbox, registry, review, verification
+from beian.bureau import outbox, passwords, registry, review, verification
 
 
 @dataclass(frozen=True)
@@ -15,10 +15,13 @@ class Done:
     decided: int
     shells_deregistered: int
     messages_sent: int
+    password_failures_pruned: int = 0
 
     @property
     def total(self) -> int:
-        return self.expired + self.decided + self.shells_deregistered + self.messages_sent
+        return (
+            self.expired + self.decided + self.shells_deregistered + self.messages_sent + self.password_failures_pruned
+        )
 
 
 def run_due() -> Done:
@@ -27,4 +30,5 @@ def run_due() -> Done:
         decided=review.decide_due(),
         shells_deregistered=registry.sweep_shells(),
         messages_sent=outbox.dispatch(),
+        password_failures_pruned=passwords.prune(),
     )

@@ -28,6 +28,8 @@ class Message(models.Model):
     body = models.TextField()
     # From the injectable clock, not auto_now: tests and the simulated bureau move time.
     created_at = models.DateTimeField(default=_now)
+    # The outbox's idempotency key (an SMS's key, an email's Message-ID): a repeated try is kept once.
+    key = models.CharField(max_length=300, null=True, blank=True, unique=True)
 
     class Meta:
         indexes = [models.Index(fields=["recipient", "created_at"], name="messaging_recipient_time")]

@@ -26,12 +26,15 @@ def _sms_backend(dotted_path: str) -> SmsBackend:
     return import_string(dotted_path)()
 
 
-def sms(to: str, body: str, *, sender: str) -> None:
-    """Send an SMS to a mainland mobile number (any common spelling); ValueError if `to` is not one."""
-    _sms_backend(settings.BEIAN_SMS_BACKEND).send(addresses.phone(to), body, sender=sender)
+def sms(to: str, body: str, *, sender: str, key: str | None = None) -> None:
+    """Send an SMS to a mainland mobile number (any common spelling); ValueError if `to` is not one.
+    `key`: the outbox row's idempotency key, the same on every try (beian/messaging/outbox.py)."""
+    _sms_backend(settings.BEIAN_SMS_BACKEND).send(addresses.phone(to), body, sender=sender, key=key)
 
 
-def email(to: str, subject: str, body: str, *, sender: str, from_email: str | None = None) -> None:
+def email(
+    to: str, subject: str, body: str, *, sender: str, from_email: str | None = None, headers: dict | None = None
+) -> None:
     """Send a plain-text email from `from_email` (default `settings.DEFAULT_FROM_EMAIL`); `sender`
     travels in the X-Beian-Sender header. ValueError if `to` is not an email address."""
     EmailMessage(
@@ -39,7 +42,7 @@ def email(to: str, subject: str, body: str, *, sender: str, from_email: str | No
         body=body,
         from_email=from_email or settings.DEFAULT_FROM_EMAIL,
         to=[addresses.email_address(to)],
-        headers={SENDER_HEADER: sender},
+        headers={SENDER_HEADER: sender, **(headers or {})},
     ).send(fail_silently=False)
 
 

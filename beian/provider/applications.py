@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 
 from beian.core import clock, filing
 from beian.core.catalogue import OPERATION_CODES, Hosting, OperationType, Section
 from beian.core.errors import Errors, FieldError, ValidationFailed
-from beian.provider import bureau_client, filings, holders, listing, rules
+from beian.provider import bureau_client, filings, holders, listing, passwords, rules
 from beian.provider.errors import ProviderError
 from beian.provider.holders import Holder, Right
 from beian.provider.models import Application, Delivery, TimelineEntry
@@ -175,6 +176,15 @@ def submit(
         )
     if kind.password and not (filing_password or "").strip():
         errors.add("filing_password", "filing_password_required", "请填写备案密码", "The filing password is required")
+    elif kind.password and (until := passwords.locked_until(app)) is not None:
+        at = timezone.localtime(until).strftime("%Y-%m-%d %H:%M")
+        errors.add(
+            "filing_password",
+            "filing_password_locked",
+            f"管局已多次拒绝此账号提交的备案密码，请于 {at} 后再提交；如忘记密码，请先在管局找回",
+            f"The bureau has refused this account's filing passwords too often; submit again after {at}, "
+            "or recover the password at the bureau first",
+        )
     if kind.irreversible and not confirm_irreversible:
         errors.add(
             "confirm_irreversible",

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import F, Q
 
 from beian.core import clock
-from beian.provider import bureau_client, notices, sync
+from beian.provider import bureau_client, notices, passwords, sync
 from beian.provider.models import Application, Delivery
 from beian.provider.transitions import Role, apply
 
@@ -35,6 +35,8 @@ def operation_body(app: Application) -> dict:
     body = {"idempotency_key": str(app.pk), "type": app.type, **app.data}
     if app.filing_password:
         body["filing_password"] = app.filing_password
+        # So that the bureau counts this customer's wrong passwords apart from the others'.
+        body["customer_key"] = passwords.customer_key(app)
     return body
 
 
@@ -91,6 +93,7 @@ def _refused(delivery: Delivery, refused: bureau_client.Refused) -> None:
     with transaction.atomic():
         _finish(delivery, "refused", str(refused))
         app = Application.objects.get(pk=delivery.application_id)
+        passwords.refused(app, refused.code)
         reasons = [e.as_dict() for e in refused.errors] or [
             {"field": "", "code": refused.code, "message": refused.detail, "message_en": refused.detail_en}
         ]

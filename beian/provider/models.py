@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from beian.core import clock
+from beian.messaging.outbox import Outgoing
 
 
 def _now():
@@ -155,6 +156,32 @@ class Delivery(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["next_attempt_at"], condition=Q(done_at__isnull=True), name="delivery_pending"),
+        ]
+
+
+class OutgoingNotice(Outgoing):
+    """An email or SMS telling a customer how an application goes (`beian.provider.notices`),
+    written in the transaction of the step it tells of and sent by the provider's worker
+    (`provider_worker`'s `notify` job, beian/messaging/outbox.py)."""
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["next_attempt_at"], condition=Q(sent_at__isnull=True), name="provider_notice_due"),
+        ]
+
+
+class PasswordRefusal(models.Model):
+    """The bureau refused a filing password one of this provider's customers gave: counted per
+    customer so that the provider stops a customer's guessing before the bureau sees it
+    (`beian.provider.passwords`). Pruned once older than any lock it could hold."""
+
+    holder = models.CharField(max_length=40)  # person:<user id> or organisation:<id>
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["holder", "at"], name="password_refusal_holder"),
+            models.Index(fields=["at"], name="password_refusal_at"),
         ]
 
 

@@ -1,18 +1,19 @@
 """What the customer is told, by email and (if the account has a mobile) SMS, through the one
-messages interface. Sent after the transaction that caused them commits."""
+messages interface: written to the outbox in the transaction that causes them, sent by the
+provider's worker (beian/messaging/outbox.py)."""
 
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from beian.core import clock
 from beian.core.clock import CHINA
-from beian.messaging import send
+from beian.messaging import outbox
 from beian.provider import words
-from beian.provider.models import Application, Profile
+from beian.provider.models import Application, OutgoingNotice, Profile
 
 SENDER = "provider"
 
@@ -44,21 +45,30 @@ TEXTS = {
 
 
 def tell(app: Application, what: str) -> None:
-    """Queue a notice about `app` for after commit, in the language of the owner's account;
-    nothing is sent for a rolled-back change."""
+    """Write a notice about `app` to the outbox, in the language of the owner's account, in the
+    transaction of the change it tells of: nothing is sent for a rolled-back change, and nothing
+    is lost while the mail server or SMS gateway is down (the worker sends it, `dispatch`)."""
     owner = app.owner
     profile = Profile.objects.filter(user=owner).values("mobile", "language").first() or {}
     with translation.override(profile.get("language") or settings.LANGUAGE_CODE):
         text, subject = _worded(app, what)
     mobile = profile.get("mobile")
+    now = clock.now()
+    notices = []
+    if owner.email:
+        notices.append(
+            OutgoingNotice(channel=OutgoingNotice.Channel.EMAIL, recipient=owner.email, subject=subject[:200])
+        )
+    if mobile:
+        notices.append(OutgoingNotice(channel=OutgoingNotice.Channel.SMS, recipient=mobile))
+    for notice in notices:
+        notice.body, notice.created_at, notice.next_attempt_at = text, now, now
+    OutgoingNotice.objects.bulk_create(notices)
 
-    def deliver() -> None:
-        if owner.email:
-            send.email(owner.email, subject, text, sender=SENDER)
-        if mobile:
-            send.sms(mobile, text, sender=SENDER)
 
-    transaction.on_commit(deliver)
+def dispatch(*, limit: int = 100) -> int:
+    """Send the notices that are due (retried with backoff); returns how many were sent."""
+    return outbox.dispatch(OutgoingNotice, sender=SENDER, limit=limit)
 
 
 def _worded(app: Application, what: str) -> tuple[str, str]:

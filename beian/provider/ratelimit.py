@@ -15,30 +15,16 @@ them per process, a cache shared by every process (Redis, Memcached) makes them 
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
 
+from beian.clients import client_address
 from beian.core import clock
 from beian.provider.errors import ProviderError
 
 WINDOW = 60  # seconds
-
-
-def client_address(request: HttpRequest) -> str:
-    """The address the request came from; an IPv6 client is its /64, which one host usually holds whole."""
-    raw = request.META.get("REMOTE_ADDR") or "unknown"
-    try:
-        address = ipaddress.ip_address(raw)
-    except ValueError:
-        return raw
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return str(address)
 
 
 def hit(scope: str, key: str, *, limit: int) -> int | None:

@@ -7,13 +7,15 @@ import signal
 import threading
 from collections.abc import Callable
 
-from beian.provider import bureau_client, delivery, sync
+from beian.provider import bureau_client, delivery, notices, passwords, sync
 
 log = logging.getLogger("beian.provider.worker")
 
 JOBS: dict[str, Callable[[bureau_client.BureauClient], int]] = {
     "deliver": lambda client: delivery.deliver_due(client=client),
     "sync": lambda client: sync.sync_once(client=client),
+    "notify": lambda client: notices.dispatch(),
+    "prune": lambda client: passwords.prune(),
 }
 
 

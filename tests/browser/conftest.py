@@ -18,7 +18,7 @@ from django.contrib.auth.models import Group, User
 from beian.bureau import outbox, providers, simulation
 from beian.bureau.models import Reviewer
 from beian.core import clock
-from beian.provider import delivery, sync
+from beian.provider import delivery, notices, sync
 from beian.provider.bureau_client import BureauClient
 from beian.provider.models import Profile
 
@@ -121,6 +121,7 @@ class Platform:
         outbox.dispatch()
         while sync.sync_once(client=self.client):
             pass
+        notices.dispatch()
 
     def sms_code(self, page, mobile: str) -> str:
         """Read the latest code on the principal's phone, in the message sandbox."""

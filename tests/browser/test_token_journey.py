@@ -1,6 +1,7 @@
 """A customer's API token in a real browser: made at /portal/tokens/ from the portal's navigation,
 shown once, used by a script (httpx over real HTTP at the live server), listed afterwards by its
-public part only, revoked with the browser's confirm, and refused by the API from then on."""
+public part only, revoked with the browser's confirm (asked by the page's script under the content
+security policy, which blocks nothing on the way), and refused by the API from then on."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "bure
 
 def test_a_token_is_made_shown_once_used_and_revoked_in_the_browser(platform, page):
     url = platform.url
+    blocked = []  # what the content security policy refused, as the browser reports it
+    page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
     sign_in_portal(page, url)
     page.locator("#nav-tokens").click()
     expect(page).to_have_url(f"{url}/portal/tokens/")
@@ -38,7 +41,12 @@ def test_a_token_is_made_shown_once_used_and_revoked_in_the_browser(platform, pa
     expect(row).not_to_contain_text("从未使用")  # the script's request is its last use
     assert secret[-43:] not in page.content()
 
-    page.once("dialog", lambda dialog: dialog.accept())  # "确定撤销？" → yes
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))  # "确定撤销？" → no
+    row.get_by_role("button", name="撤销").click()
+    assert asked  # the confirm is the page's script's (data-confirm), not an inline handler's
+    expect(row).to_have_attribute("data-status", "active")
+    page.once("dialog", lambda dialog: dialog.accept())  # → yes
     row.get_by_role("button", name="撤销").click()
     expect(page.locator("#flash")).to_contain_text("已撤销")
     expect(page.locator("#tokens tbody tr").first).to_have_attribute("data-status", "revoked")
@@ -46,3 +54,4 @@ def test_a_token_is_made_shown_once_used_and_revoked_in_the_browser(platform, pa
     refused = httpx.get(f"{url}/api/v1/applications", headers={"Authorization": f"Bearer {secret}"})
     assert refused.status_code == 401
     assert refused.json()["code"] == "token_revoked"
+    assert blocked == []

@@ -9,7 +9,7 @@ import pytest
 from beian.bureau import outbox
 from beian.bureau.models import Operation
 from beian.messaging import send
-from beian.provider import applications, delivery, review, sync
+from beian.provider import applications, delivery, notices, review, sync
 from beian.provider.models import Application, Delivery, FiledEntity, FiledWebsite
 from tests.provider.conftest import enterprise, person, website
 
@@ -83,6 +83,7 @@ def test_new_filing_from_draft_to_numbers(people, bureau, django_capture_on_comm
     assert site.access_state == "active"
     assert list(site.domains.values_list("name", flat=True)) == ["flow.cn"]
     assert FiledEntity.objects.get(number=app.entity_number).owner == alice
+    notices.dispatch()  # the provider's worker sends what the steps wrote to the outbox
     assert any(app.website_number in m.body for m in send.received(alice.email))
     assert [t.to_state for t in app.timeline.all()] == [
         S.DRAFT,
@@ -241,6 +242,7 @@ def test_s12_cancel_access_stops_at_submission_keeps_the_number_and_tells_the_cu
     site = FiledWebsite.objects.get(number=filed.website_number)
     assert site.access_state == "ended"  # not served here from submission on
     assert site.status == "active"  # the filing number stays valid
+    notices.dispatch()
     told = [m.body for m in send.received(alice.email) if "取消接入" in m.body]
     assert told
     assert "其他接入商" in told[-1]

@@ -5,10 +5,12 @@ from beian.provider import work
 
 
 class Command(BaseCommand):
-    help = "Deliver approved applications to the bureau and follow its event feed (several may run at once)."
+    help = "Deliver applications to the bureau, follow its feed, send notices, prune old counts (several may run)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--jobs", default="deliver,sync", help="comma-separated: deliver, sync")
+        parser.add_argument(
+            "--jobs", default="deliver,sync,notify,prune", help="comma-separated: deliver, sync, notify, prune"
+        )
         parser.add_argument("--once", action="store_true")
         parser.add_argument("--interval", type=float, default=settings.BEIAN_WORKER_INTERVAL_SECONDS)
 
