@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('provider', '0005_account_language'),
+        ('provider', '0006_bureau_calendar'),
     ]
 
     operations = [

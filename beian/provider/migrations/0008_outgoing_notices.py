@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('provider', '0006_password_refusals'),
+        ('provider', '0007_password_refusals'),
     ]
 
     operations = [
