@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from beian.provider import accounts, console
+from beian.provider import accounts, console, console_filings
 
 app_name = "console"
 
@@ -14,4 +14,5 @@ urlpatterns = [
     path("applications/<uuid:pk>/claim/", console.claim, name="claim"),
     path("applications/<uuid:pk>/approve/", console.approve, name="approve"),
     path("applications/<uuid:pk>/return/", console.return_, name="return"),
+    path("entities/<int:pk>/", console_filings.entity, name="entity"),
 ]
