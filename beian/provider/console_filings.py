@@ -12,7 +12,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
-from beian.provider import adoption
+from beian import language
+from beian.provider import adoption, imports
 from beian.provider.console import specialist_required
 from beian.provider.errors import ProviderError
 from beian.provider.models import FiledDomain, FiledEntity, FiledWebsite
@@ -87,3 +88,59 @@ def entity(request: HttpRequest, pk: int) -> HttpResponse:
                 flash(request, _("该备案已属于 %(account)s，未作改动") % {"account": form.cleaned_data["account"]})
             return redirect("console:entity", pk=found.pk)
     return _page(request, found, form, status=422)
+
+
+# ---------------------------------------------------------------- the import of the customer list
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(
+        label=gettext_lazy("客户名单（CSV）"),
+        help_text=gettext_lazy("两列：账号（用户名或邮箱）、主体备案号；可带表头；UTF-8 或 GBK 编码"),
+        error_messages={"required": gettext_lazy("请选择 CSV 文件"), "empty": gettext_lazy("文件是空的")},
+    )
+    dry_run = forms.BooleanField(label=gettext_lazy("试运行：只检查每一行，不作任何改动"), required=False, initial=True)
+
+
+OUTCOME_BADGES = {imports.Outcome.ASSIGNED: "ok", imports.Outcome.UNCHANGED: "muted", imports.Outcome.REFUSED: "bad"}
+OUTCOME_NAMES = {
+    imports.Outcome.ASSIGNED: gettext_lazy("归入账号"),
+    imports.Outcome.UNCHANGED: gettext_lazy("无需改动"),
+    imports.Outcome.REFUSED: gettext_lazy("未导入"),
+}
+
+
+@specialist_required
+@require_http_methods(["GET", "POST"])
+def import_customers(request: HttpRequest) -> HttpResponse:
+    form = ImportForm(request.POST or None, request.FILES or None)
+    report, status = None, 200
+    if form.is_bound:
+        status = 422
+        if form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                report = imports.run(
+                    upload.read(imports.MAX_BYTES + 1),
+                    dry_run=form.cleaned_data["dry_run"],
+                    actor=f"specialist:{request.user.get_username()}",
+                    source=upload.name[:100],
+                )
+            except imports.Unreadable as exc:
+                form.add_error("file", language.say(exc.message, exc.message_en))
+            else:
+                status = 200
+    rows = [
+        {
+            "row": r.row,
+            "account": r.account,
+            "entity_number": r.entity_number,
+            "outcome": r.outcome.value,
+            "badge": OUTCOME_BADGES[r.outcome],
+            "outcome_name": OUTCOME_NAMES[r.outcome],
+            "reason": language.say(r.reason, r.reason_en),
+        }
+        for r in (report.rows if report else [])
+    ]
+    context = {"form": form, "report": report, "rows": rows, "counts": report.counts if report else {}}
+    return page(request, "provider/console/import.html", context, status=status)

@@ -15,4 +15,5 @@ urlpatterns = [
     path("applications/<uuid:pk>/approve/", console.approve, name="approve"),
     path("applications/<uuid:pk>/return/", console.return_, name="return"),
     path("entities/<int:pk>/", console_filings.entity, name="entity"),
+    path("import/", console_filings.import_customers, name="import"),
 ]
