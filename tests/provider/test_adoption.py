@@ -57,9 +57,10 @@ def start(client: Client, number: str):
 
 
 def started(client: Client, number: str) -> Claim:
+    before = set(Claim.objects.values_list("pk", flat=True))
     r = start(client, number)
     assert r.status_code == 302, text(r)
-    claim = Claim.objects.get(entity__number=number.split("-")[0], state=Claim.State.PENDING)
+    claim = Claim.objects.exclude(pk__in=before).get(state=Claim.State.PENDING)
     assert r["Location"] == f"/portal/claims/{claim.pk}/"
     return claim
 
@@ -237,3 +238,81 @@ def test_an_assignment_without_a_reason_or_to_no_account_changes_nothing(existin
     assert r.status_code == 403
     entity.refresh_from_db()
     assert entity.owner_id is None
+
+
+def test_s20_the_claimed_filing_takes_its_next_change_through_review(existing, people, portal_bureau, bureau):
+    """Before the claim nobody here may change the filing; after it, alice's change goes through
+    the specialist's review to the bureau as any other."""
+    from beian.bureau.models import Operation
+    from beian.provider import delivery
+    from beian.provider.models import Application
+    from tests.provider.test_portal_flow import fill, start, submit
+
+    alice = signed_in(people["alice"])
+    website_number = f"{existing.number}-1"
+    r = alice.post("/portal/applications/new/", {"type": "change_website", "website": website_number})
+    assert r.status_code == 200
+    assert not Application.objects.exists()
+    claim = started(alice, existing.number)
+    alice.post(f"/portal/claims/{claim.pk}/", {"code": claim_code(existing.principal_mobile)})
+
+    app = start(alice, "change_website", website=website_number)
+    fill(alice, app, {"website_number": website_number, "website-name": "认领后的新名称", "action": "review"})
+    submit(alice, app)
+    bob = signed_in(people["bob"])
+    assert bob.post(f"/console/applications/{app.pk}/approve/").status_code == 302
+    assert delivery.deliver_due(client=bureau) == 1
+    app.refresh_from_db()
+    op = Operation.objects.get(pk=app.bureau_operation_id)
+    assert (op.type, op.website.number) == ("change_website", website_number)
+
+
+def test_two_customers_claim_the_same_filing_and_exactly_one_gets_it(existing, people, portal_bureau):
+    alice, charlie = signed_in(people["alice"]), signed_in(people["charlie"])
+    first, second = started(alice, existing.number), started(charlie, existing.number)
+    outbox.dispatch()
+    codes = CLAIM_CODE.findall(" ".join(m.body for m in send.received(existing.principal_mobile)))
+    bureau_claims = {c.idempotency_key: c for c in BureauClaim.objects.all()}
+    assert len(codes) == 2
+    assert set(bureau_claims) == {first.pk, second.pk}
+    # Each code belongs to its own claim; the principal gives charlie's too (both right), alice first.
+    ok = []
+    for client, claim in ((alice, first), (charlie, second)):
+        for code in codes:
+            r = client.post(f"/portal/claims/{claim.pk}/", {"code": code})
+            if r.status_code == 302 and "/portal/entities/" in r["Location"]:
+                ok.append(claim.user.username)
+                break
+            if "刚刚已归属其他账号" in text(r):
+                ok.append(f"refused:{claim.user.username}")
+                break
+    assert ok == ["alice", "refused:charlie"]
+    assert FiledEntity.objects.get(number=existing.number).owner == people["alice"]
+    assert HolderChange.objects.count() == 1
+
+
+def test_claim_codes_expire_and_are_limited_per_day(existing, world, sim_clock):
+    import uuid
+    from datetime import timedelta
+
+    from tests.bureau.conftest import Http
+
+    operator = Http(Client(), world.keys["operator"])
+    made = [
+        operator.post("claims", {"idempotency_key": str(uuid.uuid4()), "entity_number": existing.number})
+        for _ in range(5)
+    ]
+    assert [r.status_code for r in made] == [201] * 5
+    r = operator.post("claims", {"idempotency_key": str(uuid.uuid4()), "entity_number": existing.number})
+    assert r.status_code == 429
+    assert r.json()["code"] == "claims_exhausted"
+    code = claim_code(existing.principal_mobile)  # the last code sent: the fifth claim's
+    sim_clock.advance(timedelta(hours=24))
+    r = operator.post(f"claims/{made[-1].json()['id']}/confirm", {"code": code})
+    assert r.status_code == 410
+    assert r.json()["errors"][0]["field"] == "code"
+    assert BureauClaim.objects.get(pk=made[-1].json()["id"]).state == BureauClaim.State.EXPIRED
+    # A day later codes may be sent again.
+    sim_clock.advance(timedelta(minutes=1))
+    r = operator.post("claims", {"idempotency_key": str(uuid.uuid4()), "entity_number": existing.number})
+    assert r.status_code == 201
