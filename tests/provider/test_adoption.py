@@ -316,3 +316,14 @@ def test_claim_codes_expire_and_are_limited_per_day(existing, world, sim_clock):
     sim_clock.advance(timedelta(minutes=1))
     r = operator.post("claims", {"idempotency_key": str(uuid.uuid4()), "entity_number": existing.number})
     assert r.status_code == 201
+
+
+def test_the_claim_is_refused_in_english_for_an_english_reader(people):
+    """S22 holds for S20: a refused claim is said in English on an English page."""
+    r = signed_in(people["alice"]).post(
+        "/portal/claims/new/",
+        {"entity_number": "京ICP备2026999999号", "holder": "personal"},
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    assert r.status_code == 200
+    assert "only those can be claimed" in text(r)

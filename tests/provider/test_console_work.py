@@ -187,3 +187,20 @@ def test_a_failed_delivery_shows_its_last_error_and_is_retried_now(people, burea
 def test_only_specialists(people, path):
     assert signed_in(people["alice"]).get(path).status_code == 403
     assert Client().get(path).status_code == 302
+
+
+@pytest.mark.parametrize("count", [3, 60])
+def test_each_console_page_reads_a_fixed_number_of_queries(people, django_assert_max_num_queries, count):
+    from tests.provider.test_lists import drafts, filed
+
+    filed(None, sites=count)
+    drafts(people["alice"], count)
+    bob = signed_in(people["bob"])
+    for path in (
+        "/console/applications/?q=many",
+        "/console/applications/?overdue=on",
+        "/console/filings/?held=unheld",
+        "/console/deliveries/",
+    ):
+        with django_assert_max_num_queries(14):
+            assert bob.get(path).status_code == 200, path
