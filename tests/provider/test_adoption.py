@@ -327,3 +327,15 @@ def test_the_claim_is_refused_in_english_for_an_english_reader(people):
     )
     assert r.status_code == 200
     assert "only those can be claimed" in text(r)
+
+
+def test_a_claim_while_the_bureau_is_unreachable_says_so_and_changes_nothing(existing, people, settings):
+    settings.BEIAN_BUREAU_URL = "http://127.0.0.1:9/bureau/api/v1"  # nothing listens there
+    alice = signed_in(people["alice"])
+    r = start(alice, existing.number)
+    assert r.status_code == 302
+    assert r["Location"] == "/portal/claims/new/"
+    assert "管局系统暂不可用" in text(alice.get(r["Location"]))
+    assert not Claim.objects.filter(state=Claim.State.PENDING).exists()
+    assert not BureauClaim.objects.exists()
+    assert FiledEntity.objects.get(number=existing.number).owner_id is None

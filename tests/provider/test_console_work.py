@@ -204,3 +204,13 @@ def test_each_console_page_reads_a_fixed_number_of_queries(people, django_assert
     ):
         with django_assert_max_num_queries(14):
             assert bob.get(path).status_code == 200, path
+
+
+def test_an_application_links_to_its_filing_in_the_console(people):
+    entity = mirror(people["alice"], number="粤ICP备2026000401号", sites=1)
+    alice = people["alice"]
+    app = applications.create_draft(
+        owner=alice, op_type="change_website", data={"website_number": "粤ICP备2026000401号-1"}
+    )
+    page = text(signed_in(people["bob"]).get(f"/console/applications/{app.pk}/"))
+    assert f'href="/console/entities/{entity.pk}/" id="filing-link"' in page
