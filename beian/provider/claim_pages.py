@@ -80,7 +80,9 @@ def _errors_onto(form: forms.Form, exc: ProviderError) -> None:
 @require_http_methods(["GET", "POST"])
 def claim_new(request: HttpRequest) -> HttpResponse:
     form = ClaimForm(
-        request.POST or None, user=request.user, initial={"entity_number": request.GET.get("number", "")[:60]}
+        request.POST if request.method == "POST" else None,
+        user=request.user,
+        initial={"entity_number": request.GET.get("number", "")[:60]},
     )
     if form.is_bound and form.is_valid():
         try:
@@ -109,7 +111,7 @@ def claim_detail(request: HttpRequest, pk) -> HttpResponse:
         claim = adoption.own_claim(request.user, pk)
     except ProviderError:
         raise Http404 from None
-    form = CodeForm(request.POST or None)
+    form = CodeForm(request.POST if request.method == "POST" else None)
     status = 200
     if form.is_bound and form.is_valid():
         try:

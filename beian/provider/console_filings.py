@@ -64,7 +64,7 @@ def _page(request: HttpRequest, entity: FiledEntity, form: AssignForm, status: i
 @require_http_methods(["GET", "POST"])
 def entity(request: HttpRequest, pk: int) -> HttpResponse:
     found = _entity(pk)
-    form = AssignForm(request.POST or None)
+    form = AssignForm(request.POST if request.method == "POST" else None)
     if not form.is_bound:
         return _page(request, found, form)
     if form.is_valid():
@@ -113,7 +113,7 @@ OUTCOME_NAMES = {
 @specialist_required
 @require_http_methods(["GET", "POST"])
 def import_customers(request: HttpRequest) -> HttpResponse:
-    form = ImportForm(request.POST or None, request.FILES or None)
+    form = ImportForm(request.POST, request.FILES) if request.method == "POST" else ImportForm()
     report, status = None, 200
     if form.is_bound:
         status = 422
