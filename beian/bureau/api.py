@@ -16,6 +16,7 @@ from ninja import Field, NinjaAPI, Query, Schema, Status
 from ninja.security import HttpBearer
 
 from beian.bureau import (
+    claims,
     feed,
     query,
     recovery,
@@ -27,9 +28,12 @@ from beian.bureau import (
     verification,
 )
 from beian.bureau.errors import BureauError
-from beian.bureau.models import Operation, Provider
+from beian.bureau.models import Claim, Operation, Provider
 from beian.bureau.rules import current as current_rules
 from beian.bureau.schemas import (
+    ClaimCodeIn,
+    ClaimIn,
+    ClaimOut,
     EventsOut,
     MessageOut,
     OperationIn,
@@ -119,7 +123,7 @@ def _available() -> None:
         raise BureauError("bureau_unavailable", retry_after=30)
 
 
-PROBLEMS = {status: ProblemOut for status in (400, 401, 403, 404, 409, 413, 422, 429, 503)}
+PROBLEMS = {status: ProblemOut for status in (400, 401, 403, 404, 409, 410, 413, 422, 423, 429, 503)}
 
 
 # ---------------------------------------------------------------- providers
@@ -198,6 +202,54 @@ def events(request, params: Query[EventsQuery]):
         ],
         "next_after": items[-1].seq if items else params.after,
     }
+
+
+def _claim_out(claim: Claim) -> dict:
+    return {
+        "id": str(claim.pk),
+        "idempotency_key": str(claim.idempotency_key),
+        "entity_number": claim.entity.number,
+        "state": claim.state,
+        "mobile_masked": claims.mask(claim.mobile),
+        "expires_at": claim.expires_at.isoformat(),
+        "attempts_left": claims.attempts_left(claim),
+    }
+
+
+@api.post(
+    "/claims",
+    auth=provider_auth,
+    response={200: ClaimOut, 201: ClaimOut, **PROBLEMS},
+    summary="Claim a filing accessed here: send a code to its principal",
+    tags=["provider"],
+)
+def start_claim(request, payload: ClaimIn):
+    """A customer of the provider claims an entity that has a website served by this provider (a
+    provider adopting beian brings filings whose holders it does not know). The bureau texts a code
+    to the entity principal's registered mobile; the response says which, masked. The same
+    `idempotency_key` returns the same claim (200) and sends nothing again. Refused with
+    `not_found` for an entity not accessed with this provider, `claim_locked` (423) for 24 hours
+    after a claim of it was locked, and `claims_exhausted` (429) after five codes in 24 hours."""
+    _available()
+    started = claims.start(
+        provider=request.auth, entity_number=payload.entity_number, idempotency_key=payload.idempotency_key
+    )
+    return Status(201 if started.created else 200, _claim_out(started.claim))
+
+
+@api.post(
+    "/claims/{claim_id}/confirm",
+    auth=provider_auth,
+    response={200: ClaimOut, **PROBLEMS},
+    summary="Confirm a claim with the code the principal received",
+    tags=["provider"],
+)
+def confirm_claim(request, claim_id: UUID, payload: ClaimCodeIn):
+    """200 with `state: verified` when the code is right (again on a repeat). A wrong code is a
+    422 with a field error on `code` (`code_wrong`, the tries left in its message); the fifth wrong
+    code locks the claim (423 `claim_locked`); an expired code is 410 `claim_expired`."""
+    _available()
+    return _claim_out(claims.confirm(provider=request.auth, claim_id=claim_id, code=payload.code))
 
 
 # ---------------------------------------------------------------- public

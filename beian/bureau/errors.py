@@ -33,6 +33,10 @@ CODES: dict[str, tuple[int, str, str]] = {
         "These rules have no filing password, so there is none to recover; transfer-in and cancellations "
         "are confirmed by SMS verification",
     ),
+    # Claims of filings already accessed here (`beian.bureau.claims`).
+    "claim_expired": (410, "认领核验码已过期", "The claim's code has expired"),
+    "claim_locked": (423, "认领已锁定", "The claim is locked"),
+    "claims_exhausted": (429, "认领核验码发送次数已达上限", "Too many claim codes were sent"),
     "payload_too_large": (413, "请求内容过大", "The request body is too large"),
     "unsupported_media_type": (415, "请求须为 JSON", "The request body must be JSON"),
     "validation_failed": (422, "提交的信息有误", "Some fields are invalid"),

@@ -399,3 +399,34 @@ class HolidayDay(models.Model):
 
     class Meta:
         ordering = ["day"]
+
+
+class Claim(models.Model):
+    """A provider's customer claims an entity already filed and accessed with that provider (a
+    provider that starts using beian adopts its existing filings): the bureau texts a code to the
+    entity principal's registered mobile, and the customer proves control by entering it at the
+    provider. `beian.bureau.claims` is the only writer."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("待核验")
+        VERIFIED = "verified", _("已核验")
+        LOCKED = "locked", _("已锁定")
+        EXPIRED = "expired", _("已过期")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="claims")
+    idempotency_key = models.UUIDField()
+    entity = models.ForeignKey(Entity, on_delete=models.PROTECT, related_name="claims")
+    state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING)
+    mobile = models.CharField(max_length=11)
+    code_digest = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    wrong_attempts = models.PositiveSmallIntegerField(default=0)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "idempotency_key"], name="claim_idempotency"),
+        ]
+        indexes = [models.Index(fields=["entity", "provider", "created_at"], name="claim_by_entity")]

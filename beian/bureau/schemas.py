@@ -172,6 +172,25 @@ class ResendIn(Strict):
     mobile: Text
 
 
+class ClaimIn(Strict):
+    idempotency_key: UUID = Field(description="The provider's claim UUID; the same key returns the same claim")
+    entity_number: Text = Field(description="The entity's number (a website's number names its entity)")
+
+
+class ClaimCodeIn(Strict):
+    code: Text = Field(description="The 6-digit code the principal's registered mobile received")
+
+
+class ClaimOut(Schema):
+    id: str
+    idempotency_key: str
+    entity_number: str
+    state: str = Field(description="pending, verified, locked or expired")
+    mobile_masked: str = Field(description="The principal's registered mobile the code went to, masked")
+    expires_at: str
+    attempts_left: int
+
+
 class RecoveryIn(Strict):
     province: Text
     entity_number: Text

@@ -17,6 +17,7 @@ pages = [
     path("console/logout/", views.logout, name="logout"),
     path("console/operations/<uuid:pk>/", views.operation_detail, name="operation"),
     path("console/recoveries/", views.mailed_recoveries, name="recoveries"),
+    path("console/search/", views.console_search, name="console-search"),
 ]
 
 urlpatterns = [

@@ -388,6 +388,40 @@ def console(request: HttpRequest) -> HttpResponse:
     )
 
 
+@reviewer_required
+@require_safe
+def console_search(request: HttpRequest) -> HttpResponse:
+    """The registry by domain, filing number or part of an entity's name, for the bureau's staff:
+    the public query's indexed search (`query.answer`, keyset pages), not rate limited, with the
+    operations the reviewer may see on each entity found."""
+    form = QueryForm(request.GET if "q" in request.GET else None)
+    found, next_url, status = None, None, 200
+    if form.is_bound and form.is_valid():
+        kind, text = form.cleaned_data["kind"], form.cleaned_data["q"]
+        try:
+            found = query.answer(kind, text, form.cleaned_data["after"] or None)
+        except Invalid as exc:
+            form.add_error(None if exc.code == "cursor_invalid" else "q", say(exc.message, exc.message_en))
+        else:
+            if found.next:
+                next_url = "?" + urlencode({"kind": kind, "q": text, "after": found.next})
+    elif form.is_bound:
+        status = 422
+    results = found.results if found is not None else None
+    operations: dict[str, list] = {}
+    if results:
+        numbers_found = {r["entity_number"] for r in results}
+        ops = _operations(request.reviewer).filter(entity__number__in=numbers_found).order_by("-submitted_at")
+        for op in ops[:200]:
+            operations.setdefault(op.entity.number, []).append(
+                {"op": op, "type_name": _type_name(op.type), "state": _state_label(op.state)}
+            )
+    for record in results or []:
+        record["operations"] = operations.get(record["entity_number"], [])
+    context = {"form": form, "results": results, "next_url": next_url}
+    return _page(request, "bureau/console/search.html", context, status=status)
+
+
 # What the submitted data's keys mean, per section; a key not listed here is shown as it is.
 _SECTION_LABELS = {
     "entity": gettext_lazy("主体信息"),

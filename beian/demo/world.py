@@ -23,8 +23,8 @@ from beian.bureau.models import Operation, Provider, Reviewer
 from beian.bureau.transitions import Actor
 from beian.core.synthetic import make_resident_id, make_uscc
 from beian.messaging import send
-from beian.provider import bureau_client, organisations, sync
-from beian.provider.models import FiledEntity, Profile
+from beian.provider import bureau_client, holders, organisations, sync
+from beian.provider.models import FiledEntity, HolderChange, Profile
 
 OPERATOR = ("democloud", "演示云（本平台运营方）", "democloud.operator-demo-key-not-a-secret")
 OTHER = ("othercloud", "他山云（其他接入商）", "othercloud.other-demo-key-not-a-secret")
@@ -67,6 +67,7 @@ def _person(name: str, division: str, birth: date, seq: int, mobile: str, email:
 ZHANG = _person("张伟", "440305", date(1985, 4, 12), 131, "13800138001", "zhangwei@demo-tech.cn")
 LIU = _person("刘洋", "330106", date(1990, 9, 3), 262, "13900139002", "liuyang@xihu-net.cn")
 LI = _person("李静", "110105", date(1992, 1, 20), 482, "13700137003", "lijing@example.cn")
+WANG = _person("王芳", "440106", date(1988, 6, 15), 357, "13500135004", "wangfang@gz-trade.cn")
 
 FILINGS = [
     Filing(
@@ -111,7 +112,25 @@ FILINGS = [
         {"name": "四季随笔", "domains": ["lijing-notes.cn"], "principal": LI},
         ["121.40.18.11"],
     ),
+    # Hosted by 演示云 before it ran beian: it arrives through the feed held by no account, for a
+    # customer to claim with the code sent to 王芳's phone (S20).
+    Filing(
+        "democloud",
+        {
+            "unit_type": "enterprise",
+            "name": "广州示例贸易有限公司",
+            "cert_type": "uscc",
+            "cert_number": make_uscc("91", "440106", "MA9K2468"),
+            "province": "44",
+            "address": "广东省广州市天河区体育西路 8 号",
+            "principal": WANG,
+        },
+        {"name": "示例贸易商城", "domains": ["gz-trade.cn"], "principal": WANG},
+        ["121.40.18.12"],
+    ),
 ]
+# The filings alice has held since before beian (the rest wait to be claimed): by their first domain.
+ALICES = ("demo-tech.cn", "lijing-notes.cn")
 
 
 def _file(provider: Provider, filing: Filing) -> Operation:
@@ -133,7 +152,8 @@ def _file(provider: Provider, filing: Filing) -> Operation:
 
 def _mirror_for_alice(operator_key: str) -> None:
     """The operator's platform learns of its filings from the bureau's feed, as it would in
-    production (in-process here: the server is not up yet), and alice owns them."""
+    production (in-process here: the server is not up yet), held by no account; alice's are given
+    to her as a specialist would, in their history."""
     client = bureau_client.in_process(api_key=operator_key)
     try:
         while sync.sync_once(client=client):
@@ -141,7 +161,13 @@ def _mirror_for_alice(operator_key: str) -> None:
     finally:
         client.close()
     alice = get_user_model().objects.get(username="alice")
-    FiledEntity.objects.filter(owner__isnull=True).update(owner=alice)
+    for entity in FiledEntity.objects.filter(websites__domains__name__in=ALICES).distinct():
+        holders.assign(
+            entity,
+            holders.Holder.personal(alice),
+            actor="system:demo_world",
+            how=HolderChange.How.ASSIGNMENT,
+        )
 
 
 def _agency() -> None:

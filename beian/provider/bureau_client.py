@@ -86,6 +86,12 @@ class BureauClient:
     def withdraw(self, operation_id: str) -> dict:
         return self._call("POST", f"operations/{operation_id}/withdraw")
 
+    def start_claim(self, *, claim_id: str, entity_number: str) -> dict:
+        return self._call("POST", "claims", json={"idempotency_key": claim_id, "entity_number": entity_number})
+
+    def confirm_claim(self, bureau_claim_id: str, code: str) -> dict:
+        return self._call("POST", f"claims/{bureau_claim_id}/confirm", json={"code": code})
+
     def events(self, *, after: int, limit: int = 200) -> dict:
         return self._call("GET", "events", params={"after": after, "limit": limit})
 

@@ -14,10 +14,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from beian.core import clock
-from beian.provider import applications, review
+from beian.provider import applications, filings, review
 from beian.provider.errors import ProviderError
 from beian.provider.forms import ReturnForm
-from beian.provider.models import Application, Profile
+from beian.provider.models import Application, FiledEntity, Profile
 from beian.provider.portal import flash, page, present, refused
 from beian.provider.rows import attach, data_rows
 from beian.provider.words import say
@@ -59,6 +59,13 @@ def queue(request: HttpRequest) -> HttpResponse:
     return page(request, "provider/console/queue.html", {"apps": apps})
 
 
+def _filing(app: Application) -> FiledEntity | None:
+    """The filing in the mirror the application acts on or brought, for the link to its page."""
+    entity, website = filings.numbers(app.kind, app.data)
+    number = app.entity_number or entity or website.split("-")[0]
+    return FiledEntity.objects.filter(number=number).first() if number else None
+
+
 def _own_application(request: HttpRequest, app: Application) -> bool:
     return app.owner_id == request.user.pk
 
@@ -80,6 +87,7 @@ def _application_page(request: HttpRequest, app: Application, *, form: ReturnFor
         "warnings": [w for w in applications.warnings(app) if w.code != "irreversible"],
         "stops_serving": applications.stops_serving(app) if app.kind.irreversible else [],
         "timeline": list(app.timeline.all()),
+        "filing": _filing(app),
         "reviewable": app.state in REVIEWABLE and not _own_application(request, app),
         "own": _own_application(request, app),
         "claimable": app.state == S.SUBMITTED and not _own_application(request, app),

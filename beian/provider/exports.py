@@ -119,6 +119,24 @@ WEBSITE_COLUMNS = (
 )
 
 
+def _account(row) -> str:
+    return row.owner.get_username() if row.owner_id else ""
+
+
+# The specialists' exports (/console/): everyone's rows, so each says which account holds it. The
+# same public and working fields as the customer's; principals' data stays behind the sign-in.
+CONSOLE_APPLICATION_COLUMNS = (
+    APPLICATION_COLUMNS[0],
+    Column("account", _("客户账号"), _account),
+    *APPLICATION_COLUMNS[1:],
+    Column("reviewer", _("初审专员"), lambda a: a.reviewer.get_username() if a.reviewer_id else ""),
+)
+CONSOLE_WEBSITE_COLUMNS = (
+    *WEBSITE_COLUMNS,
+    Column("account", _("归属账号"), lambda w: _account(w.entity)),
+)
+
+
 def _safe(value: object) -> str:
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(FORMULA_STARTS) else text

@@ -16,14 +16,23 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils.translation import gettext_lazy as _
 
+from beian.core import clock
 from beian.core.errors import FieldError
 from beian.provider.errors import ProviderError
-from beian.provider.models import Application, FiledEntity, FiledWebsite, Membership, Organisation
+from beian.provider.models import (
+    Application,
+    FiledEntity,
+    FiledWebsite,
+    HolderChange,
+    Membership,
+    Organisation,
+)
 
 Role = Membership.Role
 
@@ -221,3 +230,47 @@ def hand_over(entity: FiledEntity | str, app: Application) -> None:
     found = FiledEntity.objects.filter(owner__isnull=True, organisation__isnull=True)
     found = found.filter(number=entity) if isinstance(entity, str) else found.filter(pk=entity.pk)
     found.update(owner_id=app.owner_id, organisation_id=app.organisation_id)
+
+
+# ---------------------------------------------------------------- adoption: filings that arrived with no holder
+
+
+def held(entity: FiledEntity) -> bool:
+    return entity.owner_id is not None or entity.organisation_id is not None
+
+
+def assign(
+    entity: FiledEntity,
+    holder: Holder,
+    *,
+    actor: str,
+    how: str,
+    reason: str = "",
+    user_id: int | None = None,
+    unheld_only: bool = False,
+) -> bool:
+    """Make `holder` the filing's holder, recorded in its history (`HolderChange`) in the same
+    transaction. `user_id` is the member an organisation's filing names as its owner (who claimed
+    it). With `unheld_only` (a claim, an import) a filing someone holds already is left alone.
+    Returns whether anything changed: the same holder again changes nothing and records nothing."""
+    with transaction.atomic():
+        row = FiledEntity.objects.select_for_update().get(pk=entity.pk)
+        if held(row) and (unheld_only or Holder.of(row) == holder):
+            return False
+        owner_id = holder.user_id if holder.organisation_id is None else user_id
+        FiledEntity.objects.filter(pk=row.pk).update(
+            owner_id=owner_id, organisation_id=holder.organisation_id, updated_at=clock.now()
+        )
+        HolderChange.objects.create(
+            entity=row,
+            at=clock.now(),
+            actor=actor,
+            how=how,
+            from_owner_id=row.owner_id,
+            from_organisation_id=row.organisation_id,
+            to_owner_id=owner_id,
+            to_organisation_id=holder.organisation_id,
+            reason=reason,
+        )
+    entity.owner_id, entity.organisation_id = owner_id, holder.organisation_id
+    return True

@@ -198,6 +198,60 @@ def websites(user: AbstractBaseUser, filters: Filters = Filters()) -> QuerySet[F
     return found.select_related("entity", "entity__organisation").order_by("number")
 
 
+# ---------------------------------------------------------------- the specialists' console: everyone's
+
+
+def _q_with_account(q: str) -> Q:
+    """The words of an application, or the account that holds it (a user name, an organisation's name)."""
+    return Q(search__contains=q.lower()) | Q(owner__username=q) | Q(organisation__name=q)
+
+
+def all_applications(filters: Filters = Filters(), *, also: Q | None = None) -> QuerySet[Application]:
+    """Every application under `filters` (the console's list), newest first; `also` narrows it
+    further (the late ones: `review.overdue_q`)."""
+    found = Application.objects.filter(also) if also is not None else Application.objects.all()
+    if filters.state:
+        found = found.filter(state__in=STATE_GROUPS.get(filters.state, (filters.state,)))
+    if filters.type:
+        found = found.filter(type=filters.type)
+    if filters.province:
+        found = found.filter(province=filters.province)
+    if filters.q:
+        found = found.filter(_q_with_account(filters.q))
+    return found.select_related("owner", "organisation", "reviewer").order_by("-created_at", "-pk")
+
+
+# The console's filter of the mirror by who holds a filing here.
+HELD = {"unheld": Q(entity__owner__isnull=True, entity__organisation__isnull=True)}
+HELD["held"] = ~HELD["unheld"]
+
+
+def all_websites(filters: Filters = Filters(), *, held: str = "") -> QuerySet[FiledWebsite]:
+    """Every website of the mirror under `filters` (the console's list), by number; the search also
+    finds the account that holds it."""
+    found = FiledWebsite.objects.all()
+    if filters.state:
+        found = found.filter(FILING_STATES[filters.state])
+    if filters.type:
+        found = found.filter(entity__unit_type=filters.type)
+    if filters.province:
+        found = found.filter(entity__province=filters.province)
+    if held:
+        found = found.filter(HELD[held])
+    if filters.q:
+        word = filters.q
+        domain = FiledDomain.objects.filter(website=OuterRef("pk"), name__icontains=word)
+        found = found.filter(
+            Q(number__icontains=word)
+            | Q(name__icontains=word)
+            | Q(entity__name__icontains=word)
+            | Q(entity__owner__username=word)
+            | Q(entity__organisation__name=word)
+            | Exists(domain)
+        )
+    return found.select_related("entity", "entity__owner", "entity__organisation").order_by("number")
+
+
 # ---------------------------------------------------------------- keyset pages (the API)
 
 

@@ -295,3 +295,64 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} (beian_{self.key_id}_…)"
+
+
+class Claim(models.Model):
+    """A customer's claim of a filing already accessed here (a provider adopting beian): the bureau
+    texts a code to the entity principal's registered mobile, and the filing becomes the chosen
+    holder's when the code the customer enters is right (`beian.provider.adoption`). Its UUID is
+    the idempotency key of the claim at the bureau."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("待输入核验码")
+        VERIFIED = "verified", _("已认领")
+        LOCKED = "locked", _("已锁定")
+        EXPIRED = "expired", _("已过期")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="claims")
+    # The holder the filing goes to: the person alone, or an organisation they may change things in.
+    organisation = models.ForeignKey(
+        Organisation, null=True, blank=True, on_delete=models.PROTECT, related_name="claims"
+    )
+    entity = models.ForeignKey(FiledEntity, on_delete=models.PROTECT, related_name="claims")
+    state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING)
+    bureau_claim_id = models.UUIDField(null=True, blank=True)
+    mobile_masked = models.CharField(max_length=20, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    attempts_left = models.PositiveSmallIntegerField(default=5)
+    created_at = models.DateTimeField(default=_now)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "created_at"], name="claim_by_user")]
+
+
+class HolderChange(models.Model):
+    """Who held a filing, and who holds it now: one row per change, by claim, by a specialist's
+    assignment or by the import of a customer list, with who did it and why. Append-only: written
+    only by `beian.provider.holders.assign`, never changed or deleted."""
+
+    class How(models.TextChoices):
+        CLAIM = "claim", _("客户认领")
+        ASSIGNMENT = "assignment", _("备案专员指定")
+        IMPORT = "import", _("导入客户名单")
+
+    entity = models.ForeignKey(FiledEntity, on_delete=models.PROTECT, related_name="holder_changes")
+    at = models.DateTimeField()
+    actor = models.CharField(max_length=150)  # "customer:alice", "specialist:bob"
+    how = models.CharField(max_length=20, choices=How.choices)
+    from_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    from_organisation = models.ForeignKey(
+        Organisation, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    to_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    to_organisation = models.ForeignKey(Organisation, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from beian.provider import accounts, lists, organisation_pages, portal, token_pages
+from beian.provider import accounts, claim_pages, lists, organisation_pages, portal, token_pages
 
 app_name = "portal"
 
@@ -28,6 +28,8 @@ urlpatterns = [
     path("applications/<uuid:pk>/withdraw/", portal.application_withdraw, name="application-withdraw"),
     path("applications/<uuid:pk>/abandon/", portal.application_abandon, name="application-abandon"),
     path("applications/<uuid:pk>/copy/", portal.application_copy, name="application-copy"),
+    path("claims/new/", claim_pages.claim_new, name="claim-new"),
+    path("claims/<uuid:pk>/", claim_pages.claim_detail, name="claim"),
     path("tokens/", token_pages.token_list, name="tokens"),
     path("tokens/<int:pk>/revoke/", token_pages.token_revoke, name="token-revoke"),
 ]

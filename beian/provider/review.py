@@ -4,10 +4,11 @@ field (S15)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, time, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Q
 
 from beian.core import clock
 from beian.core.errors import FieldError
@@ -27,6 +28,24 @@ def due(app: Application) -> date | None:
     if app.submitted_at is None:
         return None
     return holidays.calendar().add(clock.local_date(app.submitted_at), REVIEW_DAYS)
+
+
+def overdue_q(today: date | None = None) -> Q:
+    """The applications late now, as a query: the provider's review past its working day (as `due`
+    counts it), the principals' SMS verification past its deadline, the bureau past the last day of
+    its window. `due` grows with the submission date, so the late reviews are those submitted on or
+    before the last date whose due day is before today."""
+    today = today or clock.today()
+    last = today - timedelta(days=1)
+    calendar = holidays.calendar()
+    while calendar.add(last, REVIEW_DAYS) >= today:
+        last -= timedelta(days=1)
+    submitted_by = datetime.combine(last + timedelta(days=1), time(), tzinfo=clock.CHINA)
+    return (
+        Q(state__in=(S.SUBMITTED, S.PROVIDER_REVIEW), submitted_at__lt=submitted_by)
+        | Q(state=S.AWAITING_VERIFICATION, verification_deadline__lt=clock.now())
+        | Q(state=S.BUREAU_REVIEW, window_latest__lt=today)
+    )
 
 
 def is_specialist(user: AbstractBaseUser) -> bool:

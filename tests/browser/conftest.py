@@ -105,15 +105,16 @@ def platform(live_server, settings, transactional_db):
     client = BureauClient(base_url=f"{live_server.url}/bureau/api/v1", api_key=key)
     simulation.forget_cache()
     with clock.using(clock.OffsetClock(clock.SystemClock(), simulation.offset)):
-        yield Platform(live_server.url, client)
+        yield Platform(live_server.url, client, key)
     simulation.forget_cache()
     client.close()
 
 
 class Platform:
-    def __init__(self, url: str, client: BureauClient):
+    def __init__(self, url: str, client: BureauClient, key: str):
         self.url = url
         self.client = client
+        self.key = key  # this platform's key at the bureau, for what the pages send it themselves
 
     def deliver_and_sync(self) -> None:
         """What the provider's worker does in the background."""

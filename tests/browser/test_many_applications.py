@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 
 from beian.core import clock
 from beian.provider import applications, listing, organisations, tokens
-from beian.provider.models import Application, FiledDomain, FiledEntity, FiledWebsite, TimelineEntry
+from beian.provider.models import Application, Claim, FiledDomain, FiledEntity, FiledWebsite, TimelineEntry
 from tests.provider.conftest import enterprise, person, website
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "bureau"], serialized_rollback=True)
@@ -168,7 +168,7 @@ def test_the_csv_export_matches_the_api(five_hundred, page):
     assert [row["domains"] for row in exported] == [" ".join(item["data"]["website"]["domains"]) for item in items]
 
 
-def portal_pages(url: str, *, app: Application, entity: FiledEntity, organisation) -> dict[str, str]:
+def portal_pages(url: str, *, app: Application, entity: FiledEntity, organisation, claim) -> dict[str, str]:
     """Every page of the portal a person opens (its GET routes), at a URL with content."""
     return {
         "portal:dashboard": f"{url}/portal/",
@@ -181,6 +181,8 @@ def portal_pages(url: str, *, app: Application, entity: FiledEntity, organisatio
         "portal:tokens": f"{url}/portal/tokens/",
         "portal:organisations": f"{url}/portal/organisations/",
         "portal:organisation": f"{url}/portal/organisations/{organisation.pk}/",
+        "portal:claim-new": f"{url}/portal/claims/new/",
+        "portal:claim": f"{url}/portal/claims/{claim.pk}/",
     }
 
 
@@ -216,7 +218,11 @@ def test_no_portal_page_is_wider_than_its_window(five_hundred, page):
     )
     organisation = organisations.create(user=alice, name=LONG_NAME)
     tokens.create(user=alice, name="部署脚本" * 15)
-    pages = portal_pages(url, app=app, entity=FiledEntity.objects.get(number=ENTITY), organisation=organisation)
+    entity = FiledEntity.objects.get(number=ENTITY)
+    claim = Claim.objects.create(
+        user=alice, entity=entity, mobile_masked="138****0001", expires_at=clock.now() + timedelta(hours=24)
+    )
+    pages = portal_pages(url, app=app, entity=entity, organisation=organisation, claim=claim)
     resolver = get_resolver().namespace_dict["portal"][1]
     routes = {f"portal:{name}" for name in resolver.reverse_dict if isinstance(name, str)}
     assert routes == set(pages) | NOT_PAGES | set(SIGNED_OUT)

@@ -360,6 +360,8 @@ def test_openapi_document_lists_every_path_and_the_nine_bodies(public_http):
         f"{prefix}/operations/{{operation_id}}": {"get"},
         f"{prefix}/operations/{{operation_id}}/withdraw": {"post"},
         f"{prefix}/events": {"get"},
+        f"{prefix}/claims": {"post"},
+        f"{prefix}/claims/{{claim_id}}/confirm": {"post"},
         f"{prefix}/verifications": {"post"},
         f"{prefix}/verifications/resend": {"post"},
         f"{prefix}/password-recoveries": {"post"},

@@ -20,8 +20,8 @@ def test_demo_world_is_filed_through_the_operations_and_created_once(clock, caps
     call_command("demo_world")
     printed = capsys.readouterr().out
     assert world.OPERATOR[2] in printed
-    assert Entity.objects.count() == 3
-    assert Website.objects.count() == 3
+    assert Entity.objects.count() == 4
+    assert Website.objects.count() == 4
     assert set(Operation.objects.values_list("state", flat=True)) == {"approved"}
     assert Reviewer.objects.filter(username="reviewer").exists()
     assert set(get_user_model().objects.values_list("username", flat=True)) == {
@@ -35,7 +35,7 @@ def test_demo_world_is_filed_through_the_operations_and_created_once(clock, caps
 
     call_command("demo_world")
     assert "already present" in capsys.readouterr().out
-    assert Entity.objects.count() == 3
+    assert Entity.objects.count() == 4
 
 
 def test_demo_transfer_in_candidate_is_accessed_only_at_the_other_provider(clock):
@@ -53,15 +53,18 @@ def test_documented_demo_keys_authenticate(clock):
         assert Provider.objects.get(slug=slug).key_hash.startswith("$argon2")
 
 
-def test_alice_owns_the_operators_filings_in_the_mirror(clock):
-    from beian.provider.models import FiledEntity, FiledWebsite
+def test_alice_owns_the_operators_filings_in_the_mirror_but_one_left_to_claim(clock):
+    from beian.provider.models import FiledEntity, FiledWebsite, HolderChange
 
     world.create()
-    assert set(FiledEntity.objects.values_list("owner__username", flat=True)) == {"alice"}
+    held = dict(FiledEntity.objects.values_list("websites__domains__name", "owner__username"))
+    assert held == {"demo-tech.cn": "alice", "lijing-notes.cn": "alice", "gz-trade.cn": None}  # S20
+    assert HolderChange.objects.count() == 2
     # The platform mirrors what is accessed with it, not the other provider's customer.
     assert set(FiledWebsite.objects.values_list("home_url", flat=True)) == {
         "http://demo-tech.cn",
         "http://lijing-notes.cn",
+        "http://gz-trade.cn",
     }
     assert set(FiledWebsite.objects.values_list("access_state", flat=True)) == {"active"}
 

@@ -12,8 +12,9 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import get_resolver, reverse
 
+from beian.core import clock
 from beian.provider import applications, organisations, tokens
-from beian.provider.models import ApiToken, Application, Delivery, Membership, Organisation, TimelineEntry
+from beian.provider.models import ApiToken, Application, Claim, Delivery, Membership, Organisation, TimelineEntry
 from tests.provider.test_portal_pages import mirror, new_filing_post  # noqa: F401 - shared page fixtures
 
 pytestmark = pytest.mark.django_db(databases=["default", "bureau"])
@@ -71,6 +72,21 @@ TABLE: dict[tuple[str, str, str], dict[str, str]] = {
     ("console:claim", "POST", "submitted"): {ANON: CONSOLE_LOGIN, ALICE: "403", CHARLIE: "403", BOB: "ok"},
     ("console:approve", "POST", "submitted"): {ANON: CONSOLE_LOGIN, ALICE: "403", CHARLIE: "403", BOB: "ok"},
     ("console:return", "POST", "submitted"): {ANON: CONSOLE_LOGIN, ALICE: "403", CHARLIE: "403", BOB: "ok"},
+    # S20: a customer's claims are theirs alone (a POST without a code is refused at the field).
+    ("portal:claim-new", "GET", ""): {ANON: PORTAL_LOGIN, ALICE: "ok", CHARLIE: "ok", BOB: "ok"},
+    ("portal:claim", "GET", "claim"): {ANON: PORTAL_LOGIN, ALICE: "ok", CHARLIE: "404", BOB: "404"},
+    ("portal:claim", "POST", "claim"): {ANON: PORTAL_LOGIN, ALICE: "422", CHARLIE: "404", BOB: "404"},
+    # The specialists' whole work is theirs alone.
+    ("console:applications", "GET", ""): {ANON: CONSOLE_LOGIN, ALICE: "403", CHARLIE: "403", BOB: "ok"},
+    ("console:filings", "GET", ""): {ANON: CONSOLE_LOGIN, ALICE: "403", CHARLIE: "403", BOB: "ok"},
+    ("console:export-applications", "GET", ""): {ANON: CONSOLE_LOGIN, ALICE: "403", CHARLIE: "403", BOB: "ok"},
+    ("console:export-filings", "GET", ""): {ANON: CONSOLE_LOGIN, ALICE: "403", CHARLIE: "403", BOB: "ok"},
+    ("console:deliveries", "GET", ""): {ANON: CONSOLE_LOGIN, ALICE: "403", CHARLIE: "403", BOB: "ok"},
+    ("console:delivery-retry", "POST", "delivery"): {ANON: CONSOLE_LOGIN, ALICE: "403", CHARLIE: "403", BOB: "ok"},
+    ("console:entity", "GET", "entity"): {ANON: CONSOLE_LOGIN, ALICE: "403", CHARLIE: "403", BOB: "ok"},
+    ("console:entity", "POST", "entity"): {ANON: CONSOLE_LOGIN, ALICE: "403", CHARLIE: "403", BOB: "ok"},
+    ("console:import", "GET", ""): {ANON: CONSOLE_LOGIN, ALICE: "403", CHARLIE: "403", BOB: "ok"},
+    ("console:import", "POST", ""): {ANON: CONSOLE_LOGIN, ALICE: "403", CHARLIE: "403", BOB: "422"},
 }
 
 
@@ -99,7 +115,12 @@ def _objects(people) -> dict[str, object]:
     org = organisations.create(user=alice, name="alice 的代理公司")
     charlie_gone = User.objects.create_user("erin", "erin@example.cn", "erin-pass")
     membership = Membership.objects.create(organisation=org, user=charlie_gone, role="viewer")
+    claim = Claim.objects.create(user=alice, entity=entity, mobile_masked="138****0001")
+    approved = applications.create_draft(owner=alice, op_type="new_filing", data={})
+    delivery = Delivery.objects.create(application=approved, created_at=clock.now(), next_attempt_at=clock.now())
     return {
+        "claim": claim,
+        "delivery": delivery,
         "entity": entity,
         "draft": draft,
         "submitted": submitted,
@@ -122,6 +143,7 @@ def url_of(route: str, target) -> str:
 
 BODIES = {
     "console:return": lambda o: {"reason": "请修改", "field-website-name": "名称不当"},
+    "console:entity": lambda o: {"account": "charlie", "reason": "营业执照核实一致"},
     "portal:tokens": lambda o: {"name": "新脚本", "expires_in_days": "30"},
     "portal:applications-discard": lambda o: {"ids": [str(o["draft"].pk)]},
     "portal:entity-batch": lambda o: {"type": "cancel_access", "websites": [o["entity"].websites.first().number]},
@@ -206,6 +228,10 @@ ORG_TABLE: dict[tuple[str, str, str], dict[str, str]] = {
     ("portal:tokens", "GET", ""): EVERYONE,
     ("portal:tokens", "POST", ""): EVERYONE,
     ("portal:token-revoke", "POST", "token"): {OWNER: "ok", EDITOR: "404", VIEWER: "404", CHARLIE: "404"},
+    # A claim for the organisation is its claimant's to finish, as a token is its maker's.
+    ("portal:claim-new", "GET", ""): EVERYONE,
+    ("portal:claim", "GET", "claim"): {OWNER: "ok", EDITOR: "404", VIEWER: "404", CHARLIE: "404"},
+    ("portal:claim", "POST", "claim"): {OWNER: "422", EDITOR: "404", VIEWER: "404", CHARLIE: "404"},
 }
 
 
@@ -230,6 +256,9 @@ def _org_objects(people, organisation) -> dict[str, object]:
         "token": tokens.create(user=alice, name="alice 的脚本").token,
         "organisation": organisation,
         "membership": Membership.objects.get(organisation=organisation, user=people["vera"]),
+        "claim": Claim.objects.create(
+            user=alice, organisation=organisation, entity=entity, mobile_masked="138****0001"
+        ),
     }
 
 

@@ -29,6 +29,7 @@ ACTIONS = {
     "edit": gettext_lazy("修改申请"),
     "withdraw": gettext_lazy("撤回申请"),
     "abandon": gettext_lazy("放弃申请"),
+    "delivery_retry": gettext_lazy("重新提交管局"),
     "bureau:refused": gettext_lazy("管局拒绝受理"),
     "bureau:awaiting_verification": gettext_lazy("管局受理，等待短信核验"),
     "bureau:under_review": gettext_lazy("短信核验完成，管局审核中"),
