@@ -1,7 +1,12 @@
 """`python -m beian.enforcement [--host H] [--port P]`: the decision server, as `make run` starts it
 (Procfile) and as the edge tests and benchmarks do.
 
-It loads the index from the mirror first, then answers on host:port with its own HTTP/1.1 on
+    python -m beian.enforcement --follow https://platform.example --state /var/lib/beian-edge
+
+is the same server on an edge with no database: it follows the platform's served-set feed with its
+own token (BEIAN_EDGE_TOKEN, or --token), keeping its state in --state (beian.enforcement.follower).
+
+Otherwise it loads the index from the mirror first, then answers on host:port with its own HTTP/1.1 on
 uvloop (beian/enforcement/protocol.py) until SIGINT or SIGTERM. The application is a plain ASGI
 one as well, for any other server: `uvicorn beian.enforcement.server:app --port 8001`.
 """
@@ -10,10 +15,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import os
 import signal
+from pathlib import Path
 
 import uvloop
 
+from beian import env
 from beian.enforcement.protocol import serve
 from beian.enforcement.server import app
 
@@ -30,8 +39,28 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m beian.enforcement", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8001, help="port to listen on (default 8001)")
+    parser.add_argument("--follow", metavar="URL", help="edge mode: follow the served-set feed of the platform at URL")
+    parser.add_argument("--token", help="the edge's token (better: BEIAN_EDGE_TOKEN, which no process list shows)")
+    parser.add_argument("--state", metavar="DIR", help="edge mode: where the snapshot and the journal are kept")
     args = parser.parse_args(argv)
-    app.start()  # Django, the index, and the thread that follows the mirror
+    if args.follow:
+        token = args.token or os.environ.get("BEIAN_EDGE_TOKEN", "")
+        if not token or not args.state:
+            parser.error("--follow needs --state and the edge's token (BEIAN_EDGE_TOKEN or --token)")
+        from beian.enforcement.follower import Follower
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        follower = Follower(
+            args.follow,
+            token,
+            Path(args.state),
+            on_index=app.use_index,
+            stale_seconds=env.seconds("BEIAN_EDGE_STALE_SECONDS", 60.0, minimum=1, maximum=86400),
+            retry_max=env.seconds("BEIAN_EDGE_RETRY_SECONDS", 5.0, minimum=0.2, maximum=300),
+        )
+        app.follow(follower, cache_seconds=env.integer("BEIAN_ENFORCEMENT_CACHE_SECONDS", 1, minimum=0))
+    else:
+        app.start()  # Django, the index, and the thread that follows the mirror
     try:
         uvloop.run(_run(args.host, args.port))
     finally:

@@ -98,6 +98,7 @@ class DecisionServer:
     ) -> None:
         self.index = index if index is not None else Index()
         self.refresher = None
+        self.follower = None
         self._started = not runtime
         self._start_lock = threading.Lock()
         self._ready = decision_answers(cache_seconds)
@@ -137,9 +138,24 @@ class DecisionServer:
             self.refresher.start()
             self._started = True
 
+    def follow(self, follower, *, cache_seconds: int = DEFAULT_CACHE_SECONDS) -> None:
+        """Edge mode: the index comes from the platform's feed (beian.enforcement.follower), not
+        from a database; no Django. Answers from the state on disk at once, if there is one."""
+        with self._start_lock:
+            self._ready = decision_answers(cache_seconds)
+            self._loading = decision_answers(cache_seconds, ready=False)
+            self.follower = follower
+            follower.start()
+            self._started = True
+
+    def use_index(self, index: Index) -> None:
+        self.index = index  # one assignment: a decision reads the old index or the new one, whole
+
     def stop(self) -> None:
         if self.refresher is not None:
             self.refresher.stop()
+        if self.follower is not None:
+            self.follower.stop()
 
     def _start_in_background(self) -> None:
         # A server that sends no lifespan events: start on the first request, without making it wait.
@@ -172,6 +188,11 @@ class DecisionServer:
             else None,
             "last_error": refresher.last_error if refresher else "",
         }
+        if self.follower is not None:
+            report.update(self.follower.status())
+            report.update(poll_seconds=None, mirror_failing_seconds=None)
+        else:
+            report["mode"] = "database"
         headers = (("content-type", "application/json"), ("cache-control", "no-store"))
         return Answer(200, headers, json.dumps(report).encode())
 
