@@ -46,12 +46,13 @@ def version() -> int:
     return OrmMirror().max_version()
 
 
-def snapshot_lines(*, chunk: int = 5000) -> Iterator[bytes]:
-    """The snapshot, line by line, as the database sends the rows. Its version is read first:
-    a change made while it streams may or may not be in it, and the edge applies the changes after
-    that version (again, if need be: applying is idempotent), as the decision server's load does."""
+def snapshot_lines(top: int | None = None, *, chunk: int = 5000) -> Iterator[bytes]:
+    """The snapshot, line by line, as the database sends the rows. Its version (`top`, the one its
+    ETag names) is read first: a change made while it streams may or may not be in it, and the
+    edge applies the changes after that version (again, if need be: applying is idempotent), as
+    the decision server's load does."""
     mirror = OrmMirror(chunk=chunk)
-    yield feedformat.line(feedformat.header(mirror.max_version()))
+    yield feedformat.line(feedformat.header(mirror.max_version() if top is None else top))
     count = 0
     rows = served_domains().order_by("website_id", "name").values_list("website_id", "name")
     site, names = None, []

@@ -111,7 +111,7 @@ def snapshot(request: HttpRequest) -> HttpResponse:
         response = HttpResponse(status=304)
     else:
         compress = "gzip" in request.headers.get("Accept-Encoding", "")
-        lines = feed.snapshot_lines()
+        lines = feed.snapshot_lines(version)
         response = StreamingHttpResponse(feed.gzipped(lines) if compress else lines, content_type=NDJSON)
         if compress:
             response["Content-Encoding"] = "gzip"

@@ -23,6 +23,7 @@ after its version, which the platform has kept in the mirror: nothing in between
 
 from __future__ import annotations
 
+import gc
 import gzip
 import json
 import logging
@@ -258,6 +259,10 @@ class Follower:
         log.info("edge: fresh snapshot at version %d (%d served domains)", index.version, index.served_count())
 
     def _use(self, index: Index) -> None:
+        # Out of the cycle collector's way, as the database mode's first load (server._for_good):
+        # a full collection would walk the whole index while no decision is answered. An index
+        # replaced later is freed by reference counting all the same (it holds no cycles).
+        gc.freeze()
         self.index = index
         self.on_index(index)
 

@@ -17,6 +17,10 @@ run` does (Procfile), on 127.0.0.1:8001 by default; and it is a plain ASGI appli
 any ASGI server. Under an ASGI server the server's own work was most of each request; the
 protocol's own HTTP/1.1 answers at about nginx's rate (docs/enforcement.md, "Measured by hand").
 
+On an edge, `python -m beian.enforcement --follow URL --state DIR` runs the same server with no
+database: its index follows the platform's served-set feed (beian.enforcement.follower), and
+`/enforcement/status` says how old its data is.
+
 It needs Django only to read the mirror: `django.setup()` at start-up, then a background thread
 follows the mirror (beian.enforcement.refresher). It only reads the database, so it keeps
 answering while the rest of the platform restarts; if the database goes away it answers from its
