@@ -40,7 +40,7 @@ def test_seconds_refuse_what_is_no_number_or_out_of_range(monkeypatch):
     with pytest.raises(env.ImproperValue, match="seconds"):
         env.seconds("BEIAN_S", 1.0, minimum=0.2, maximum=300)
     monkeypatch.setenv("BEIAN_S", "0.1")
-    with pytest.raises(env.ImproperValue, match="0.2 to 300"):
+    with pytest.raises(env.ImproperValue, match=r"0\.2 to 300"):
         env.seconds("BEIAN_S", 1.0, minimum=0.2, maximum=300)
     monkeypatch.setenv("BEIAN_S", "2.5")
     assert env.seconds("BEIAN_S", 1.0, minimum=0.2, maximum=300) == 2.5
