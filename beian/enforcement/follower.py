@@ -170,6 +170,7 @@ class Follower:
         state: Path,
         *,
         on_index: Callable[[Index], None],
+        on_change: Callable[[], None] | None = None,
         transport: httpx.BaseTransport | None = None,
         wait: int = WAIT,
         journal_max: int = JOURNAL_MAX,
@@ -180,6 +181,7 @@ class Follower:
         self.client = FeedClient(url, token, transport=transport)
         self.state = Path(state)
         self.on_index = on_index
+        self.on_change = on_change  # after each page that changed something, and each new index
         self.wait = wait
         self.journal_max = journal_max
         self.stale_seconds = stale_seconds
@@ -265,6 +267,8 @@ class Follower:
         gc.freeze()
         self.index = index
         self.on_index(index)
+        if self.on_change is not None:
+            self.on_change()
 
     def _journal(self, page: dict, served: set[str]) -> None:
         record = {"version": page["version"], "entries": page["entries"], "served": sorted(served)}
@@ -307,6 +311,8 @@ class Follower:
                 log.exception("edge: the journal cannot be written")
         self._more = bool(page.get("more"))
         self.confirmed_at = time.time()
+        if applied and self.on_change is not None:
+            self.on_change()
         return applied
 
     def _run(self) -> None:
