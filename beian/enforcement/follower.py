@@ -303,12 +303,15 @@ class Follower:
         websites, domains = feedformat.websites(page["entries"], page["version"])
         asking = _Asking(self.client)
         applied = self.index.apply(websites, domains, asking, version=page["version"])
-        if websites:
+        if websites and not self.snapshot_needed:
             try:
                 self._journal(page, asking.served)
             except OSError:
-                # Answered from memory all the same; a restart replays less and catches up the rest.
-                log.exception("edge: the journal cannot be written")
+                # Answered from memory all the same. A journal missing this page must not go on with
+                # the next ones (a restart would skip its changes for good): the next exchange takes
+                # a fresh snapshot, which starts a new journal, and nothing is journaled till then.
+                log.exception("edge: the journal cannot be written; taking a fresh snapshot")
+                self.snapshot_needed = True
         self._more = bool(page.get("more"))
         self.confirmed_at = time.time()
         if applied and self.on_change is not None:

@@ -169,3 +169,29 @@ def test_snapshot_reader_takes_its_own_lines_back():
     assert index.version == 7
     assert index.reason(b"www.a.cn") == "filed"
     assert index.reason(b"b.cn") == "deregistered"
+
+
+def test_a_page_the_journal_could_not_keep_makes_the_edge_take_a_fresh_snapshot(token, rows, tmp_path, monkeypatch):
+    """A journal missing a page must not go on with the next: a restart would skip its changes."""
+    stream = Stream(rows, seed=71)
+    follower = follower_for(token, tmp_path)
+    follower.begin()
+    real = Follower._journal
+
+    def full_disk(self, page, served):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Follower, "_journal", full_disk)
+    stream.one()
+    follower.step()
+    assert_follows(follower.index, stream)  # answered from memory all the same
+    assert follower.snapshot_needed
+    monkeypatch.setattr(Follower, "_journal", real)
+    stream.one()
+    follower.step()  # the fresh snapshot
+    assert not follower.snapshot_needed
+    follower.step()
+    restarted = follower_for(token, tmp_path)
+    assert restarted.restore()
+    assert_same(restarted.index, follower.index)
+    assert_follows(restarted.index, stream)
