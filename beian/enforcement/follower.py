@@ -362,7 +362,10 @@ class Follower:
             self._thread = threading.Thread(target=self._run, name="beian-edge-follower", daemon=True)
             self._thread.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = 1.0) -> None:
+        # Not waiting out a long poll: the thread dies with the process, and whatever it was
+        # writing is safe to lose (a journal's cut-off line is dropped at the next start, a
+        # snapshot is renamed into place only once whole).
         self._stop.set()
         self.client.close()
         if self._thread is not None:
