@@ -103,10 +103,21 @@ class Fleet:
     def mirror(self, name: str, *changes: tuple[str, str] | tuple[str, str, str]) -> tuple[int, float]:
         """Websites as the bureau's snapshots have them: (domain, access state[, status]); returns
         the version reached and the wall-clock time of the commit."""
+        return self.mirrored(self.mirror_start(name, *changes), name)
+
+    def mirror_start(self, name: str, *changes: tuple[str, str] | tuple[str, str, str]) -> subprocess.Popen:
+        """The same, without waiting for the process: the edges can be watched meanwhile."""
         self.env["BEIAN_TEST_MIRROR"] = json.dumps(
             [[SITES[c[0]], c[0], c[1], (c[2:] or ("active",))[0]] for c in changes]
         )
-        out = self.beian(name, "shell", "-c", MIRROR).split("version ")[-1].split()
+        return self.procs.start(name, sys.executable, "-m", "beian", "shell", "-c", MIRROR)
+
+    def mirrored(self, proc: subprocess.Popen, name: str) -> tuple[int, float]:
+        try:
+            assert proc.wait(timeout=DEADLINE) == 0, self.procs.logs()
+        finally:
+            self.procs.stop(proc)
+        out = (self.tmp / f"{name}.log").read_text().split("version ")[-1].split()
         return int(out[0]), float(out[2])
 
     # ---------------------------------------------------------------- the platform
@@ -295,8 +306,9 @@ def test_s21_the_platform_down_edges_keep_deciding_and_miss_nothing_when_it_retu
     )
 
     # A cancel-access is pushed to every edge (each is waiting in a long poll).
-    _, committed = fleet.mirror("mirror-cancel", ("news-s21.cn", "ended"))
+    writing = fleet.mirror_start("mirror-cancel", ("news-s21.cn", "ended"))
     reached = fleet.everywhere("the cancel-access", {"news-s21.cn": CANCELLED, "www.shop-s21.cn": SERVE})
+    _, committed = fleet.mirrored(writing, "mirror-cancel")
     print(f"S21: a cancel-access committed was refused by all {EDGES} edges {reached - committed:.2f} s later")
 
     # The platform is lost; the edges keep deciding from what they last knew, and say so.
