@@ -28,7 +28,7 @@ from beian.enforcement import edges, feed
 from beian.enforcement.feedformat import FEED, FORMAT
 from beian.enforcement.models import Edge
 
-MAX_NAMES = 5000  # names in one question to /served
+MAX_NAMES = 1000  # names in one question to /served (an edge asks 500 at a time)
 NDJSON = "application/x-ndjson"
 
 

@@ -49,6 +49,7 @@ WAIT = 20  # seconds of a long poll
 JOURNAL_MAX = 50_000  # websites in the journal before a fresh snapshot replaces it
 RETRY_MIN, RETRY_MAX = 0.2, 5.0
 STALE_SECONDS = 60.0  # data older than this (since the platform last confirmed it) is flagged stale
+SERVED_BATCH = 500  # names a question to /served: 500 of the longest names fit the platform's body limit
 
 
 class Refused(Exception):
@@ -103,8 +104,9 @@ class FeedClient:
 
     def served_now(self, names: list[str]) -> set[str]:
         served: set[str] = set()
-        for start in range(0, len(names), 5000):
-            answer = self._check(self.http.post("served", json={"names": names[start : start + 5000]})).json()
+        for start in range(0, len(names), SERVED_BATCH):
+            batch = names[start : start + SERVED_BATCH]
+            answer = self._check(self.http.post("served", json={"names": batch})).json()
             served.update(answer["served"])
         return served
 
@@ -189,6 +191,7 @@ class Follower:
         self.index = Index()
         self.journaled = 0  # websites in the journal
         self.confirmed_at: float | None = None  # when the platform last confirmed the data (time.time())
+        self.contacted = False  # whether this process has heard from the platform yet
         self.failing_since: float | None = None
         self.last_error = ""
         self.snapshot_needed = False
@@ -289,6 +292,7 @@ class Follower:
         if self.snapshot_needed or not self.index.loaded:
             self.take_snapshot()
             self.confirmed_at = time.time()
+            self.contacted = True
             return 0
         wait = 0 if self._more else self.wait
         self._asking = (time.time(), wait)
@@ -314,6 +318,7 @@ class Follower:
                 self.snapshot_needed = True
         self._more = bool(page.get("more"))
         self.confirmed_at = time.time()
+        self.contacted = True
         if applied and self.on_change is not None:
             self.on_change()
         return applied
@@ -352,6 +357,7 @@ class Follower:
             try:
                 self.take_snapshot()
                 self.confirmed_at = time.time()
+                self.contacted = True
             except Exception as exc:
                 self._failed(exc)
 
@@ -384,7 +390,7 @@ class Follower:
         return {
             "mode": "follow",
             "feed": self.url,
-            "platform_reachable": self.failing_since is None and self.confirmed_at is not None,
+            "platform_reachable": self.contacted and self.failing_since is None,
             "platform_failing_seconds": round(now - self.failing_since, 1) if self.failing_since else None,
             "data_age_seconds": age,
             "stale": age is None or age > self.stale_seconds,

@@ -14,7 +14,7 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.core.management import CommandError, call_command
 
 from beian.core.catalogue import AccessEnded
-from beian.enforcement import edges, feed, feedformat
+from beian.enforcement import edges, feed, feed_views, feedformat
 from beian.enforcement.follower import Follower
 from beian.enforcement.index import REASONS, classify
 from beian.enforcement.models import Edge
@@ -223,6 +223,13 @@ def test_bad_questions_to_served_are_named(client, token, body):
     response = client.post(SERVED, body, content_type="application/json", **auth(token))
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] in ("body", "names")
+
+
+def test_a_question_to_served_is_bounded(client, token):
+    names = [f"n{i}.cn" for i in range(feed_views.MAX_NAMES + 1)]
+    response = client.post(SERVED, {"names": names}, content_type="application/json", **auth(token))
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "names"
 
 
 def test_served_answers_which_names_are_served_now(client, token, rows):

@@ -195,3 +195,15 @@ def test_a_page_the_journal_could_not_keep_makes_the_edge_take_a_fresh_snapshot(
     assert restarted.restore()
     assert_same(restarted.index, follower.index)
     assert_follows(restarted.index, stream)
+
+
+def test_an_edge_restarted_says_the_platform_is_unconfirmed_until_it_answers(token, rows, tmp_path):
+    rows.website("site.cn")
+    follower_for(token, tmp_path).begin()
+    restarted = follower_for(token, tmp_path)
+    assert restarted.restore()
+    status = restarted.status()
+    assert status["platform_reachable"] is False  # its data is from disk: nobody has confirmed it yet
+    assert status["data_age_seconds"] is not None
+    restarted.step()
+    assert restarted.status()["platform_reachable"] is True
