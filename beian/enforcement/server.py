@@ -181,6 +181,7 @@ class DecisionServer:
     def _status(self) -> Answer:
         index, refresher, now = self.index, self.refresher, time.time()
         report = {
+            "pid": os.getpid(),  # which worker answered, with --workers
             "loaded": index.loaded,
             "version": index.version,
             "served_domains": index.served_count(),

@@ -50,7 +50,16 @@ with transaction.atomic():
                              "domains": [domain] if status == "active" else []}, version=version)
 print("version", version, "committed", time.time(), flush=True)
 """
-SITES = {"shop-s21.cn": 1, "news-s21.cn": 2, "blog-s21.cn": 3, "later-s21.cn": 4, "kept-s21.cn": 5, "cut-s21.cn": 6}
+SITES = {
+    "shop-s21.cn": 1,
+    "news-s21.cn": 2,
+    "blog-s21.cn": 3,
+    "later-s21.cn": 4,
+    "kept-s21.cn": 5,
+    "cut-s21.cn": 6,
+    "cores-s21.cn": 7,
+    "asgi-s21.cn": 8,
+}
 
 TOKENS = """
 import os
@@ -162,7 +171,7 @@ class Fleet:
                 self.tokens[name] = token
                 self.edges[name] = (free_port(), None)
 
-    def start_edge(self, name: str) -> None:
+    def start_edge(self, name: str, *extra: str) -> None:
         port, _ = self.edges[name]
         env = {k: v for k, v in self.env.items() if "DATABASE" not in k}  # an edge has no database
         env["BEIAN_EDGE_TOKEN"] = self.tokens[name]
@@ -180,6 +189,7 @@ class Fleet:
                 "127.0.0.1",
                 "--port",
                 str(port),
+                *extra,
             ],
             cwd=Path(__file__).resolve().parents[2],
             env=env,
@@ -376,3 +386,61 @@ def test_a_revoked_edge_keeps_its_last_set_and_follows_no_more(platform):
     wait_for("the revoked edge to say so", lambda: "token_revoked" in fleet.status("edge-revoked")["last_error"], fleet)
     assert fleet.decide("edge-revoked", "cut-s21.cn") == SERVE  # fail-static: its last set, flagged
     assert fleet.status("edge-revoked")["platform_reachable"] is False
+
+
+def test_an_edge_runs_a_worker_per_core_on_one_port(platform):
+    """`--workers 2`: two processes share the port (SO_REUSEPORT), each following the feed with its
+    own state; a change reaches both, and a worker that dies is started again from its state."""
+    fleet = platform
+    fleet.mirror("mirror-cores-setup", ("cores-s21.cn", "active"))
+    fleet.make_edges("edge-cores")
+    fleet.start_edge("edge-cores", "--workers", "2")
+    versions: dict[int, int] = {}
+
+    def workers_at(top: int) -> bool:
+        status = fleet.status("edge-cores")  # a new connection each time: the kernel picks a worker
+        if status is not None and status["loaded"]:
+            versions[status["pid"]] = status["version"]
+        return len([v for v in versions.values() if v >= top]) >= 2
+
+    wait_for("both workers to answer", lambda: workers_at(0), fleet)
+    top, _ = fleet.mirror("mirror-cores-cancel", ("cores-s21.cn", "ended"))
+    versions.clear()
+    wait_for("both workers to have the cancel-access", lambda: workers_at(top), fleet)
+    for _ in range(20):
+        assert fleet.decide("edge-cores", "www.cores-s21.cn") == CANCELLED
+
+    first = set(versions)
+    os.kill(min(first), signal.SIGKILL)
+    versions.clear()
+    wait_for("the worker to be started again", lambda: workers_at(top) and bool(set(versions) - first), fleet)
+    for name in ("worker-0", "worker-1"):
+        assert (fleet.tmp / "edge-cores" / name / "snapshot.ndjson.gz").exists()
+
+
+def test_the_asgi_door_answers_under_uvicorn(platform):
+    """The decision server is a plain ASGI application too, the fallback to its own HTTP/1.1: under
+    uvicorn it loads the mirror at start-up (lifespan) and decides the same."""
+    fleet = platform
+    fleet.mirror("mirror-asgi", ("asgi-s21.cn", "active"))
+    port = free_port()
+    log = open(fleet.tmp / "uvicorn.log", "ab")  # noqa: SIM115 - closed once the child holds it
+    proc = subprocess.Popen(
+        [str(BIN / "uvicorn"), "beian.enforcement.server:app", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=Path(__file__).resolve().parents[2],
+        env=fleet.env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    log.close()
+    fleet.procs.running.append(proc)
+    base = f"http://127.0.0.1:{port}/enforcement"
+    try:
+        wait_for("uvicorn", lambda: httpx.get(f"{base}/status", timeout=1).json()["loaded"], fleet)
+        for host, expected in (("www.asgi-s21.cn", SERVE), ("unfiled-s21.cn", NOT_FILED)):
+            answer = httpx.get(f"{base}/check", headers={"X-Original-Host": host}, timeout=5)
+            assert (answer.status_code, answer.headers["x-beian-reason"]) == expected
+        answer = httpx.get(f"{base}/ask", params={"domain": "asgi-s21.cn"}, timeout=5)
+        assert answer.status_code == 200
+    finally:
+        fleet.procs.stop(proc)
