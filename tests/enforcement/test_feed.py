@@ -277,3 +277,21 @@ def test_the_platform_notes_each_edges_last_contact(client, token, rows):
     edge = Edge.objects.get(name="edge-1")
     assert edge.last_version == site.version
     assert edge.last_seen_at is not None
+
+
+def test_an_edges_contact_is_written_at_most_every_few_seconds(rows, token):
+    """An edge in step asks after every change: a write each time would make the fleet a load."""
+    from datetime import timedelta
+
+    from beian.core import clock
+
+    edge = Edge.objects.get(name="edge-1")
+    start = clock.now()
+    edges.touch(edge, version=5, address="10.0.0.1", now=start)
+    edge.refresh_from_db()
+    edges.touch(edge, version=6, address="10.0.0.1", now=start + timedelta(seconds=1))
+    edge.refresh_from_db()
+    assert edge.last_version == 5
+    edges.touch(edge, version=7, address="10.0.0.2", now=start + edges.TOUCH_EVERY)
+    edge.refresh_from_db()
+    assert (edge.last_version, edge.last_address) == (7, "10.0.0.2")
