@@ -34,7 +34,7 @@ NDJSON = "application/x-ndjson"
 
 def problem(status: int, code: str, title: str, title_en: str, detail: str, detail_en: str, **extra) -> HttpResponse:
     body = {
-        "type": f"https://beian.invalid/problems/{code}",
+        "type": f"urn:beian:error:{code}",  # as every problem document of beian (beian.core.errors)
         "code": code,
         "title": title,
         "title_en": title_en,
@@ -60,7 +60,7 @@ def _bad(field: str, detail: str, detail_en: str) -> HttpResponse:
         "Bad request",
         detail,
         detail_en,
-        errors=[{"field": field, "message": detail, "message_en": detail_en}],
+        errors=[{"field": field, "code": "invalid", "message": detail, "message_en": detail_en}],
     )
 
 
