@@ -59,11 +59,12 @@ browsers:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
 	fi
 
-# The edge tests run Debian's nginx (with auth_request); the edge benchmarks drive it with wrk.
+# The edge tests run Debian's nginx (with auth_request) and check the documented Caddyfile with
+# Debian's caddy; the edge benchmarks drive nginx with wrk.
 edge-tools:
-	@if [ ! -x /usr/sbin/nginx ] || ! command -v wrk >/dev/null; then \
-		echo "installing Debian's nginx and wrk for the edge tests and benchmarks"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx wrk >/dev/null; \
+	@if [ ! -x /usr/sbin/nginx ] || ! command -v wrk >/dev/null || ! command -v caddy >/dev/null; then \
+		echo "installing Debian's nginx, wrk and caddy for the edge tests and benchmarks"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx wrk caddy >/dev/null; \
 	fi
 
 # One test runs the rate limits against a real Redis (BEIAN_CACHE_URL), on a port of its own.

@@ -67,6 +67,19 @@ def fraction(name: str, default: float) -> float:
     return number
 
 
+def seconds(name: str, default: float, *, minimum: float, maximum: float) -> float:
+    value = _raw(name)
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ImproperValue(f"{name}={value!r}: expected a number of seconds") from None
+    if not minimum <= number <= maximum:
+        raise ImproperValue(f"{name}={number}: expected {minimum} to {maximum} seconds")
+    return number
+
+
 def choice(name: str, default: str, allowed: Iterable[str]) -> str:
     allowed = tuple(allowed)
     value = string(name, default)

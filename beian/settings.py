@@ -215,3 +215,5 @@ if BEIAN_ENFORCEMENT_POLL_SECONDS < 0.01:
     raise env.ImproperValue("BEIAN_ENFORCEMENT_POLL_SECONDS: at least 0.01 (seconds)")
 # How long an edge proxy may keep a decision (Cache-Control: max-age); 0 sends no-store.
 BEIAN_ENFORCEMENT_CACHE_SECONDS = env.integer("BEIAN_ENFORCEMENT_CACHE_SECONDS", 1, minimum=0)
+# An edge silent, or lacking a change, for longer than this is flagged on /enforcement/ (beian.enforcement.fleet).
+BEIAN_FLEET_STALE_SECONDS = env.integer("BEIAN_FLEET_STALE_SECONDS", 60, minimum=1)

@@ -35,6 +35,17 @@ def test_fraction_and_choice_refuse_out_of_range(monkeypatch):
         env.choice("BEIAN_C", "manual", ("manual", "auto"))
 
 
+def test_seconds_refuse_what_is_no_number_or_out_of_range(monkeypatch):
+    monkeypatch.setenv("BEIAN_S", "soon")
+    with pytest.raises(env.ImproperValue, match="seconds"):
+        env.seconds("BEIAN_S", 1.0, minimum=0.2, maximum=300)
+    monkeypatch.setenv("BEIAN_S", "0.1")
+    with pytest.raises(env.ImproperValue, match=r"0\.2 to 300"):
+        env.seconds("BEIAN_S", 1.0, minimum=0.2, maximum=300)
+    monkeypatch.setenv("BEIAN_S", "2.5")
+    assert env.seconds("BEIAN_S", 1.0, minimum=0.2, maximum=300) == 2.5
+
+
 def test_database_accepts_sqlite_and_postgres_only(monkeypatch, tmp_path):
     monkeypatch.setenv("BEIAN_DB", "mysql://root@localhost/x")
     with pytest.raises(env.ImproperValue, match="SQLite or PostgreSQL"):

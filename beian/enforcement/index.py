@@ -336,6 +336,18 @@ class Index:
             self.refreshed_at = time.time()
         return applied
 
+    def apply(
+        self, websites: Sequence[Website], domains: dict[int, list[str]], serving: Serving, *, version: int
+    ) -> int:
+        """Apply one batch of changed websites handed over from elsewhere (an edge following the
+        platform's feed, beian.enforcement.follower) and move to `version`; returns how many."""
+        with self._write:
+            if websites:
+                self._apply(websites, domains, serving)
+            self.version = max(self.version, version)
+            self.refreshed_at = time.time()
+        return len(websites)
+
     def refresh(self, mirror: Mirror) -> int:
         """Load the first time, catch up afterwards."""
         return self.catch_up(mirror) if self.loaded else self.load(mirror)

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from functools import wraps
 
+from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
-from beian.enforcement import mirror
+from beian.enforcement import fleet, mirror
 from beian.enforcement.views import WHY
 from beian.provider.models import FiledWebsite
 from beian.provider.review import is_operator
@@ -55,5 +56,7 @@ def serving(request: HttpRequest) -> HttpResponse:
             "served_domains": mirror.served_domains().count(),
             "counts": counts,
             "recent": recent,
+            "edges": fleet.rows(),
+            "stale_after": settings.BEIAN_FLEET_STALE_SECONDS,
         },
     )

@@ -185,14 +185,26 @@ class DecisionProtocol(asyncio.Protocol):
 
 
 async def serve(
-    server: DecisionServer, host: str, port: int, stop: asyncio.Event, listening: asyncio.Event | None = None
+    server: DecisionServer,
+    host: str,
+    port: int,
+    stop: asyncio.Event,
+    listening: asyncio.Event | None = None,
+    *,
+    reuse_port: bool = False,
 ) -> None:
     """Answer on host:port until `stop` is set (`listening` is set once it accepts connections);
-    the index must be loaded already."""
+    the index must be loaded already. With `reuse_port`, other processes may listen on the same
+    port (SO_REUSEPORT) and the kernel spreads the connections between them."""
     loop = asyncio.get_running_loop()
     connections = Connections()
     listener = await loop.create_server(
-        lambda: DecisionProtocol(server, connections), host, port, backlog=1024, reuse_address=True
+        lambda: DecisionProtocol(server, connections),
+        host,
+        port,
+        backlog=1024,
+        reuse_address=True,
+        reuse_port=reuse_port or None,
     )
     log.info("enforcement: answering on %s:%d", host, port)
     if listening is not None:

@@ -17,6 +17,10 @@ run` does (Procfile), on 127.0.0.1:8001 by default; and it is a plain ASGI appli
 any ASGI server. Under an ASGI server the server's own work was most of each request; the
 protocol's own HTTP/1.1 answers at about nginx's rate (docs/enforcement.md, "Measured by hand").
 
+On an edge, `python -m beian.enforcement --follow URL --state DIR` runs the same server with no
+database: its index follows the platform's served-set feed (beian.enforcement.follower), and
+`/enforcement/status` says how old its data is.
+
 It needs Django only to read the mirror: `django.setup()` at start-up, then a background thread
 follows the mirror (beian.enforcement.refresher). It only reads the database, so it keeps
 answering while the rest of the platform restarts; if the database goes away it answers from its
@@ -98,6 +102,7 @@ class DecisionServer:
     ) -> None:
         self.index = index if index is not None else Index()
         self.refresher = None
+        self.follower = None
         self._started = not runtime
         self._start_lock = threading.Lock()
         self._ready = decision_answers(cache_seconds)
@@ -137,9 +142,24 @@ class DecisionServer:
             self.refresher.start()
             self._started = True
 
+    def follow(self, follower, *, cache_seconds: int = DEFAULT_CACHE_SECONDS) -> None:
+        """Edge mode: the index comes from the platform's feed (beian.enforcement.follower), not
+        from a database; no Django. Answers from the state on disk at once, if there is one."""
+        with self._start_lock:
+            self._ready = decision_answers(cache_seconds)
+            self._loading = decision_answers(cache_seconds, ready=False)
+            self.follower = follower
+            follower.start()
+            self._started = True
+
+    def use_index(self, index: Index) -> None:
+        self.index = index  # one assignment: a decision reads the old index or the new one, whole
+
     def stop(self) -> None:
         if self.refresher is not None:
             self.refresher.stop()
+        if self.follower is not None:
+            self.follower.stop()
 
     def _start_in_background(self) -> None:
         # A server that sends no lifespan events: start on the first request, without making it wait.
@@ -161,6 +181,7 @@ class DecisionServer:
     def _status(self) -> Answer:
         index, refresher, now = self.index, self.refresher, time.time()
         report = {
+            "pid": os.getpid(),  # which worker answered, with --workers
             "loaded": index.loaded,
             "version": index.version,
             "served_domains": index.served_count(),
@@ -172,6 +193,11 @@ class DecisionServer:
             else None,
             "last_error": refresher.last_error if refresher else "",
         }
+        if self.follower is not None:
+            report.update(self.follower.status())
+            report.update(poll_seconds=None, mirror_failing_seconds=None)
+        else:
+            report["mode"] = "database"
         headers = (("content-type", "application/json"), ("cache-control", "no-store"))
         return Answer(200, headers, json.dumps(report).encode())
 

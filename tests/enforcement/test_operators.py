@@ -66,3 +66,48 @@ def test_an_operator_signs_in_at_the_console_and_lands_on_the_serving_page():
     response = Client().post("/console/login/", {"username": "oscar", "password": "oscar-pass"})
     assert response.status_code == 302
     assert response["Location"] == "/enforcement/"
+
+
+def test_operators_see_the_fleet_and_an_edge_behind_is_flagged(oscar, settings):
+    """Each edge with its version, what it lacks, its last contact; one silent or lacking a change
+    for longer than BEIAN_FLEET_STALE_SECONDS is flagged, a revoked one is shown as such."""
+    from datetime import UTC, datetime, timedelta
+
+    from beian.core import clock
+    from beian.core.clock import ManualClock
+    from beian.enforcement import edges
+    from beian.enforcement.models import Edge
+
+    settings.BEIAN_FLEET_STALE_SECONDS = 60
+    start = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    with clock.using(ManualClock(start)) as moving:
+        _site("粤ICP备2026000001号-1", "served.cn")
+        top = FiledWebsite.objects.get().version
+        for name in ("edge-in-step", "edge-silent", "edge-behind", "edge-revoked", "edge-never"):
+            edges.create(name)
+        moving.advance(timedelta(minutes=5))
+        FiledWebsite.objects.update(updated_at=moving.now() - timedelta(seconds=90))  # a change 90 s old
+        contacts = {
+            "edge-in-step": (top, timedelta(seconds=3)),
+            "edge-silent": (top, timedelta(seconds=61)),
+            "edge-behind": (top - 1, timedelta(seconds=2)),  # heard from, but lacks the change
+            "edge-revoked": (top, timedelta(seconds=3)),
+        }
+        for name, (version, ago) in contacts.items():
+            edges.touch(Edge.objects.get(name=name), version=version, address="10.0.0.7", now=moving.now() - ago)
+        edges.revoke("edge-revoked")
+        page = oscar.get("/enforcement/").content.decode()
+    stale = {
+        name: f'data-edge="{name}" data-stale="{flag}"' in page
+        for name, flag in (
+            ("edge-in-step", "false"),
+            ("edge-silent", "true"),
+            ("edge-behind", "true"),
+            ("edge-revoked", "false"),
+            ("edge-never", "true"),
+        )
+    }
+    assert all(stale.values()), stale
+    assert "90 秒" in page  # edge-behind's lag: the change it lacks is 90 s old
+    assert "61 秒前" in page
+    assert "已撤销" in page

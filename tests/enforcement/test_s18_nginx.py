@@ -47,6 +47,7 @@ MARGIN = 2.6  # process scheduling on a busy machine; the whole bound is 5 s
 BOUND = POLL + 2 * CACHE + MARGIN
 
 FILED, UNFILED, CANCELLED, MAP_CANCELLED = "shop-s18.cn", "unfiled-s18.cn", "gone-s18.cn", "mapgone-s18.cn"
+EDGE_CANCELLED = "edgegone-s18.cn"
 IDN, IDN_UNICODE = "xn--fsqu00a.cn", "例子.cn"  # filed in A-labels, as the bureau records every name
 
 # Applies website snapshots the way the provider's sync applies the bureau's `website.updated`
@@ -70,7 +71,7 @@ with transaction.atomic():
                             version=version)
 print("committed", time.time(), flush=True)
 """
-SITES = {FILED: 1, CANCELLED: 2, MAP_CANCELLED: 3, IDN: 4}
+SITES = {FILED: 1, CANCELLED: 2, MAP_CANCELLED: 3, IDN: 4, EDGE_CANCELLED: 5}
 
 CUSTOMER = """
 server {{
@@ -94,6 +95,7 @@ class Edge:
     auth_port: int
     map_port: int
     map_path: Path
+    follow_port: int = 0  # nginx in front of a decision server in edge mode (following the feed)
 
     def beian(self, name: str, *args: str) -> str:
         return self.procs.run(name, sys.executable, "-m", "beian", *args)
@@ -144,6 +146,7 @@ def edge(tmp_path_factory):
     procs = Processes(tmp, env)
     nginx = Nginx(procs, tmp)
     decide_port, platform_port, auth_port, map_port, customer_port = (free_port() for _ in range(5))
+    follow_decide_port, follow_port = free_port(), free_port()
     try:
         dbs.create()
         edge = Edge(procs, env, nginx, auth_port, map_port, tmp / "beian-served.map")
@@ -158,8 +161,15 @@ def edge(tmp_path_factory):
             assert proc.wait(timeout=120) == 0, procs.logs()
             procs.stop(proc)
         edge.mirror(
-            "mirror-setup", (FILED, "active"), (CANCELLED, "active"), (MAP_CANCELLED, "active"), (IDN, "active")
+            "mirror-setup",
+            (FILED, "active"),
+            (CANCELLED, "active"),
+            (MAP_CANCELLED, "active"),
+            (IDN, "active"),
+            (EDGE_CANCELLED, "active"),
         )
+        made = edge.beian("edge-token", "edge_token", "create", "edge-s18").splitlines()
+        token = next(line for line in made if line.startswith("beian_edge_"))
 
         # The decision server and the platform as the Procfile starts them, and the first map.
         decide = procs.start(
@@ -182,7 +192,25 @@ def edge(tmp_path_factory):
             f"127.0.0.1:{platform_port}",
         )
         out = edge.beian("write-map", "write_nginx_map", str(edge.map_path))
-        assert "4 domain(s) written" in out, out
+        assert "5 domain(s) written" in out, out
+        # The same decision server on an edge with no database: it follows the platform's feed.
+        follow_env = {k: v for k, v in env.items() if "DATABASE" not in k}
+        follow_env["BEIAN_EDGE_TOKEN"] = token
+        follower = Processes(tmp, follow_env).start(
+            "edge-mode-decision-server",
+            sys.executable,
+            "-m",
+            "beian.enforcement",
+            "--follow",
+            f"http://127.0.0.1:{platform_port}",
+            "--state",
+            str(tmp / "edge-state"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(follow_decide_port),
+        )
+        procs.running.append(follower)
         wait_ready(
             procs,
             decide,
@@ -196,18 +224,40 @@ def edge(tmp_path_factory):
             lambda: httpx.get(f"http://127.0.0.1:{platform_port}/enforcement/blocked", timeout=1).status_code == 403,
         )
 
+        wait_ready(
+            procs,
+            follower,
+            "the decision server in edge mode",
+            lambda: httpx.get(f"http://127.0.0.1:{follow_decide_port}/enforcement/status", timeout=1).json()["loaded"],
+        )
+        edge.follow_port = follow_port
         nginx.configure(
             CUSTOMER.format(port=customer_port)
             + documented_nginx(
                 decide_port=decide_port, platform_port=platform_port, auth_port=auth_port, map_port=map_port, tmp=tmp
-            ),
-            ports=(auth_port, map_port, customer_port),
+            )
+            + edge_mode_nginx(decide_port=follow_decide_port, platform_port=platform_port, port=follow_port, tmp=tmp),
+            ports=(auth_port, map_port, customer_port, follow_port),
         )
         nginx.start()
         yield edge
     finally:
         procs.close()
         dbs.drop()
+
+
+def edge_mode_nginx(*, decide_port: int, platform_port: int, port: int, tmp: Path) -> str:
+    """The documented `auth_request` configuration once more, pointed at the decision server in edge
+    mode: its upstreams and cache zone renamed so that both live in one nginx."""
+    other = tmp / "edge-mode"
+    other.mkdir(exist_ok=True)
+    text = documented_nginx(
+        decide_port=decide_port, platform_port=platform_port, auth_port=port, map_port=free_port(), tmp=other
+    )
+    text = text[: text.index("map $host $beian_served")]  # the auth_request half only
+    for name in ("beian_decide", "beian_platform", "beian_decisions", "@beian_blocked", "/_beian_check"):
+        text = text.replace(name, name + "_edge")
+    return text
 
 
 def _customer_page(response: httpx.Response, host: str) -> None:
@@ -284,3 +334,19 @@ def test_s18_map_filed_unfiled_and_just_cancelled(edge):
     _block_page(blocked, "access_cancelled", "已取消接入")
     print(f"map edge: {host} blocked {took:.2f} s after write_nginx_map --reload returned")
     _customer_page(edge.get(edge.map_port, f"www.{FILED}"), f"www.{FILED}")
+
+
+def test_s18_edge_mode_filed_unfiled_and_just_cancelled(edge):
+    """nginx in front of a decision server with no database, following the platform's feed: the
+    same answers, and a cancel-access within the same bound as the database mode's."""
+    _customer_page(edge.get(edge.follow_port, f"www.{FILED}"), f"www.{FILED}")
+    _block_page(edge.get(edge.follow_port, UNFILED), "not_filed", "网站未备案")
+    _block_page(edge.get(edge.follow_port, f"bad{FILED}"), "not_filed", "网站未备案")
+
+    host = f"www.{EDGE_CANCELLED}"
+    _customer_page(edge.get(edge.follow_port, host), host)
+    committed = edge.mirror("mirror-edge-cancel", (EDGE_CANCELLED, "ended"))
+    blocked, took = edge.blocked_within(edge.follow_port, host, committed)
+    _block_page(blocked, "access_cancelled", "已取消接入")
+    print(f"edge-mode auth_request edge: {host} blocked {took:.2f} s after the mirror changed (bound {BOUND:.1f} s)")
+    _customer_page(edge.get(edge.follow_port, f"www.{FILED}"), f"www.{FILED}")

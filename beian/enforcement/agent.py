@@ -1,0 +1,105 @@
+"""The map mode following the feed: an edge agent keeps nginx's `map` of the served domains in step
+with the platform's served-set feed, instead of a cron minute (`python -m beian edge_agent
+--follow URL --state DIR --nginx-map PATH`; the management command is in
+beian/enforcement/management/commands/edge_agent.py).
+
+The agent follows the feed as an edge's decision server does (beian.enforcement.follower: its
+state on disk, fail-static, catching up without a gap), and after a change writes the map from its
+index, atomically (beian.enforcement.nginx.write_atomically: nginx never reads half a map), and
+reloads nginx if the map changed. An nginx reload rebuilds the whole map, so the agent coalesces a
+burst: the first change after a quiet spell is written at once, and every change that comes within
+`min_interval` after a write waits for the next one, together.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from beian.enforcement import nginx
+from beian.enforcement.index import Index
+
+log = logging.getLogger("beian.enforcement")
+
+
+def nginx_reload(binary: str) -> Callable[[], None]:
+    def reload() -> None:
+        subprocess.run([binary, "-s", "reload"], check=True, capture_output=True, text=True, timeout=30)
+
+    return reload
+
+
+class MapKeeper:
+    """Writes the map after changes, one write (and one reload) per burst."""
+
+    def __init__(self, path: Path, *, reload: Callable[[], None] | None, min_interval: float = 1.0) -> None:
+        self.path = Path(path)
+        self.reload = reload
+        self.min_interval = min_interval
+        self.index: Index | None = None
+        self.writes = 0  # maps written because they changed
+        self.reloads = 0
+        self.last_error = ""
+        self._owed = False  # a reload that failed, owed with the next write
+        self._dirty = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def use(self, index: Index) -> None:
+        self.index = index
+        self.changed()
+
+    def changed(self) -> None:
+        self._dirty.set()
+
+    def write(self) -> bool:
+        """Write the map from the index now (and reload nginx if it changed); True if it changed."""
+        index = self.index
+        if index is None or not index.loaded:
+            return False
+        lines, changed = nginx.write_atomically(self.path, nginx.map_body(index.served_names()))
+        if changed:
+            self.writes += 1
+            log.info("edge agent: %s written, %d domain(s), version %d", self.path, lines - 3, index.version)
+        if (changed or self._owed) and self.reload is not None:
+            try:
+                self.reload()
+            except (OSError, subprocess.SubprocessError) as exc:
+                self._owed = True
+                self.last_error = (getattr(exc, "stderr", "") or str(exc)).strip()[:500]
+                log.error("edge agent: the map was written, but reloading nginx failed: %s", self.last_error)
+            else:
+                self._owed = False
+                self.reloads += 1
+                self.last_error = ""
+        return changed
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if not self._dirty.wait(timeout=1.0):
+                if self._owed:
+                    self.changed()
+                continue
+            self._dirty.clear()
+            try:
+                self.write()
+            except OSError as exc:
+                self.last_error = str(exc)[:500]
+                log.exception("edge agent: the map cannot be written")
+                self.changed()  # tried again after the pause
+            # The pause that coalesces: changes arriving now are written together afterwards.
+            self._stop.wait(self.min_interval)
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="beian-edge-agent-map", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None

@@ -1,0 +1,209 @@
+"""An edge following the served-set feed (beian.enforcement.follower) in this process: httpx's WSGI
+transport carries its requests to the platform's Django, on the test's own database. The same
+edge as separate processes behind a real platform is tests/enforcement/test_fleet.py."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import random
+from pathlib import Path
+
+import httpx
+import pytest
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+
+from beian.enforcement import edges, feed, feedformat
+from beian.enforcement.follower import Follower
+from beian.enforcement.index import Index
+from tests.enforcement.test_refresh import Stream, assert_follows
+
+pytestmark = pytest.mark.django_db(databases=["default", "bureau"])
+
+PLATFORM = "http://testserver"
+
+
+@pytest.fixture(autouse=True)
+def _one_connection():
+    """Django's test client keeps the test's connection across its requests; a WSGI handler called
+    directly would close it at the end of each (and with it the test's transaction)."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def token() -> str:
+    return edges.create("edge-1").token
+
+
+def follower_for(token: str, state: Path, **options) -> Follower:
+    return Follower(
+        PLATFORM,
+        token,
+        state,
+        on_index=lambda index: None,
+        transport=httpx.WSGITransport(app=WSGIHandler()),
+        wait=0,
+        **options,
+    )
+
+
+def test_an_edge_follows_the_feed_to_the_same_set_as_the_mirror(token, rows, tmp_path):
+    """A snapshot, then changes of every kind in bursts: after each exchange the edge's index serves
+    what the mirror serves and refuses as the database decision does, and an edge restarted from its
+    state directory alone has the very same index."""
+    stream = Stream(rows, seed=31)
+    follower = follower_for(token, tmp_path)
+    follower.begin()
+    assert_follows(follower.index, stream)
+    rnd = random.Random(32)
+    for _round in range(25):
+        for _ in range(rnd.choice([1, 1, 2, 5, 12])):
+            stream.one()
+        follower.step()
+        assert_follows(follower.index, stream)
+        if _round % 6 == 5:
+            restarted = follower_for("beian_edge_0000000000000000_" + "A" * 43, tmp_path)  # a token that opens nothing
+            assert restarted.restore()
+            assert_same(restarted.index, follower.index)
+    assert follower.journaled > 0
+
+
+def test_an_edge_too_far_behind_takes_a_fresh_snapshot_and_a_new_journal(token, rows, tmp_path, monkeypatch):
+    stream = Stream(rows, seed=41)
+    follower = follower_for(token, tmp_path)
+    follower.begin()
+    monkeypatch.setattr(feed, "TOO_FAR", 3)
+    for _ in range(8):
+        stream.one()
+    first = follower.index
+    follower.step()  # 410: the platform asks for a snapshot
+    assert follower.snapshot_needed
+    assert follower.index is first
+    follower._more = False
+    follower.step()
+    assert follower.index is not first
+    assert_follows(follower.index, stream)
+    assert follower.journal_path.read_bytes() == b""
+
+
+def test_a_long_journal_is_replaced_by_a_fresh_snapshot(token, rows, tmp_path):
+    stream = Stream(rows, seed=51)
+    follower = follower_for(token, tmp_path, journal_max=5)
+    follower.begin()
+    for _ in range(7):
+        stream.one()
+        follower.step()
+        if follower.snapshot_needed:
+            break
+    assert follower.snapshot_needed
+    assert follower.journaled > 5
+    follower.step()
+    assert not follower.snapshot_needed
+    assert follower.journaled == 0
+    assert_follows(follower.index, stream)
+
+
+def test_a_journal_cut_off_by_a_crash_is_used_up_to_its_last_whole_line(token, rows, tmp_path):
+    stream = Stream(rows, seed=61)
+    follower = follower_for(token, tmp_path)
+    follower.begin()
+    stream.one()
+    follower.step()
+    whole = follower.journal_path.read_bytes()
+    with follower.journal_path.open("ab") as journal:
+        journal.write(b'{"version": 99999, "entries": [{"site"')
+    restarted = follower_for(token, tmp_path)
+    assert restarted.restore()
+    assert_same(restarted.index, follower.index)
+    assert restarted.journal_path.read_bytes() == whole
+
+
+def test_a_snapshot_cut_off_is_never_used(token, rows, tmp_path):
+    rows.website("site.cn")
+    follower = follower_for(token, tmp_path)
+    follower.begin()
+    body = gzip.decompress(follower.snapshot_path.read_bytes())
+    follower.snapshot_path.write_bytes(gzip.compress(body.rsplit(b"\n", 2)[0] + b"\n"))  # no end line
+    assert not follower_for(token, tmp_path).restore()
+
+
+def test_a_database_changed_under_an_edge_is_followed_without_a_gap(token, rows, tmp_path):
+    """The edge's version is ahead of the platform's (its database restored from a backup): the
+    platform says so and the edge starts again from a snapshot."""
+    site = rows.website("site.cn")
+    follower = follower_for(token, tmp_path)
+    follower.begin()
+    follower.index.version = site.version + 10  # as if the platform had lost its last ten events
+    follower.step()
+    assert follower.snapshot_needed
+    follower.step()
+    assert follower.index.version == site.version
+    assert follower.index.reason(b"site.cn") == "filed"
+
+
+def assert_same(one: Index, other: Index) -> None:
+    assert one.version == other.version
+    assert one.served_names() == other.served_names()
+    assert one._known == other._known
+    for name in list(one._known)[:50]:
+        assert one.reason(name) == other.reason(name)
+
+
+def test_snapshot_reader_takes_its_own_lines_back():
+    lines = [
+        feedformat.line(feedformat.header(7)),
+        feedformat.line(feedformat.served_entry(1, ["a.cn"])),
+        feedformat.line(
+            {"site": 2, "version": 5, "verdict": "refuse", "reason": "deregistered", "domains": [], "home": "b.cn"}
+        ),
+        feedformat.line({"end": True, "entries": 2}),
+    ]
+    index = Index()
+    index.load(feedformat.SnapshotReader(io.BytesIO(b"".join(lines))))
+    assert index.version == 7
+    assert index.reason(b"www.a.cn") == "filed"
+    assert index.reason(b"b.cn") == "deregistered"
+
+
+def test_a_page_the_journal_could_not_keep_makes_the_edge_take_a_fresh_snapshot(token, rows, tmp_path, monkeypatch):
+    """A journal missing a page must not go on with the next: a restart would skip its changes."""
+    stream = Stream(rows, seed=71)
+    follower = follower_for(token, tmp_path)
+    follower.begin()
+    real = Follower._journal
+
+    def full_disk(self, page, served):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Follower, "_journal", full_disk)
+    stream.one()
+    follower.step()
+    assert_follows(follower.index, stream)  # answered from memory all the same
+    assert follower.snapshot_needed
+    monkeypatch.setattr(Follower, "_journal", real)
+    stream.one()
+    follower.step()  # the fresh snapshot
+    assert not follower.snapshot_needed
+    follower.step()
+    restarted = follower_for(token, tmp_path)
+    assert restarted.restore()
+    assert_same(restarted.index, follower.index)
+    assert_follows(restarted.index, stream)
+
+
+def test_an_edge_restarted_says_the_platform_is_unconfirmed_until_it_answers(token, rows, tmp_path):
+    rows.website("site.cn")
+    follower_for(token, tmp_path).begin()
+    restarted = follower_for(token, tmp_path)
+    assert restarted.restore()
+    status = restarted.status()
+    assert status["platform_reachable"] is False  # its data is from disk: nobody has confirmed it yet
+    assert status["data_age_seconds"] is not None
+    restarted.step()
+    assert restarted.status()["platform_reachable"] is True
