@@ -4,7 +4,7 @@ bench, PostgreSQL: ≥ 200/s, and the latency p50/p99"); `make bench-volume` run
 figures into docs/performance.md.
 
 The platform runs as `make run` runs it, on PostgreSQL (databases beian_volume and
-beian_volume_bureau, made for the run and dropped after it): gunicorn with the project's config
+beian_volume_bureau, or $BEIAN_VOLUME_DB…, made for the run and dropped after it): gunicorn with the project's config
 (the provider's platform and the bureau in one, as embedded), provider workers (delivery and the
 feed) and bureau workers (the simulation's decisions, the SMS outbox), several of each sharing
 their outboxes, with `BEIAN_BUREAU_REVIEW=auto` and `BEIAN_BUREAU_DELAY=instant`: the bureau decides
@@ -51,7 +51,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 PY = str(Path(sys.executable))
 PG = os.environ.get("BEIAN_VOLUME_PG", "postgres://postgres@127.0.0.1:5432")
-DATABASES = ("beian_volume", "beian_volume_bureau")
+_NAME = os.environ.get("BEIAN_VOLUME_DB", "beian_volume")  # two runs side by side need two names
+DATABASES = (_NAME, f"{_NAME}_bureau")
 TARGET_RATE = 200.0
 CODE = re.compile(r"核验码为 (\d{6})")
 POLL = 0.05  # seconds between a client's reads of an application it waits for
