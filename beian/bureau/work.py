@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from beian.bureau import outbox, registry, review, verification
+from beian.bureau import audit, outbox, registry, review, verification
 
 
 @dataclass(frozen=True)
@@ -15,10 +15,11 @@ class Done:
     decided: int
     shells_deregistered: int
     messages_sent: int
+    audit_sealed: int = 0
 
     @property
     def total(self) -> int:
-        return self.expired + self.decided + self.shells_deregistered + self.messages_sent
+        return self.expired + self.decided + self.shells_deregistered + self.messages_sent + self.audit_sealed
 
 
 def run_due() -> Done:
@@ -27,4 +28,6 @@ def run_due() -> Done:
         decided=review.decide_due(),
         shells_deregistered=registry.sweep_shells(),
         messages_sent=outbox.dispatch(),
+        # Each commit seals its own records; this seals those of a process that died before it could.
+        audit_sealed=audit.seal(),
     )
