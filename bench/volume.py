@@ -59,7 +59,7 @@ CODE = re.compile(r"核验码为 (\d{6})")
 # Seconds between a client's reads of an application it waits for: from the first to the last,
 # doubling, so that waiting clients do not take the CPU the platform needs (it is the same machine).
 POLL = (0.1, 1.0)
-MARKER = "<!-- bench-volume -->"
+MARKER, END = "<!-- bench-volume -->", "<!-- /bench-volume -->"
 TABLE = re.compile(r'(?:FROM|UPDATE|INTO)\s+"(\w+)"')
 
 SETUP = """
@@ -310,7 +310,9 @@ class Driver:
 
     def _client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=60)
+        # gunicorn closes a keep-alive connection idle for 2 s; a request sent on it as it closes is
+        # reset. The client lets its idle connections go first, so that no request is lost so.
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60, limits=httpx.Limits(keepalive_expiry=1.0))
 
     def file_all(self, numbers: range, clients: int, *, deadline_s: float) -> Result:
         result = Result()
@@ -484,7 +486,7 @@ def phase(platform: Platform, driver: Driver, name: str, numbers: range, clients
 
 def report(name: str, result: Result, cpu: dict[str, float], busy: list[tuple[str, float]]) -> None:
     lat = result.latencies
-    print(f"== {name}: {result.filed} filed, {len(result.failed)} failed, {result.rate:.1f} applications/s "
+    print(f"== {name}: {result.filed} filed, {len(result.failed)} failed, {result.rate:.2f} applications/s "
           f"(target ≥ {TARGET_RATE:.0f}/s); latency p50 {percentile(lat, .5):.2f} s, "
           f"p99 {percentile(lat, .99):.2f} s; {result.requests} requests", flush=True)  # fmt: skip
     for failure in result.failed[:5]:
@@ -550,7 +552,7 @@ def write(out: Path, args, trips: Result, phases: list[Phase], chain: str) -> No
     ]
     for p in phases:
         r = p.result
-        lines.append(f"| {p.name} | {r.filed:,} | {len(r.failed)} | {r.rate:,.1f} | "
+        lines.append(f"| {p.name} | {r.filed:,} | {len(r.failed)} | {r.rate:,.2f} | "
                      f"{percentile(r.latencies, .5):.2f} | {percentile(r.latencies, .99):.2f} | "
                      f"≥ {TARGET_RATE:.0f}/s |")  # fmt: skip
     many = phases[-1]
@@ -562,14 +564,11 @@ def write(out: Path, args, trips: Result, phases: list[Phase], chain: str) -> No
         "",
     ]
     text = out.read_text() if out.exists() else ""
-    block = "\n".join(lines)
-    section = f"{MARKER}{label}"
-    start = text.find(section + "\n")
-    if start >= 0:
-        end = text.find("<!-- /bench-volume -->", start)
-        text = text[:start] + f"{section}\n{block}" + text[end:]
+    block = f"{MARKER}\n" + "\n".join(lines) + END
+    if MARKER in text and END in text:  # the last run's figures give way to this run's
+        text = text[: text.index(MARKER)] + block + text[text.index(END) + len(END) :]
     else:
-        text = text.rstrip("\n") + f"\n\n{section}\n{block}<!-- /bench-volume -->\n"
+        text = text.rstrip("\n") + f"\n\n{block}\n"
     out.write_text(text)
     print(f"wrote {out}")
 
