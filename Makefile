@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test test-sqlite test-postgres test-explore lint migrate demo clean browsers edge-tools cache-tools bench bench-scale diagrams gettext messages
+.PHONY: run test test-sqlite test-postgres test-explore lint migrate demo clean browsers edge-tools cache-tools bench bench-scale bench-volume diagrams gettext messages
 MO := beian/locale/en/LC_MESSAGES/django.mo
 
 $(BIN)/python:
@@ -106,6 +106,12 @@ bench-scale: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench.scale $(SCALE)
 	$(BIN)/python -m bench edge-scale $(SCALE)
+
+# Filing at volume (issue 10): applications from the provider API's draft to the filing number on
+# PostgreSQL, through gunicorn and several provider and bureau workers, SMS codes answered by the
+# bench (bench/volume.py; figures into docs/performance.md).
+bench-volume: $(STAMP)
+	$(BIN)/python -m bench.volume $(VOLUME)
 
 clean:
 	rm -rf $(VENV) var

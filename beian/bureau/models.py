@@ -277,7 +277,8 @@ class Event(models.Model):
 
 
 class AuditHead(models.Model):
-    """The head of the audit chain (a single row). Locked by every append, so the chain is a line."""
+    """The head of the audit chain (a single row): the last sealed record. Locked only by the
+    sequencer (`audit.seal`), for as long as it takes to seal what is waiting, never by a change."""
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     last_seq = models.PositiveBigIntegerField(default=0)
@@ -285,9 +286,12 @@ class AuditHead(models.Model):
 
 
 class AuditRecord(models.Model):
-    """Append-only and hash-chained: `hash = sha256(prev_hash + canonical record)`."""
+    """Append-only and hash-chained: `hash = sha256(prev_hash + canonical record)`. A record is
+    written in the transaction of its change with no place in the chain yet (`seq`, `prev_hash`
+    and `hash` empty); the sequencer gives it the next place after that transaction commits."""
 
-    seq = models.PositiveBigIntegerField(primary_key=True)
+    id = models.BigAutoField(primary_key=True)
+    seq = models.PositiveBigIntegerField(null=True, blank=True, unique=True)
     at = models.DateTimeField()
     actor = models.CharField(max_length=100)  # "provider:<slug>", "reviewer:<username>", "principal", "system", "sim"
     action = models.CharField(max_length=60)
@@ -296,8 +300,14 @@ class AuditRecord(models.Model):
     to_state = models.CharField(max_length=30, blank=True)
     reason = models.TextField(blank=True)
     data = models.JSONField(default=dict)
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    prev_hash = models.CharField(max_length=64, blank=True)
+    hash = models.CharField(max_length=64, null=True, blank=True, unique=True)
+
+    class Meta:
+        indexes = [
+            # The sequencer's queue: the records not sealed yet, in the order they were written.
+            models.Index(fields=["id"], condition=models.Q(seq__isnull=True), name="bureau_audit_unsealed"),
+        ]
 
 
 class OutgoingMessage(Outgoing):

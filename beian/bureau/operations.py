@@ -425,6 +425,8 @@ def _notify_numbers(website: Website) -> None:
 
 def _approve_new_filing(op: Operation) -> None:
     data = op.data["entity"]
+    # R2; miit2020 issues none (S23). Hashed before the number counter is locked (passwords.draw).
+    drawn = passwords.draw() if current_rules().filing_password else None
     now = clock.now()
     entity = Entity.objects.create(
         province=op.province,
@@ -443,8 +445,8 @@ def _approve_new_filing(op: Operation) -> None:
         website=website,
         result={"entity_number": entity.number, "website_number": website.number},
     )
-    if current_rules().filing_password:  # R2; miit2020 issues none (S23)
-        passwords.issue(entity, reason="first_filing")
+    if drawn is not None:
+        passwords.issue(entity, reason="first_filing", drawn=drawn)
     _notify_numbers(website)
     feed.websites_changed([website])
 

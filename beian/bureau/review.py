@@ -22,6 +22,7 @@ from beian.bureau.transitions import Actor, apply
 from beian.core import clock, workdays
 
 DECISIONS = ("approve", "reject")
+DUE_BATCH = 500  # decisions a worker's round takes on; the next round takes the rest
 
 
 def window_for(op: Operation, start: datetime, calendar: workdays.Calendar | None = None) -> workdays.Window:
@@ -174,22 +175,34 @@ def withdraw(op: Operation, *, actor: str) -> Operation:
 
 
 def decide_due() -> int:
-    """Carry out the simulation's planned decisions that are due."""
+    """Carry out the simulation's planned decisions that are due. Several workers share them:
+    each takes an operation no other worker holds (skip locked), so that they decide different
+    operations side by side instead of queueing on the same one, the first's lock held through an
+    approval's registry writes and the filing password's hash."""
     done = 0
     due = (
         Operation.objects.filter(state=Operation.State.UNDER_REVIEW, planned_decision_at__lte=clock.now())
         .exclude(planned_decision="")
         .order_by("planned_decision_at")
+        .values_list("pk", flat=True)
     )
-    for op in due:
-        reason, code = (
-            ("", "") if op.planned_decision == "approve" else (SIMULATED_REJECTION[1], SIMULATED_REJECTION[0])
-        )
-        try:
-            decide(op, op.planned_decision, actor=Actor.SIMULATION, reason=reason, reason_code=code)
-            done += 1
-        except BureauError:
-            continue  # decided by someone else in the meantime
+    for pk in list(due[:DUE_BATCH]):
+        with transaction.atomic(using="bureau"):
+            op = (
+                Operation.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(pk=pk, state=Operation.State.UNDER_REVIEW)
+                .first()
+            )
+            if op is None:
+                continue  # another worker is deciding it, or it was decided in the meantime
+            reason, code = (
+                ("", "") if op.planned_decision == "approve" else (SIMULATED_REJECTION[1], SIMULATED_REJECTION[0])
+            )
+            try:
+                decide(op, op.planned_decision, actor=Actor.SIMULATION, reason=reason, reason_code=code)
+                done += 1
+            except BureauError:
+                continue  # decided by someone else in the meantime
     return done
 
 

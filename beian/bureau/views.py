@@ -555,7 +555,7 @@ def operation_detail(request: HttpRequest, pk) -> HttpResponse:
             "from": _state_label(rec.from_state) if rec.from_state else "",
             "to": _state_label(rec.to_state) if rec.to_state else "",
         }
-        for rec in AuditRecord.objects.filter(subject=f"operation:{op.pk}").order_by("seq")
+        for rec in AuditRecord.objects.filter(subject=f"operation:{op.pk}").order_by("id")
     ]
     today = clock.today()
     return _page(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from beian.bureau import outbox, passwords, registry, review, verification
+from beian.bureau import audit, outbox, passwords, registry, review, verification
 
 
 @dataclass(frozen=True)
@@ -16,11 +16,17 @@ class Done:
     shells_deregistered: int
     messages_sent: int
     password_failures_pruned: int = 0
+    audit_sealed: int = 0
 
     @property
     def total(self) -> int:
         return (
-            self.expired + self.decided + self.shells_deregistered + self.messages_sent + self.password_failures_pruned
+            self.expired
+            + self.decided
+            + self.shells_deregistered
+            + self.messages_sent
+            + self.password_failures_pruned
+            + self.audit_sealed
         )
 
 
@@ -31,4 +37,6 @@ def run_due() -> Done:
         shells_deregistered=registry.sweep_shells(),
         messages_sent=outbox.dispatch(),
         password_failures_pruned=passwords.prune(),
+        # Each commit seals its own records; this seals those of a process that died before it could.
+        audit_sealed=audit.seal(),
     )

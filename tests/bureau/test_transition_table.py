@@ -98,7 +98,7 @@ def test_every_cell_of_the_transition_table(world, state, action, actor, op_type
     assert after["version"] == before["version"] + 1
     assert after["audit"] == before["audit"] + 1
     assert after["events"] == before["events"] + 1
-    record = AuditRecord.objects.order_by("-seq").first()
+    record = AuditRecord.objects.order_by("-id").first()
     assert (record.actor, record.action, record.subject) == (f"{actor}:cell", action, f"operation:{op.pk}")
     assert (record.from_state, record.to_state) == (state, to)
     event = Event.objects.filter(provider=world.operator).order_by("-seq").first()

@@ -10,4 +10,5 @@ class Command(BaseCommand):
         report = audit.verify()
         if not report.ok:
             raise CommandError(f"audit chain broken at record {report.first_bad_seq}: {report.problem}")
-        self.stdout.write(f"audit chain intact: {report.records} records")
+        waiting = f"; {report.waiting} written and waiting for their place" if report.waiting else ""
+        self.stdout.write(f"audit chain intact: {report.records} records{waiting}")
