@@ -4,6 +4,7 @@ A typo in a deployment's environment must stop the process at start-up, not surf
 silently ignored switch.
 """
 
+import ipaddress
 import os
 from collections.abc import Iterable
 from datetime import date
@@ -72,6 +73,28 @@ def choice(name: str, default: str, allowed: Iterable[str]) -> str:
     if value not in allowed:
         raise ImproperValue(f"{name}={value!r}: expected one of {', '.join(allowed)}")
     return value
+
+
+def names(name: str, default: str, *, allowed: Iterable[str]) -> tuple[str, ...]:
+    """A comma-separated list, each one of `allowed`; empty means none."""
+    allowed = tuple(allowed)
+    value = os.environ.get(name)
+    value = default if value is None else value
+    items = tuple(item.strip() for item in value.split(",") if item.strip())
+    for item in items:
+        if item not in allowed:
+            raise ImproperValue(f"{name}: {item!r} is not one of {', '.join(allowed)}")
+    return items
+
+
+def networks(name: str, default: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """A comma-separated list of networks (`10.0.0.0/8,::1/128`; an address alone is its /32 or /128)."""
+    value = os.environ.get(name)
+    value = default if value is None else value
+    try:
+        return tuple(ipaddress.ip_network(item.strip()) for item in value.split(",") if item.strip())
+    except ValueError as exc:
+        raise ImproperValue(f"{name}={value!r}: {exc}") from None
 
 
 def day(name: str) -> date | None:

@@ -4,6 +4,7 @@
 from pathlib import Path
 
 from beian import env
+from beian.ops import logs
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env.string("BEIAN_VAR_DIR", str(BASE_DIR / "var")))
@@ -29,6 +30,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "beian.ops.metrics.RequestMetrics",  # first: it times and counts all that follows
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -127,14 +129,19 @@ BEIAN_WORKER_INTERVAL_SECONDS = env.integer("BEIAN_WORKER_INTERVAL_SECONDS", 2, 
 BEIAN_ARGON2_TIME_COST = env.integer("BEIAN_ARGON2_TIME_COST", 3, minimum=1)
 BEIAN_ARGON2_MEMORY_KIB = env.integer("BEIAN_ARGON2_MEMORY_KIB", 65536, minimum=64)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.string("BEIAN_LOG_LEVEL", "INFO")},
-    # The workers poll the bureau every few seconds; one log line per request would drown the rest.
-    "loggers": {"httpx": {"level": "WARNING"}},
-}
+# Logs: text lines, or JSON lines (one object a line, one line per request and per worker job:
+# beian/ops/logs.py) for a log shipper.
+BEIAN_LOG_FORMAT = env.choice("BEIAN_LOG_FORMAT", "text", ("text", "json"))
+LOGGING = logs.config(BEIAN_LOG_FORMAT, env.string("BEIAN_LOG_LEVEL", "INFO"))
+
+# Operations (docs/deploy.md). /readyz wants a heartbeat of each of these kinds of worker no older
+# than BEIAN_HEARTBEAT_STALE_SECONDS (a worker beats after every round, every few seconds).
+BEIAN_READY_WORKERS = env.names("BEIAN_READY_WORKERS", "provider,bureau", allowed=("provider", "bureau"))
+BEIAN_HEARTBEAT_STALE_SECONDS = env.integer("BEIAN_HEARTBEAT_STALE_SECONDS", 60, minimum=1)
+# /metrics answers a request with this bearer token, or one straight from these networks (no proxy).
+BEIAN_METRICS_TOKEN = env.string("BEIAN_METRICS_TOKEN", "")
+BEIAN_METRICS_NETWORKS = env.networks("BEIAN_METRICS_NETWORKS", "127.0.0.1/32,::1/128")
+
 # Where people reach this platform and the bureau (links in notices and SMS).
 BEIAN_PUBLIC_URL = env.string("BEIAN_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 BEIAN_BUREAU_PUBLIC_URL = env.string("BEIAN_BUREAU_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")

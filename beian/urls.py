@@ -3,6 +3,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from beian import language
+from beian.ops import views as ops
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/portal/", permanent=False)),
@@ -13,5 +14,8 @@ urlpatterns = [
     path("messages/", include("beian.messaging.urls")),
     path("enforcement/", include("beian.enforcement.urls")),
     path("admin/", admin.site.urls),
+    path("healthz", ops.healthz, name="healthz"),
+    path("readyz", ops.readyz, name="readyz"),
+    path("metrics", ops.metrics_view, name="metrics"),
     path("i18n/setlang/", language.set_language, name="set_language"),
 ]

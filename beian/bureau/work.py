@@ -4,9 +4,14 @@ may run side by side."""
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from beian.bureau import outbox, registry, review, verification
+
+log = logging.getLogger("beian.bureau.worker")
 
 
 @dataclass(frozen=True)
@@ -21,10 +26,30 @@ class Done:
         return self.expired + self.decided + self.shells_deregistered + self.messages_sent
 
 
-def run_due() -> Done:
-    return Done(
-        expired=verification.expire_overdue(),
-        decided=review.decide_due(),
-        shells_deregistered=registry.sweep_shells(),
-        messages_sent=outbox.dispatch(),
-    )
+JOBS: dict[str, Callable[[], int]] = {
+    "expired": verification.expire_overdue,
+    "decided": review.decide_due,
+    "shells_deregistered": registry.sweep_shells,
+    "messages_sent": outbox.dispatch,
+}
+
+
+def run_due(*, worker: str = "") -> Done:
+    """Each job once, in this order; a line for each that did something."""
+    done = {}
+    for name, job in JOBS.items():
+        began = time.perf_counter()
+        done[name] = job()
+        log.log(
+            logging.INFO if done[name] else logging.DEBUG,
+            "%s: %d",
+            name,
+            done[name],
+            extra={
+                "job": name,
+                "done": done[name],
+                "worker": worker,
+                "duration_ms": round((time.perf_counter() - began) * 1000, 2),
+            },
+        )
+    return Done(**done)
