@@ -26,6 +26,7 @@ INSTALLED_APPS = [
     "beian.bureau",
     "beian.provider",
     "beian.enforcement",
+    "beian.staff",  # after the sides: its admin of accounts replaces Django's
     "beian.demo",
 ]
 
@@ -124,6 +125,9 @@ BEIAN_PUBLIC_RATE_PER_MINUTE = env.integer("BEIAN_PUBLIC_RATE_PER_MINUTE", 30, m
 # HTTP Basic on /api/v1/ (a password hash per request): attempts a minute per username and per client address.
 BEIAN_BASIC_RATE_PER_MINUTE = env.integer("BEIAN_BASIC_RATE_PER_MINUTE", 30, minimum=1)
 BEIAN_BASIC_CLIENT_RATE_PER_MINUTE = env.integer("BEIAN_BASIC_CLIENT_RATE_PER_MINUTE", 60, minimum=1)
+# Sign-in pages (portal, console, admin; the bureau's console): attempts a minute per username and per client address.
+BEIAN_SIGNIN_RATE_PER_MINUTE = env.integer("BEIAN_SIGNIN_RATE_PER_MINUTE", 10, minimum=1)
+BEIAN_SIGNIN_CLIENT_RATE_PER_MINUTE = env.integer("BEIAN_SIGNIN_CLIENT_RATE_PER_MINUTE", 30, minimum=1)
 BEIAN_WORKER_INTERVAL_SECONDS = env.integer("BEIAN_WORKER_INTERVAL_SECONDS", 2, minimum=1)
 # Argon2 parameters for filing passwords and API keys (argon2-cffi's RFC 9106 low-memory profile).
 BEIAN_ARGON2_TIME_COST = env.integer("BEIAN_ARGON2_TIME_COST", 3, minimum=1)

@@ -82,3 +82,11 @@ def check(entity: Entity, password: str | None, *, client: str) -> None:
         if left > 0
         else "The filing password is wrong; checks are locked for a while",
     )
+
+
+def prune_failures() -> int:
+    """Delete the wrong tries no count reads any more (older than the lock time); their audit
+    records stay. Run by the bureau's worker, so the table holds about an hour of them."""
+    before = clock.now() - timedelta(minutes=settings.BEIAN_PASSWORD_LOCK_MINUTES)
+    deleted, _ = PasswordFailure.objects.filter(at__lt=before).delete()
+    return deleted

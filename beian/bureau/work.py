@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from beian.bureau import outbox, registry, review, verification
+from beian.bureau import outbox, passwords, registry, review, verification
 
 log = logging.getLogger("beian.bureau.worker")
 
@@ -20,6 +20,7 @@ class Done:
     decided: int
     shells_deregistered: int
     messages_sent: int
+    password_failures_pruned: int = 0  # housekeeping: not counted in `total`
 
     @property
     def total(self) -> int:
@@ -31,6 +32,7 @@ JOBS: dict[str, Callable[[], int]] = {
     "decided": review.decide_due,
     "shells_deregistered": registry.sweep_shells,
     "messages_sent": outbox.dispatch,
+    "password_failures_pruned": passwords.prune_failures,
 }
 
 
