@@ -14,6 +14,13 @@ DEBUG = env.boolean("BEIAN_DEBUG", False)
 SECRET_KEY = env.string("BEIAN_SECRET_KEY", "beian-embedded-default-not-for-production")
 ALLOWED_HOSTS = env.string("BEIAN_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
 
+# What this deployment serves (DESIGN §1): the provider's platform, the bureau, or both in one
+# process as `make run` and the demo do. A provider deployment has no bureau app and no bureau
+# database and reaches a bureau at BEIAN_BUREAU_URL; a bureau deployment serves /bureau/ alone.
+BEIAN_DEPLOYMENT = env.choice("BEIAN_DEPLOYMENT", "both", ("both", "provider", "bureau"))
+SERVES_PROVIDER = BEIAN_DEPLOYMENT in ("both", "provider")
+SERVES_BUREAU = BEIAN_DEPLOYMENT in ("both", "bureau")
+
 INSTALLED_APPS = [
     "django.contrib.admin",  # staff: accounts and groups, API tokens (see and revoke, never the secret)
     "django.contrib.auth",
@@ -23,11 +30,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "ninja",
     "beian.messaging",
-    "beian.bureau",
-    "beian.provider",
-    "beian.enforcement",
+    *(["beian.bureau"] if SERVES_BUREAU else []),
+    *(["beian.provider", "beian.enforcement"] if SERVES_PROVIDER else []),
     "beian.staff",  # after the sides: its admin of accounts replaces Django's
-    "beian.demo",
+    *(["beian.demo"] if BEIAN_DEPLOYMENT == "both" else []),
 ]
 
 MIDDLEWARE = [
@@ -70,8 +76,11 @@ TEMPLATES = [
 CONN_MAX_AGE = env.integer("BEIAN_DB_CONN_MAX_AGE", 600, minimum=0)
 DATABASES = {
     "default": env.database("BEIAN_DATABASE_URL", str(VAR_DIR / "beian.sqlite3"), conn_max_age=CONN_MAX_AGE),
-    "bureau": env.database("BEIAN_BUREAU_DATABASE_URL", str(VAR_DIR / "bureau.sqlite3"), conn_max_age=CONN_MAX_AGE),
 }
+if SERVES_BUREAU:
+    DATABASES["bureau"] = env.database(
+        "BEIAN_BUREAU_DATABASE_URL", str(VAR_DIR / "bureau.sqlite3"), conn_max_age=CONN_MAX_AGE
+    )
 
 # Counters of the rate limits (the bureau's public endpoints, HTTP Basic on /api/v1/): local memory
 # keeps them per process; a Redis URL shares them between every process of a deployment.
@@ -140,7 +149,11 @@ LOGGING = logs.config(BEIAN_LOG_FORMAT, env.string("BEIAN_LOG_LEVEL", "INFO"))
 
 # Operations (docs/deploy.md). /readyz wants a heartbeat of each of these kinds of worker no older
 # than BEIAN_HEARTBEAT_STALE_SECONDS (a worker beats after every round, every few seconds).
-BEIAN_READY_WORKERS = env.names("BEIAN_READY_WORKERS", "provider,bureau", allowed=("provider", "bureau"))
+BEIAN_READY_WORKERS = env.names(
+    "BEIAN_READY_WORKERS",
+    ",".join(side for side, served in (("provider", SERVES_PROVIDER), ("bureau", SERVES_BUREAU)) if served),
+    allowed=("provider", "bureau"),
+)
 BEIAN_HEARTBEAT_STALE_SECONDS = env.integer("BEIAN_HEARTBEAT_STALE_SECONDS", 60, minimum=1)
 # /metrics answers a request with this bearer token, or one straight from these networks (no proxy).
 BEIAN_METRICS_TOKEN = env.string("BEIAN_METRICS_TOKEN", "")

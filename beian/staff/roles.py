@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.apps import apps
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 
@@ -27,12 +28,17 @@ class Role:
     group: str
     staff: bool  # may sign in to the admin
     permissions: tuple[str, ...]  # "app_label.codename"
+    side: str  # the app it belongs to: a deployment without it has no such role
+
+    @property
+    def here(self) -> bool:
+        return apps.is_installed(f"beian.{self.side}")
 
 
 CUSTOMERS = "customers"
 ROLES: dict[str, Role] = {
-    "specialist": Role("specialists", False, ()),
-    "operator": Role("operators", False, ()),
+    "specialist": Role("specialists", False, (), "provider"),
+    "operator": Role("operators", False, (), "provider"),
     "admin": Role(
         "provider_admins",
         True,
@@ -43,6 +49,7 @@ ROLES: dict[str, Role] = {
             "provider.view_apitoken",
             "provider.change_apitoken",
         ),
+        "provider",
     ),
     "bureau_admin": Role(
         "bureau_admins",
@@ -55,6 +62,7 @@ ROLES: dict[str, Role] = {
             "bureau.add_provider",
             "bureau.change_provider",
         ),
+        "bureau",
     ),
 }
 REVIEWER = "reviewer"
@@ -74,11 +82,19 @@ def _permission(name: str) -> Permission:
     return found
 
 
+def available() -> tuple[str, ...]:
+    """The roles of what this deployment serves (BEIAN_DEPLOYMENT)."""
+    found = tuple(name for name, role in ROLES.items() if role.here)
+    return (*found, REVIEWER) if apps.is_installed("beian.bureau") else found
+
+
 @transaction.atomic
 def ensure() -> dict[str, Group]:
-    """Every role's group, holding exactly its permissions (and the customers' group)."""
+    """Every role's group here, holding exactly its permissions (and the customers' group)."""
     groups = {CUSTOMERS: Group.objects.get_or_create(name=CUSTOMERS)[0]}
     for role in ROLES.values():
+        if not role.here:
+            continue
         group = Group.objects.get_or_create(name=role.group)[0]
         group.permissions.set([_permission(name) for name in role.permissions])
         groups[role.group] = group

@@ -16,10 +16,6 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from beian.bureau import audit
-from beian.bureau.admin import MIN_REVIEWER_PASSWORD
-from beian.bureau.models import Province, Reviewer
-from beian.provider.accounts import password_validators
 from beian.staff import roles
 
 CHOICES = (*roles.ROLES, roles.REVIEWER)
@@ -50,6 +46,10 @@ class Command(BaseCommand):
                 f"用户名 {username!r} 只能包含字母、数字和 @ . + - _ / "
                 "A username holds letters, digits and @ . + - _ only"
             ) from None
+        if role not in roles.available():
+            raise CommandError(
+                f"这个部署不提供 {role} 角色（BEIAN_DEPLOYMENT）/ This deployment has no {role} role (BEIAN_DEPLOYMENT)"
+            )
         if role == roles.REVIEWER:
             self._reviewer(username, name, province)
         else:
@@ -73,6 +73,8 @@ class Command(BaseCommand):
     def _account(self, username: str, role: str, name: str, email: str, superuser: bool) -> None:
         if User.objects.filter(username__iexact=username).exists():
             raise CommandError(f"账号 {username} 已存在 / The account {username} exists")
+        from beian.provider.accounts import password_validators
+
         spec = roles.ROLES[role]
         candidate = User(username=username, email=email, first_name=name)
         password = self._password(
@@ -95,6 +97,11 @@ class Command(BaseCommand):
         self.stdout.write(f"{role} {username} created" + (" (superuser)" if superuser else ""))
 
     def _reviewer(self, username: str, name: str, province: str) -> None:
+        # The bureau's, imported here: a provider deployment has no bureau app.
+        from beian.bureau import audit
+        from beian.bureau.admin import MIN_REVIEWER_PASSWORD
+        from beian.bureau.models import Province, Reviewer
+
         if not name:
             raise CommandError("审核员需要姓名：--name / A reviewer needs --name")
         where = None
