@@ -18,7 +18,7 @@ from beian.bureau.models import AuditRecord
 pytestmark = [
     pytest.mark.postgres,
     pytest.mark.skipif(connections["bureau"].vendor != "postgresql", reason="pg_dump backs up PostgreSQL"),
-    pytest.mark.django_db(transaction=True, databases=["default", "bureau"]),
+    pytest.mark.django_db(transaction=True, databases=["default", "bureau"], serialized_rollback=True),
 ]
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,7 +13,7 @@ import pytest
 from tests.enforcement.live_edge import Nginx, free_port
 from tests.provider.test_worker_crash import Processes
 
-pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "bureau"])
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "bureau"], serialized_rollback=True)
 CONF = Path(__file__).resolve().parents[2] / "deploy" / "nginx" / "beian.conf"
 
 
