@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test test-sqlite test-postgres test-explore lint migrate demo clean browsers edge-tools cache-tools bench bench-scale bench-volume diagrams gettext messages
+.PHONY: run test test-sqlite test-postgres test-explore lint migrate demo clean browsers edge-tools cache-tools deploy-tools bench bench-scale bench-volume diagrams gettext messages
 MO := beian/locale/en/LC_MESSAGES/django.mo
 
 $(BIN)/python:
@@ -67,6 +67,14 @@ edge-tools:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx wrk caddy >/dev/null; \
 	fi
 
+# The deployment tests (tests/deploy) verify the systemd units with systemd-analyze, make a
+# certificate for nginx with openssl, and back up and restore with pg_dump and pg_restore.
+deploy-tools:
+	@if ! command -v systemd-analyze >/dev/null || ! command -v pg_dump >/dev/null || ! command -v openssl >/dev/null; then \
+		echo "installing Debian's systemd, postgresql-client and openssl for the deployment tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd postgresql-client openssl >/dev/null; \
+	fi
+
 # One test runs the rate limits against a real Redis (BEIAN_CACHE_URL), on a port of its own.
 cache-tools:
 	@if ! command -v redis-server >/dev/null; then \
@@ -74,10 +82,10 @@ cache-tools:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
 	fi
 
-test-sqlite: $(STAMP) $(MO) browsers edge-tools cache-tools
+test-sqlite: $(STAMP) $(MO) browsers edge-tools cache-tools deploy-tools
 	BEIAN_DATABASE_URL= BEIAN_BUREAU_DATABASE_URL= ./scripts/pytest-run sqlite
 
-test-postgres: $(STAMP) $(MO) browsers edge-tools cache-tools
+test-postgres: $(STAMP) $(MO) browsers edge-tools cache-tools deploy-tools
 	./scripts/pytest-run postgres
 
 test: lint test-sqlite test-postgres

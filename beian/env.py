@@ -88,6 +88,18 @@ def choice(name: str, default: str, allowed: Iterable[str]) -> str:
     return value
 
 
+def names(name: str, default: str, *, allowed: Iterable[str]) -> tuple[str, ...]:
+    """A comma-separated list, each one of `allowed`; empty means none."""
+    allowed = tuple(allowed)
+    value = os.environ.get(name)
+    value = default if value is None else value
+    items = tuple(item.strip() for item in value.split(",") if item.strip())
+    for item in items:
+        if item not in allowed:
+            raise ImproperValue(f"{name}: {item!r} is not one of {', '.join(allowed)}")
+    return items
+
+
 def day(name: str) -> date | None:
     """An ISO date (2026-02-13), or None when unset."""
     value = _raw(name)
@@ -135,11 +147,12 @@ def cache(name: str) -> dict:
     raise ImproperValue(f"{name}={value!r}: expected a redis://, rediss:// or unix:// URL, or locmem://")
 
 
-def networks(name: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    """Comma-separated addresses or CIDR blocks (`10.0.0.0/8, 2001:db8::/32, 127.0.0.1`); none when unset."""
+def networks(name: str, default: str = "") -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Comma-separated addresses or CIDR blocks (`10.0.0.0/8, 2001:db8::/32, 127.0.0.1`; an address
+    alone is its /32 or /128); `default` when unset."""
     value = _raw(name)
     if value is None:
-        return ()
+        value = default
     found = []
     for part in value.split(","):
         part = part.strip()

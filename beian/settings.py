@@ -6,6 +6,7 @@ from pathlib import Path
 from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 
 from beian import env
+from beian.ops import logs
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env.string("BEIAN_VAR_DIR", str(BASE_DIR / "var")))
@@ -14,6 +15,13 @@ DEBUG = env.boolean("BEIAN_DEBUG", False)
 # The embedded default runs on one machine for one person; a real deployment must set its own key.
 SECRET_KEY = env.string("BEIAN_SECRET_KEY", "beian-embedded-default-not-for-production")
 ALLOWED_HOSTS = env.string("BEIAN_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
+
+# What this deployment serves (DESIGN §1): the provider's platform, the bureau, or both in one
+# process as `make run` and the demo do. A provider deployment has no bureau app and no bureau
+# database and reaches a bureau at BEIAN_BUREAU_URL; a bureau deployment serves /bureau/ alone.
+BEIAN_DEPLOYMENT = env.choice("BEIAN_DEPLOYMENT", "both", ("both", "provider", "bureau"))
+SERVES_PROVIDER = BEIAN_DEPLOYMENT in ("both", "provider")
+SERVES_BUREAU = BEIAN_DEPLOYMENT in ("both", "bureau")
 
 INSTALLED_APPS = [
     "django.contrib.admin",  # staff: accounts and groups, API tokens (see and revoke, never the secret)
@@ -24,13 +32,14 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "ninja",
     "beian.messaging",
-    "beian.bureau",
-    "beian.provider",
-    "beian.enforcement",
-    "beian.demo",
+    *(["beian.bureau"] if SERVES_BUREAU else []),
+    *(["beian.provider", "beian.enforcement"] if SERVES_PROVIDER else []),
+    "beian.staff",  # after the sides: its admin of accounts replaces Django's
+    *(["beian.demo"] if BEIAN_DEPLOYMENT == "both" else []),
 ]
 
 MIDDLEWARE = [
+    "beian.ops.metrics.RequestMetrics",  # first: it times and counts all that follows
     # First, so that it sees every answer: a body the answer left unread is dropped before it goes
     # out, and the client's kept-open connection stays usable (beian/keepalive.py).
     "beian.keepalive.DiscardUnreadBody",
@@ -73,8 +82,11 @@ TEMPLATES = [
 CONN_MAX_AGE = env.integer("BEIAN_DB_CONN_MAX_AGE", 600, minimum=0)
 DATABASES = {
     "default": env.database("BEIAN_DATABASE_URL", str(VAR_DIR / "beian.sqlite3"), conn_max_age=CONN_MAX_AGE),
-    "bureau": env.database("BEIAN_BUREAU_DATABASE_URL", str(VAR_DIR / "bureau.sqlite3"), conn_max_age=CONN_MAX_AGE),
 }
+if SERVES_BUREAU:
+    DATABASES["bureau"] = env.database(
+        "BEIAN_BUREAU_DATABASE_URL", str(VAR_DIR / "bureau.sqlite3"), conn_max_age=CONN_MAX_AGE
+    )
 
 # Counters of the rate limits (the bureau's public endpoints, HTTP Basic on /api/v1/): local memory
 # keeps them per process; a Redis URL shares them between every process of a deployment.
@@ -185,19 +197,31 @@ BEIAN_PUBLIC_RATE_PER_MINUTE = env.integer("BEIAN_PUBLIC_RATE_PER_MINUTE", 30, m
 # HTTP Basic on /api/v1/ (a password hash per request): attempts a minute per username and per client address.
 BEIAN_BASIC_RATE_PER_MINUTE = env.integer("BEIAN_BASIC_RATE_PER_MINUTE", 30, minimum=1)
 BEIAN_BASIC_CLIENT_RATE_PER_MINUTE = env.integer("BEIAN_BASIC_CLIENT_RATE_PER_MINUTE", 60, minimum=1)
+# Sign-in pages (portal, console, admin; the bureau's console): attempts a minute per username and per client address.
+BEIAN_SIGNIN_RATE_PER_MINUTE = env.integer("BEIAN_SIGNIN_RATE_PER_MINUTE", 10, minimum=1)
+BEIAN_SIGNIN_CLIENT_RATE_PER_MINUTE = env.integer("BEIAN_SIGNIN_CLIENT_RATE_PER_MINUTE", 30, minimum=1)
 BEIAN_WORKER_INTERVAL_SECONDS = env.integer("BEIAN_WORKER_INTERVAL_SECONDS", 2, minimum=1)
 # Argon2 parameters for filing passwords and API keys (argon2-cffi's RFC 9106 low-memory profile).
 BEIAN_ARGON2_TIME_COST = env.integer("BEIAN_ARGON2_TIME_COST", 3, minimum=1)
 BEIAN_ARGON2_MEMORY_KIB = env.integer("BEIAN_ARGON2_MEMORY_KIB", 65536, minimum=64)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.string("BEIAN_LOG_LEVEL", "INFO")},
-    # The workers poll the bureau every few seconds; one log line per request would drown the rest.
-    "loggers": {"httpx": {"level": "WARNING"}},
-}
+# Logs: text lines, or JSON lines (one object a line, one line per request and per worker job:
+# beian/ops/logs.py) for a log shipper.
+BEIAN_LOG_FORMAT = env.choice("BEIAN_LOG_FORMAT", "text", ("text", "json"))
+LOGGING = logs.config(BEIAN_LOG_FORMAT, env.string("BEIAN_LOG_LEVEL", "INFO"))
+
+# Operations (docs/deploy.md). /readyz wants a heartbeat of each of these kinds of worker no older
+# than BEIAN_HEARTBEAT_STALE_SECONDS (a worker beats after every round, every few seconds).
+BEIAN_READY_WORKERS = env.names(
+    "BEIAN_READY_WORKERS",
+    ",".join(side for side, served in (("provider", SERVES_PROVIDER), ("bureau", SERVES_BUREAU)) if served),
+    allowed=("provider", "bureau"),
+)
+BEIAN_HEARTBEAT_STALE_SECONDS = env.integer("BEIAN_HEARTBEAT_STALE_SECONDS", 60, minimum=1)
+# /metrics answers a request with this bearer token, or one straight from these networks (no proxy).
+BEIAN_METRICS_TOKEN = env.string("BEIAN_METRICS_TOKEN", "")
+BEIAN_METRICS_NETWORKS = env.networks("BEIAN_METRICS_NETWORKS", "127.0.0.1/32,::1/128")
+
 # Where people reach this platform and the bureau (links in notices and SMS).
 BEIAN_PUBLIC_URL = env.string("BEIAN_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 BEIAN_BUREAU_PUBLIC_URL = env.string("BEIAN_BUREAU_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")

@@ -64,3 +64,21 @@ def test_production_hashing_is_argon2():
 
     assert production.PASSWORD_HASHERS[0].endswith("Argon2PasswordHasher")
     assert production.BEIAN_ARGON2_MEMORY_KIB >= 65536
+
+
+def test_a_list_of_names_refuses_one_not_allowed(monkeypatch):
+    monkeypatch.setenv("BEIAN_X", "provider, bureau")
+    assert env.names("BEIAN_X", "", allowed=("provider", "bureau")) == ("provider", "bureau")
+    monkeypatch.setenv("BEIAN_X", "provider,burreau")
+    with pytest.raises(env.ImproperValue, match="'burreau' is not one of provider, bureau"):
+        env.names("BEIAN_X", "", allowed=("provider", "bureau"))
+
+
+def test_networks_are_read_and_a_bad_one_refused(monkeypatch):
+    import ipaddress
+
+    monkeypatch.setenv("BEIAN_X", "10.0.0.0/8, ::1")
+    assert env.networks("BEIAN_X", "") == (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("::1/128"))
+    monkeypatch.setenv("BEIAN_X", "10.0.0.1/8")
+    with pytest.raises(env.ImproperValue, match="BEIAN_X"):
+        env.networks("BEIAN_X", "")

@@ -9,6 +9,13 @@ class BureauConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
+        from beian.bureau import metrics as bureau_metrics
+        from beian.bureau.models import WorkerHeartbeat
+        from beian.ops import health, metrics
+
+        health.register(health.Side("bureau", ("bureau",), WorkerHeartbeat))
+        metrics.register("bureau", bureau_metrics.collect)
+
         if settings.BEIAN_SIMULATION:
             from beian.bureau import simulation
 

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from beian.core import clock
 from beian.messaging.outbox import Outgoing
+from beian.ops.health import HeartbeatBase
 
 
 def _now():
@@ -364,6 +365,10 @@ class Reviewer(models.Model):
 
     def __str__(self) -> str:
         return self.username
+
+
+class WorkerHeartbeat(HeartbeatBase):
+    """A bureau worker's last round (beian/ops/health.py): /readyz wants one fresh."""
 
 
 class SimState(models.Model):

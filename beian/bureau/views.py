@@ -89,6 +89,15 @@ def _limited(scope: str, request: HttpRequest) -> BureauError | None:
     return None
 
 
+def _limited_username(username: str) -> BureauError | None:
+    """Sign-in attempts per username too: a guesser spread over many addresses is bounded."""
+    try:
+        throttle.hit("console_login_user", username.casefold(), per_minute=settings.BEIAN_SIGNIN_RATE_PER_MINUTE)
+    except BureauError as exc:
+        return exc
+    return None
+
+
 def _type_name(code: str) -> str:
     try:
         return named(operation_type(code))
@@ -282,7 +291,7 @@ def login(request: HttpRequest) -> HttpResponse:
     else:
         form = LoginForm(request.POST)
         if form.is_valid():
-            problem = _limited("console_login", request)
+            problem = _limited("console_login", request) or _limited_username(form.cleaned_data["username"])
             if problem is not None:
                 add_errors(form, problem)
                 status = problem.status

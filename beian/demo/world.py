@@ -25,6 +25,7 @@ from beian.core.synthetic import make_resident_id, make_uscc
 from beian.messaging import send
 from beian.provider import bureau_client, holders, organisations, sync
 from beian.provider.models import FiledEntity, HolderChange, Profile
+from beian.staff import roles
 
 OPERATOR = ("democloud", "演示云（本平台运营方）", "democloud.operator-demo-key-not-a-secret")
 OTHER = ("othercloud", "他山云（其他接入商）", "othercloud.other-demo-key-not-a-secret")
@@ -35,6 +36,8 @@ PERSONAS = {
     "bob": ("bob-demo", "Bob 陈（备案专员）", ("specialists",), ""),
     "charlie": ("charlie-demo", "Charlie 赵", ("customers",), "13600136003"),
     "oscar": ("oscar-demo", "Oscar 孙（运维）", ("operators",), ""),
+    "ada": ("ada-demo-admin", "Ada 吴（平台管理员）", ("provider_admins",), ""),
+    "bea": ("bea-demo-admin", "Bea 郑（管局管理员）", ("bureau_admins",), ""),
     "dora": ("dora-demo", "Dora 钱（代理公司员工）", ("customers",), "13600136004"),
     "vic": ("vic-demo", "Vic 李（代理公司的客户，只读）", ("customers",), "13600136005"),
 }
@@ -193,15 +196,18 @@ def create() -> list[str]:
         op = _file(Provider.objects.get(slug=filing.provider), filing)
         lines.append(f"filed {op.result['website_number']} {filing.website['domains'][0]} at {filing.provider}")
     user_model = get_user_model()
+    made = roles.ensure()
+    staff_groups = {role.group for role in roles.ROLES.values() if role.staff}
     for username, (password, display, groups, mobile) in PERSONAS.items():
         user, _ = user_model.objects.get_or_create(
             username=username, defaults={"first_name": display, "email": f"{username}@example.cn"}
         )
         user.set_password(password)
+        user.is_staff = bool(staff_groups & set(groups))  # the admins sign in to /admin/
         user.save()
         Profile.objects.update_or_create(user=user, defaults={"mobile": mobile})
         for group in groups:
-            user.groups.add(Group.objects.get_or_create(name=group)[0])
+            user.groups.add(made.get(group) or Group.objects.get_or_create(name=group)[0])
     _mirror_for_alice(keys[OPERATOR[0]])
     _agency()
     lines += [f"provider {slug} API key: {key}" for slug, key in keys.items()]

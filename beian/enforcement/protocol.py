@@ -83,6 +83,8 @@ class DecisionProtocol(asyncio.Protocol):
         self.url = b""
         self.host: bytes | None = None
         self.original_host: bytes | None = None
+        self.authorization = b""  # read by /metrics only
+        self.peer = ""
         self.in_request = False  # from a request's first byte to its answer
         self.in_head = False  # from a request's first byte to the end of its headers
         self.pending = 0  # bytes received while in a request's head (see HEAD_LIMIT)
@@ -93,6 +95,8 @@ class DecisionProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # a stream transport
+        peername = transport.get_extra_info("peername")
+        self.peer = peername[0] if isinstance(peername, tuple) and peername else ""
         self.since = self.clock()
         self.connections.open.add(self)
 
@@ -141,6 +145,7 @@ class DecisionProtocol(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self.url = b""
         self.host = self.original_host = None
+        self.authorization = b""
         self.in_request = self.in_head = True
         self.pending = 0
         self.since = self.clock()
@@ -156,6 +161,8 @@ class DecisionProtocol(asyncio.Protocol):
                 self.original_host = value
         elif name == b"host" and self.host is None:
             self.host = value
+        elif name == b"authorization":
+            self.authorization = value
 
     def on_headers_complete(self) -> None:
         self.in_head = False
@@ -176,7 +183,9 @@ class DecisionProtocol(asyncio.Protocol):
         if b"%" in path:
             path = unquote_to_bytes(path)
         host = self.original_host if self.original_host is not None else self.host
-        answer = self.server.answer(path.decode("latin-1"), host, query)
+        answer = self.server.answer(
+            path.decode("latin-1"), host, query, authorization=self.authorization, peer=self.peer
+        )
         self.transport.write(answer.http1_head if self.parser.get_method() == b"HEAD" else answer.http1)
         self.in_request = False
         self.since = self.clock()

@@ -5,6 +5,10 @@ the edge proxies from the in-memory index.
                                     (/enforcement/check/<any path> too, for Envoy's ext_authz)
     GET /enforcement/ask?domain=…   Caddy on-demand TLS
     GET /enforcement/status         JSON: index version, sizes, age of the last read of the mirror
+    GET /healthz                    200: the server answers
+    GET /readyz                     200 once the index is loaded and the mirror was read lately, else 503
+    GET /metrics                    Prometheus: decisions by reason, the index's version and size
+                                    (the token or networks of BEIAN_METRICS_TOKEN / _NETWORKS, as Django's)
 
 A decision is 200 (serve) or 403 (do not), never anything else, with `X-Beian-Reason` and a short
 `Cache-Control` so the proxy can hold it, and no body: nginx makes an `auth_request` subrequest
@@ -48,6 +52,11 @@ CHECK = "/enforcement/check"
 CHECK_PREFIX = CHECK + "/"
 ASK = "/enforcement/ask"
 STATUS = "/enforcement/status"
+HEALTHZ = "/healthz"
+READYZ = "/readyz"
+METRICS = "/metrics"
+# /readyz turns 503 when the mirror has not been read for this long: decisions are then stale.
+STALE_SECONDS = 60.0
 DEFAULT_CACHE_SECONDS = 1
 
 
@@ -89,6 +98,7 @@ def decision_answers(cache_seconds: int, *, ready: bool = True) -> dict[str, Ans
     }
 
 
+_ALIVE = Answer(200, (("content-type", "application/json"), ("cache-control", "no-store")), b'{"ok": true}')
 _NOT_FOUND = Answer(404, (("content-type", "text/plain; charset=utf-8"), ("cache-control", "no-store")), b"not found\n")
 
 
@@ -107,6 +117,10 @@ class DecisionServer:
         self._start_lock = threading.Lock()
         self._ready = decision_answers(cache_seconds)
         self._loading = decision_answers(cache_seconds, ready=False)
+        # Decisions by reason, counted here rather than by a prometheus Counter: a dict's += is a
+        # fraction of the answer's cost, a labelled Counter's lock is not. /metrics reads them.
+        self.decisions: dict[str, int] = dict.fromkeys(REASONS, 0)
+        self._registry = None
 
     # ---------------------------------------------------------------- runtime
 
@@ -173,10 +187,12 @@ class DecisionServer:
             self._start_in_background()
         index = self.index
         if not index.loaded:
-            return self._loading[INVALID_HOST if not host else NOT_FILED]
-        if not host:
-            return self._ready[INVALID_HOST]
-        return self._ready[index.reason(host)]
+            reason = INVALID_HOST if not host else NOT_FILED
+            self.decisions[reason] += 1
+            return self._loading[reason]
+        reason = index.reason(host) if host else INVALID_HOST
+        self.decisions[reason] += 1
+        return self._ready[reason]
 
     def _status(self) -> Answer:
         index, refresher, now = self.index, self.refresher, time.time()
@@ -201,11 +217,47 @@ class DecisionServer:
         headers = (("content-type", "application/json"), ("cache-control", "no-store"))
         return Answer(200, headers, json.dumps(report).encode())
 
+    def readiness(self) -> tuple[bool, str]:
+        """Ready once the index is loaded and the mirror was read within STALE_SECONDS."""
+        index, now = self.index, time.time()
+        if not index.loaded:
+            return False, "the index is not loaded yet"
+        age = now - index.refreshed_at if index.refreshed_at else None
+        if age is None or age > STALE_SECONDS:
+            error = self.refresher.last_error if self.refresher else ""
+            return False, f"the mirror has not been read for {age or 0:.0f} s {error}".strip()
+        return True, ""
+
+    def _readyz(self) -> Answer:
+        ready, why = self.readiness()
+        body = json.dumps({"ok": ready, "error": why} if why else {"ok": ready}).encode()
+        return Answer(
+            200 if ready else 503, (("content-type", "application/json"), ("cache-control", "no-store")), body
+        )
+
+    def _metrics(self, authorization: str, peer: str) -> Answer:
+        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+        from prometheus_client.process_collector import ProcessCollector
+
+        from beian.ops import metrics
+
+        if not metrics.permitted(authorization=authorization, peer=peer, proxied=False):
+            return _NOT_FOUND
+        if self._registry is None:
+            self._registry = CollectorRegistry(auto_describe=False)
+            self._registry.register(_Figures(self))
+            self._registry.register(ProcessCollector(registry=None))
+        headers = (("content-type", CONTENT_TYPE_LATEST), ("cache-control", "no-store"))
+        return Answer(200, headers, generate_latest(self._registry))
+
     # ---------------------------------------------------------------- routing
 
-    def answer(self, path: str, host: bytes | None, query: bytes) -> Answer:
+    def answer(
+        self, path: str, host: bytes | None, query: bytes, *, authorization: bytes = b"", peer: str = ""
+    ) -> Answer:
         """The answer to a GET (or any method: nginx's auth_request repeats the visitor's) of
-        `path`, `host` being X-Original-Host if sent, else Host."""
+        `path`, `host` being X-Original-Host if sent, else Host. `authorization` and `peer` (the
+        client's address) are read for /metrics only."""
         # Envoy's ext_authz appends the original path to its path prefix: /enforcement/check/…
         if path == CHECK or path.startswith(CHECK_PREFIX):
             if host and not host.isascii():
@@ -215,6 +267,12 @@ class DecisionServer:
             return self._decide(_domain_param(query))
         if path == STATUS:
             return self._status()
+        if path == HEALTHZ:
+            return _ALIVE
+        if path == READYZ:
+            return self._readyz()
+        if path == METRICS:
+            return self._metrics(authorization.decode("latin-1"), peer)
         return _NOT_FOUND
 
     # ---------------------------------------------------------------- ASGI
@@ -225,14 +283,24 @@ class DecisionServer:
             if kind == "lifespan":
                 await self._lifespan(receive, send)
             return
-        host = None
+        host = original = None
+        authorization = b""
         for name, value in scope["headers"]:
             if name == b"x-original-host":
-                host = value
-                break
-            if name == b"host" and host is None:
-                host = value
-        answer = self.answer(scope["path"], host, scope.get("query_string", b""))
+                if original is None:
+                    original = value
+            elif name == b"host":
+                if host is None:
+                    host = value
+            elif name == b"authorization":
+                authorization = value
+        if original is not None:
+            host = original
+        client = scope.get("client")
+        peer = client[0] if client else ""
+        answer = self.answer(
+            scope["path"], host, scope.get("query_string", b""), authorization=authorization, peer=peer
+        )
         await send(answer.asgi_start)
         await send(_EMPTY_BODY if scope.get("method") == "HEAD" else answer.asgi_body)
 
@@ -251,6 +319,36 @@ class DecisionServer:
                 await asyncio.to_thread(self.stop)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+class _Figures:
+    """The decision server's figures for /metrics, read at each scrape."""
+
+    def __init__(self, server: DecisionServer) -> None:
+        self.server = server
+
+    def collect(self):
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        server, index = self.server, self.server.index
+        decisions = CounterMetricFamily(
+            "beian_enforcement_decisions", "Decisions answered, by reason (filed: served)", labels=["reason"]
+        )
+        for reason, count in server.decisions.items():
+            decisions.add_metric([reason], count)
+        yield decisions
+        yield GaugeMetricFamily(
+            "beian_enforcement_index_version", "The mirror version the index has read", value=index.version
+        )
+        yield GaugeMetricFamily("beian_enforcement_index_loaded", "1 once the index is loaded", value=int(index.loaded))
+        yield GaugeMetricFamily(
+            "beian_enforcement_served_domains", "Domains served in the index", value=index.served_count()
+        )
+        yield GaugeMetricFamily(
+            "beian_enforcement_refreshed_seconds_ago",
+            "Seconds since the mirror was last read (-1: never)",
+            value=time.time() - index.refreshed_at if index.refreshed_at else -1,
+        )
 
 
 def _for_good() -> None:

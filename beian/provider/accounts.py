@@ -11,7 +11,6 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth import login, password_validation
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.models import AbstractBaseUser, Group, User
 from django.contrib.auth.signals import user_logged_in
 from django.contrib.auth.validators import UnicodeUsernameValidator
@@ -28,7 +27,7 @@ from django.views.decorators.http import require_http_methods
 from beian import language
 from beian.core import validators as v
 from beian.core.errors import Invalid
-from beian.provider import review
+from beian.provider import review, signin
 from beian.provider.forms import text_field
 from beian.provider.models import Profile
 from beian.provider.words import say
@@ -117,7 +116,7 @@ class SignupForm(forms.Form):
         return data
 
 
-class SpecialistLoginForm(AuthenticationForm):
+class SpecialistLoginForm(signin.SignInForm):
     """The console's sign-in: the same accounts, but only the provider's staff get in (filing
     specialists, and operators, who go on to their page)."""
 
@@ -193,7 +192,19 @@ def signup(request: HttpRequest) -> HttpResponse:
     return render(request, "provider/accounts/signup.html", {"form": form})
 
 
-class PortalLogin(auth_views.LoginView):
+class ThrottledLogin(auth_views.LoginView):
+    """A sign-in page whose attempts are counted (`signin`); one over the limit is answered 429."""
+
+    authentication_form = signin.SignInForm
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if signin.throttled(form):
+            response.status_code = 429
+        return response
+
+
+class PortalLogin(ThrottledLogin):
     template_name = "provider/accounts/login.html"
     redirect_authenticated_user = True
     next_page = reverse_lazy("portal:dashboard")
@@ -203,7 +214,7 @@ class PortalLogout(auth_views.LogoutView):
     next_page = reverse_lazy("portal:login")
 
 
-class ConsoleLogin(auth_views.LoginView):
+class ConsoleLogin(ThrottledLogin):
     """Only specialists get past this form (`SpecialistLoginForm`); a customer is refused."""
 
     template_name = "provider/accounts/console_login.html"

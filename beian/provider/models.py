@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from beian.core import clock
 from beian.messaging.outbox import Outgoing
+from beian.ops.health import HeartbeatBase
 
 
 def _now():
@@ -201,6 +202,12 @@ class SyncCursor(models.Model):
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     after = models.PositiveBigIntegerField(default=0)
     updated_at = models.DateTimeField(default=_now)
+    # When a read last reached the end of the feed: the feed lag is the time since (beian_feed_lag_seconds).
+    caught_up_at = models.DateTimeField(null=True, blank=True)
+
+
+class WorkerHeartbeat(HeartbeatBase):
+    """A provider worker's last round (beian/ops/health.py): /readyz wants one fresh."""
 
 
 class BureauCalendar(models.Model):

@@ -300,6 +300,8 @@ def sync_once(*, client: bureau_client.BureauClient, limit: int = 1000) -> int:
     cursor, _ = SyncCursor.objects.get_or_create(id=1)
     page = client.events(after=cursor.after, limit=limit)
     events = page["events"]
+    if len(events) < limit:  # this read reached the end of the feed: no lag now (beian_feed_lag_seconds)
+        SyncCursor.objects.filter(id=1).update(caught_up_at=clock.now())
     if not events:
         return 0
     try:

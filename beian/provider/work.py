@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 
+from beian.core import clock
+from beian.ops import health
 from beian.provider import bureau_client, delivery, notices, passwords, sync
 
 log = logging.getLogger("beian.provider.worker")
@@ -25,15 +28,28 @@ def run(jobs: list[str], *, interval: float, once: bool, client: bureau_client.B
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
+    worker, started_at = health.worker_name(), clock.now()
     while True:
         busy = False
         for name in jobs:
+            began = time.perf_counter()
             try:
-                busy |= JOBS[name](client) > 0
+                done = JOBS[name](client)
             except bureau_client.Unavailable as exc:
-                log.info("%s: bureau unavailable (%s); will retry", name, exc)
+                log.info("%s: bureau unavailable (%s); will retry", name, exc, extra={"job": name, "worker": worker})
             except Exception:  # one bad round must not stop the worker; the next round retries
-                log.exception("%s failed", name)
+                log.exception("%s failed", name, extra={"job": name, "worker": worker})
+            else:
+                busy |= done > 0
+                # A line for each run that did something; an idle poll every few seconds would drown them.
+                log.log(
+                    logging.INFO if done else logging.DEBUG,
+                    "%s: %d done",
+                    name,
+                    done,
+                    extra={"job": name, "done": done, "worker": worker, "duration_ms": _ms(began)},
+                )
+        health.beat("provider", worker=worker, started_at=started_at)
         if once:
             return
         # A busy round goes again at once: a backlog drains without waiting an interval per page.
@@ -41,3 +57,7 @@ def run(jobs: list[str], *, interval: float, once: bool, client: bureau_client.B
             return
         if stop.is_set():
             return
+
+
+def _ms(began: float) -> float:
+    return round((time.perf_counter() - began) * 1000, 2)

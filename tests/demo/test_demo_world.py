@@ -7,6 +7,7 @@ from django.test import Client
 
 from beian.bureau.models import Entity, Operation, Provider, Reviewer, Website
 from beian.demo import world
+from beian.staff import roles
 
 pytestmark = pytest.mark.django_db(databases=["default", "bureau"])
 
@@ -31,6 +32,14 @@ def test_demo_world_is_filed_through_the_operations_and_created_once(clock, caps
         "oscar",
         "dora",
         "vic",
+        "ada",
+        "bea",
+    }
+    # The admins are staff with their role's permissions, and only they (beian/staff/roles.py).
+    staff = get_user_model().objects.filter(is_staff=True)
+    assert {u.username: sorted(u.get_all_permissions()) for u in staff} == {
+        "ada": sorted(roles.ROLES["admin"].permissions),
+        "bea": sorted(roles.ROLES["bureau_admin"].permissions),
     }
 
     call_command("demo_world")

@@ -25,6 +25,7 @@ def call(app, path: str, *, headers=(), query: bytes = b"", method: str = "GET")
         "http_version": "1.1",
         "method": method,
         "scheme": "http",
+        "client": ("127.0.0.1", 40000),
         "path": path,
         "raw_path": path.encode(),
         "query_string": query,
@@ -59,6 +60,9 @@ class Transport:
 
     def close(self) -> None:
         self.closed = True
+
+    def get_extra_info(self, name: str, default=None):
+        return ("127.0.0.1", 40000) if name == "peername" else default
 
     def pause_reading(self) -> None:
         self.reading = False

@@ -10,6 +10,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from beian.bureau import work
+from beian.core import clock
+from beian.ops import health
 
 log = logging.getLogger("beian.bureau.worker")
 
@@ -25,12 +27,12 @@ class Command(BaseCommand):
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
+        worker, started_at = health.worker_name(), clock.now()
         while True:
             try:
-                done = work.run_due()
-                if done.total:
-                    log.info("bureau work: %s", done)
+                work.run_due(worker=worker)
             except Exception:  # one bad round must not stop the worker; the next round retries
-                log.exception("bureau work failed")
+                log.exception("bureau work failed", extra={"worker": worker})
+            health.beat("bureau", worker=worker, started_at=started_at)
             if once or stop.wait(interval):
                 return

@@ -1,0 +1,1 @@
+from tests.bureau.conftest import world  # noqa: F401 - shared fixtures
