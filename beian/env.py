@@ -159,7 +159,8 @@ def networks(name: str, default: str = "") -> tuple[ipaddress.IPv4Network | ipad
         if not part:
             continue
         try:
-            found.append(ipaddress.ip_network(part, strict=False))
+            # 10.0.0.1/8 is refused, not widened to 10.0.0.0/8: a typo must not trust a whole network.
+            found.append(ipaddress.ip_network(part))
         except ValueError:
             raise ImproperValue(f"{name}: {part!r} is not an address or a CIDR block") from None
     return tuple(found)

@@ -19,7 +19,9 @@ def test_the_request_of_each_type_is_its_catalogue_row(code):
     fields = set(OPERATION_SCHEMAS[code].model_fields)
     expected = {"idempotency_key", "type", *FAQ[code].sections}
     if takes_password(code):
-        expected.add("filing_password")
+        # With the password, the opaque key of the provider's customer who gave it (its failures
+        # are counted per customer: docs/hardening.md).
+        expected |= {"filing_password", "customer_key"}
     assert fields == expected
 
 
