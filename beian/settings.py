@@ -40,7 +40,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "beian.ops.metrics.RequestMetrics",  # first: it times and counts all that follows
-    # First, so that it sees every answer: a body the answer left unread is dropped before it goes
+    # Next, so that it sees every answer: a body the answer left unread is dropped before it goes
     # out, and the client's kept-open connection stays usable (beian/keepalive.py).
     "beian.keepalive.DiscardUnreadBody",
     "django.middleware.security.SecurityMiddleware",
