@@ -81,10 +81,10 @@ def free_port() -> int:
 # ---------------------------------------------------------------- databases
 
 
-def pg_admin(sql: str) -> None:
+def pg_admin(sql: str, pg: str = PG) -> None:
     import psycopg
 
-    with closing(psycopg.connect(f"{PG}/postgres", autocommit=True)) as conn:
+    with closing(psycopg.connect(f"{pg}/postgres", autocommit=True)) as conn:
         conn.execute(sql)
 
 

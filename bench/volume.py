@@ -49,6 +49,8 @@ from pathlib import Path
 
 import httpx
 
+from bench.scale import free_port, pg_admin, run
+
 ROOT = Path(__file__).resolve().parents[1]
 PY = str(Path(sys.executable))
 PG = os.environ.get("BEIAN_VOLUME_PG", "postgres://postgres@127.0.0.1:5432")
@@ -82,26 +84,6 @@ for i in range(clients):
     out["customers"].append(tokens.create(user=user, name="bench").secret)
 print(json.dumps(out))
 """
-
-
-def run(args: list[str], env: dict, *, timeout: float = 1800) -> str:
-    done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    return done.stdout
-
-
-def free_port() -> int:
-    with closing(socket.socket()) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def pg_admin(sql: str) -> None:
-    import psycopg
-
-    with closing(psycopg.connect(f"{PG}/postgres", autocommit=True)) as conn:
-        conn.execute(sql)
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -507,8 +489,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     for name in DATABASES:
-        pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        pg_admin(f'CREATE DATABASE "{name}"')
+        pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', pg=PG)
+        pg_admin(f'CREATE DATABASE "{name}"', pg=PG)
     try:
         with tempfile.TemporaryDirectory(prefix="beian-volume-") as tmpdir:
             tmp = Path(tmpdir)
@@ -536,7 +518,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"== {chain}")
     finally:
         for name in DATABASES:
-            pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', pg=PG)
     write(Path(args.out), args, trips, [one, many], chain)
 
 
