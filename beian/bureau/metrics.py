@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import Count, Min
+from django.db.models import Count
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from beian.bureau.models import FeedCounter, Operation, OutgoingMessage, WorkerHeartbeat
@@ -14,15 +14,7 @@ from beian.ops import metrics
 
 def collect() -> Iterable[Metric]:
     now = clock.now()
-    waiting = OutgoingMessage.objects.filter(sent_at__isnull=True).aggregate(n=Count("id"), oldest=Min("created_at"))
-    depth = GaugeMetricFamily("beian_outbox_depth", "Rows waiting in an outbox", labels=["outbox"])
-    depth.add_metric(["bureau_messages"], waiting["n"])
-    yield depth
-    age = GaugeMetricFamily(
-        "beian_outbox_oldest_age_seconds", "Age of the oldest row waiting in an outbox (0 if none)", labels=["outbox"]
-    )
-    age.add_metric(["bureau_messages"], (now - waiting["oldest"]).total_seconds() if waiting["oldest"] else 0.0)
-    yield age
+    yield from metrics.outbox_gauges({"bureau_messages": OutgoingMessage.objects.filter(sent_at__isnull=True)}, now)
 
     states = GaugeMetricFamily("beian_bureau_operations", "The bureau's operations by state", labels=["state"])
     counted = dict(Operation.objects.values_list("state").annotate(n=Count("id")).order_by())

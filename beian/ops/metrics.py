@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from django.conf import settings
+from django.db.models import Count, Min, QuerySet
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -92,6 +93,21 @@ class _Sides:
                     families[family.name] = family
         yield from families.values()
         yield up
+
+
+def outbox_gauges(outboxes: dict[str, QuerySet], now: datetime) -> Iterable[Metric]:
+    """The depth of each outbox and the age of its oldest waiting row, from a query of the rows
+    still waiting (each with a `created_at`)."""
+    depth = GaugeMetricFamily("beian_outbox_depth", "Rows waiting in an outbox", labels=["outbox"])
+    age = GaugeMetricFamily(
+        "beian_outbox_oldest_age_seconds", "Age of the oldest row waiting in an outbox (0 if none)", labels=["outbox"]
+    )
+    for name, waiting in outboxes.items():
+        figures = waiting.aggregate(n=Count("pk"), oldest=Min("created_at"))
+        depth.add_metric([name], figures["n"])
+        age.add_metric([name], (now - figures["oldest"]).total_seconds() if figures["oldest"] else 0.0)
+    yield depth
+    yield age
 
 
 def heartbeat_ages(kind: str, model: type[HeartbeatBase], now: datetime) -> GaugeMetricFamily:

@@ -4,31 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import Count, Min
+from django.db.models import Count
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from beian.core import clock
 from beian.ops import metrics
-from beian.provider.models import Delivery, SyncCursor, WorkerHeartbeat
+from beian.provider.models import Delivery, OutgoingNotice, SyncCursor, WorkerHeartbeat
 
 
 def collect() -> Iterable[Metric]:
     now = clock.now()
-    pending = Delivery.objects.filter(done_at__isnull=True).aggregate(n=Count("id"), oldest=Min("created_at"))
-    depth = GaugeMetricFamily("beian_outbox_depth", "Rows waiting in an outbox", labels=["outbox"])
-    depth.add_metric(["delivery"], pending["n"])
-    yield depth
-    age = GaugeMetricFamily(
-        "beian_outbox_oldest_age_seconds", "Age of the oldest row waiting in an outbox (0 if none)", labels=["outbox"]
+    pending = Delivery.objects.filter(done_at__isnull=True)
+    yield from metrics.outbox_gauges(
+        {"delivery": pending, "provider_notices": OutgoingNotice.objects.filter(sent_at__isnull=True)}, now
     )
-    age.add_metric(["delivery"], (now - pending["oldest"]).total_seconds() if pending["oldest"] else 0.0)
-    yield age
 
     outcomes = GaugeMetricFamily(
         "beian_deliveries", "Deliveries to the bureau by outcome (pending: not answered yet)", labels=["outcome"]
     )
     counted = dict(Delivery.objects.values_list("outcome").annotate(n=Count("id")).order_by())
-    counted["pending"] = pending["n"]
+    counted["pending"] = pending.count()
     counted.pop("", None)
     for outcome in ("pending", "accepted", "refused", "cancelled"):
         outcomes.add_metric([outcome], counted.pop(outcome, 0))

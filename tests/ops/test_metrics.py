@@ -1,4 +1,4 @@
-"""S20: /metrics, for Prometheus: request counts and latencies, both outboxes' depth and age, the
+"""S20: /metrics, for Prometheus: request counts and latencies, every outbox's depth and age, the
 feed's lag, deliveries by outcome, the bureau's operations by state and the workers' heartbeats;
 only for the token or the configured networks, and never a secret."""
 
@@ -8,7 +8,9 @@ import pytest
 from django.core.management import call_command
 from prometheus_client.parser import text_string_to_metric_families
 
+from beian.core import clock
 from beian.provider import applications, delivery, review, sync
+from beian.provider.models import OutgoingNotice
 from tests.provider.test_flow import new_filing_data
 
 pytestmark = pytest.mark.django_db(databases=["default", "bureau"])
@@ -58,6 +60,14 @@ def test_s20_metrics_expose_each_named_figure(client, people, bureau, sim_clock,
     # The codes to the principal wait for the bureau's worker.
     assert figures[("beian_outbox_depth", (("outbox", "bureau_messages"),))] == 1
     assert figures[("beian_outbox_oldest_age_seconds", (("outbox", "bureau_messages"),))] == 125
+    # The customer's notices of each step wait for the provider's worker (`notify`).
+    waiting = OutgoingNotice.objects.filter(sent_at__isnull=True)
+    assert figures[("beian_outbox_depth", (("outbox", "provider_notices"),))] == waiting.count() > 0
+    oldest = min(n.created_at for n in waiting)
+    assert (
+        figures[("beian_outbox_oldest_age_seconds", (("outbox", "provider_notices"),))]
+        == (clock.now() - oldest).total_seconds()
+    )
     assert figures[("beian_deliveries", (("outcome", "accepted"),))] == 1
     assert figures[("beian_deliveries", (("outcome", "pending"),))] == 1
     assert figures[("beian_deliveries", (("outcome", "refused"),))] == 0
