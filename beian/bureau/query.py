@@ -23,7 +23,6 @@ from datetime import UTC
 from django.db import connections
 from django.db.models.expressions import RawSQL
 
-from beian.bureau.models import Domain
 from beian.core import clock, numbers
 from beian.core import validators as v
 from beian.core.errors import Invalid
@@ -57,6 +56,7 @@ _RECORDS = (
     "WHERE w.status = 'active' AND e.status = 'active' AND {where} "
     "ORDER BY w.entity_id, w.seq LIMIT %s"
 )
+_DOMAINS = "SELECT website_id, name FROM bureau_domain WHERE website_id IN ({ids}) AND active ORDER BY name"
 _KEYSET = " AND (w.entity_id > %s OR (w.entity_id = %s AND w.seq > %s))"
 
 
@@ -68,12 +68,10 @@ def _records(rows: list[tuple]) -> list[dict]:
     """The public record of each website row: one more query, for all their domains at once."""
     domains: dict[int, list[str]] = {}
     if rows:
-        for website_id, name in (
-            Domain.objects.filter(website_id__in=[r[0] for r in rows], active=True)
-            .order_by("name")
-            .values_list("website_id", "name")
-        ):
-            domains.setdefault(website_id, []).append(name)
+        with connections["bureau"].cursor() as cur:
+            cur.execute(_DOMAINS.format(ids=", ".join(["%s"] * len(rows))), [r[0] for r in rows])
+            for website_id, name in cur.fetchall():
+                domains.setdefault(website_id, []).append(name)
     return [
         {
             "entity_name": entity_name,
