@@ -38,12 +38,12 @@ class Province(models.Model):
 class Provider(models.Model):
     """A hosting provider (接入服务商) that submits operations with its own API key.
 
-    The key reads `<key_id>.<secret>`; only an Argon2 hash of the secret is kept."""
+    The key reads `<key_id>.<secret>`; only its keyed digest is kept (`secrets.api_key_digest`)."""
 
     name = models.CharField(max_length=100)
     slug = models.SlugField(unique=True)
     key_id = models.CharField(max_length=32, unique=True)
-    key_hash = models.CharField(max_length=200)
+    key_digest = models.CharField(max_length=200)  # or, for a key issued before 0010, its Argon2 hash
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=_now)
 

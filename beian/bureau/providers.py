@@ -23,11 +23,13 @@ def register(*, slug: str, name: str, rotate: bool = False, key: str | None = No
         raise ValueError(f"provider {slug} exists; use --rotate for a new key")
     if existing is None:
         with transaction.atomic(using="bureau"):
-            provider = Provider.objects.create(slug=slug, name=name, key_id=key_id, key_hash=secrets.hash_secret(key))
+            provider = Provider.objects.create(
+                slug=slug, name=name, key_id=key_id, key_digest=secrets.api_key_digest(key)
+            )
             FeedCounter.objects.create(provider=provider)
             # A new provider's feed starts with the working-day calendar it counts its deadlines in.
             holidays.publish([provider])
     else:
-        Provider.objects.filter(pk=existing.pk).update(name=name, key_id=key_id, key_hash=secrets.hash_secret(key))
+        Provider.objects.filter(pk=existing.pk).update(name=name, key_id=key_id, key_digest=secrets.api_key_digest(key))
         provider = Provider.objects.get(pk=existing.pk)
     return provider, key

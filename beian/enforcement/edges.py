@@ -1,8 +1,8 @@
 """Edge tokens for the served-set feed (DESIGN §9): `beian_edge_<key id>_<secret>`, made once with
 `python -m beian edge_token create NAME` (the whole token is printed then and never again), revoked
 with `edge_token revoke NAME`. The key id (64 random bits, hex) finds the row; the secret (256
-random bits) is kept only as HMAC-SHA256 under a key derived from SECRET_KEY, compared in constant
-time, as personal API tokens are (beian.provider.tokens says why no slow hash)."""
+random bits) is kept only as a keyed digest (beian.core.digests), compared in constant time, as
+personal API tokens are."""
 
 from __future__ import annotations
 
@@ -12,12 +12,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.utils.crypto import constant_time_compare, salted_hmac
 
-from beian.core import clock
+from beian.core import clock, digests
 from beian.enforcement.models import Edge
 
 log = logging.getLogger("beian.enforcement")
@@ -51,7 +49,7 @@ class Issued:
 
 
 def digest(token: str, key: str | None = None) -> str:
-    return salted_hmac(_SALT, token, secret=key, algorithm="sha256").hexdigest()
+    return digests.digest(token, purpose=_SALT, key=key)
 
 
 def create(name: str) -> Issued:
@@ -100,13 +98,10 @@ def authenticate(presented: str) -> Edge:
 
 
 def _matches(edge: Edge, presented: str) -> bool:
-    if constant_time_compare(edge.digest, digest(presented)):
-        return True
-    for old_key in settings.SECRET_KEY_FALLBACKS:
-        if constant_time_compare(edge.digest, digest(presented, old_key)):
-            Edge.objects.filter(pk=edge.pk, digest=edge.digest).update(digest=digest(presented))
-            return True
-    return False
+    matched, rekeyed = digests.check(edge.digest, presented, purpose=_SALT)
+    if rekeyed:
+        Edge.objects.filter(pk=edge.pk, digest=edge.digest).update(digest=rekeyed)
+    return matched
 
 
 def touch(edge: Edge, *, version: int, address: str, now: datetime | None = None) -> None:

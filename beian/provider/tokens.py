@@ -4,15 +4,9 @@
 A token is three parts: `beian_`, so that a token pasted somewhere is recognisable (and secret
 scanners can look for it); the key id, 64 random bits in hex, stored as it is and unique, which
 finds the row by its index without scanning; and the secret, 256 random bits (base64url), which is
-never stored. The row keeps HMAC-SHA256 of the whole token under a key derived from SECRET_KEY
-(Django's `salted_hmac`), compared in constant time.
-
-Why no slow hash: a password is slow-hashed because people choose guessable ones; 256 random bits
-cannot be guessed however fast each guess is, so one HMAC (microseconds) protects the token as well
-as Argon2 (a hundred milliseconds a request) would. Why keyed rather than a plain SHA-256: DESIGN §9
-keeps every random secret as a keyed digest, so a copy of the database without the deployment's
-SECRET_KEY cannot even confirm a token found elsewhere. Rotating SECRET_KEY keeps tokens working as
-long as the old key is in SECRET_KEY_FALLBACKS; a token matched by an old key is re-keyed on use.
+never stored. The row keeps a keyed digest of the whole token (HMAC-SHA256 under a key derived
+from SECRET_KEY), compared in constant time; beian.core.digests says why no slow hash, and how a
+token outlives a rotation of SECRET_KEY (it is re-keyed on use).
 
 A token carries its account's permissions exactly: it stands for the user, nothing more or less. It
 stops working when revoked, when it expires, or when its account is made inactive.
@@ -27,13 +21,11 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
-from django.utils.crypto import constant_time_compare, salted_hmac
 
-from beian.core import clock
+from beian.core import clock, digests
 from beian.core.errors import Errors
 from beian.provider.errors import ProviderError
 from beian.provider.models import ApiToken
@@ -68,8 +60,8 @@ class Issued:
 
 
 def digest(token: str, key: str | None = None) -> str:
-    """The stored form of a token: HMAC-SHA256 under a key derived from `key` (SECRET_KEY by default)."""
-    return salted_hmac(_SALT, token, secret=key, algorithm="sha256").hexdigest()
+    """The stored form of a token (beian.core.digests), under `key` (SECRET_KEY by default)."""
+    return digests.digest(token, purpose=_SALT, key=key)
 
 
 def display(token: ApiToken) -> str:
@@ -172,14 +164,10 @@ def _refused(code: str, detail: str, detail_en: str) -> TokenRefused:
 
 
 def _matches(token: ApiToken, presented: str) -> bool:
-    if constant_time_compare(token.digest, digest(presented)):
-        return True
-    for old_key in settings.SECRET_KEY_FALLBACKS:
-        if constant_time_compare(token.digest, digest(presented, old_key)):
-            # Re-keyed now, so that the old key can leave SECRET_KEY_FALLBACKS once every token has been used.
-            ApiToken.objects.filter(pk=token.pk, digest=token.digest).update(digest=digest(presented))
-            return True
-    return False
+    matched, rekeyed = digests.check(token.digest, presented, purpose=_SALT)
+    if rekeyed:
+        ApiToken.objects.filter(pk=token.pk, digest=token.digest).update(digest=rekeyed)
+    return matched
 
 
 def authenticate(presented: str) -> AbstractBaseUser:

@@ -10,7 +10,9 @@ import uuid
 
 import pytest
 
+from beian.bureau import secrets
 from beian.bureau.models import Provider
+from tests.bureau.conftest import Http
 from tests.bureau.test_api_support import assert_problem, new_filing_body, nothing_changes
 
 pytestmark = pytest.mark.django_db(databases=["default", "bureau"])
@@ -271,3 +273,27 @@ def test_events_cursor_and_limit_are_checked(operator_http, params, fields):
 def test_withdraw_of_an_unknown_operation_is_not_found(operator_http):
     with nothing_changes():
         assert_problem(operator_http.post(f"operations/{uuid.uuid4()}/withdraw", ""), 404, "not_found")
+
+
+def test_a_key_issued_as_an_argon2_hash_works_once_by_argon2_and_then_by_its_digest(world, operator_http):
+    """DESIGN §9: a provider's key is kept as a keyed digest. A key issued before that (bureau
+    migration 0010) is still an Argon2 hash: its first use checks it by Argon2 and keeps its digest."""
+    key = world.keys["operator"]
+    Provider.objects.filter(pk=world.operator.pk).update(key_digest=secrets.hash_secret(key))
+    wrong = Http(operator_http.client, key.split(".")[0] + ".not-the-secret")
+    assert_problem(wrong.get("events"), 401, "unauthorized")
+    assert Provider.objects.get(pk=world.operator.pk).key_digest.startswith("$argon2")  # a wrong key changes nothing
+
+    assert operator_http.get("events").status_code == 200
+    assert Provider.objects.get(pk=world.operator.pk).key_digest == secrets.api_key_digest(key)
+    assert operator_http.get("events").status_code == 200
+
+
+def test_a_key_outlives_a_rotation_of_secret_key_and_is_redigested(world, operator_http, settings):
+    key = world.keys["operator"]
+    old = settings.SECRET_KEY
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "a-new-secret-key-" + "x" * 40, [old]
+    assert operator_http.get("events").status_code == 200
+    assert Provider.objects.get(pk=world.operator.pk).key_digest == secrets.api_key_digest(key)
+    settings.SECRET_KEY_FALLBACKS = []
+    assert operator_http.get("events").status_code == 200

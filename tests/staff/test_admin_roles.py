@@ -135,7 +135,7 @@ def test_s20_bureau_admin_adds_a_reviewer_by_province_and_a_provider_with_its_ke
     shown = [str(m) for m in response.context["messages"]]
     key = re.search(r"API key, shown once: (\S+)", " ".join(shown))[1]
     provider = Provider.objects.get(slug="newcloud")
-    assert secrets.check_secret(key, provider.key_hash)
+    assert secrets.api_key_matches(provider, key)
     assert AuditRecord.objects.filter(action="provider_key_issued", subject="provider:newcloud").count() == 1
     # The key is never shown again.
     assert key not in bea.get(f"/admin/bureau/provider/{provider.pk}/change/").content.decode()
@@ -148,8 +148,8 @@ def test_s20_bureau_admin_adds_a_reviewer_by_province_and_a_provider_with_its_ke
     new_key = re.search(r"API key, shown once: (\S+)", " ".join(str(m) for m in response.context["messages"]))[1]
     provider.refresh_from_db()
     assert new_key != key
-    assert secrets.check_secret(new_key, provider.key_hash)
-    assert not secrets.check_secret(key, provider.key_hash)
+    assert secrets.api_key_matches(provider, new_key)
+    assert not secrets.api_key_matches(provider, key)
 
     # Nothing of the provider's.
     assert bea.get("/admin/auth/user/").status_code == 403
