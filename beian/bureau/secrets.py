@@ -1,7 +1,7 @@
 """Secrets the bureau issues and checks: filing passwords, provider API keys and SMS codes.
 
 Filing passwords, short and read off a phone, are kept only as Argon2 hashes. A provider's API key
-is 256 random bits, kept as a keyed digest (beian.core.digests: no slow hash is needed, and none is
+is 256 random bits, kept as a keyed digest (beian.digests: no slow hash is needed, and none is
 paid on each request). An SMS code lives 24 hours and is kept as an HMAC, so a copy of the database
 does not reveal codes that are still valid.
 """
@@ -17,8 +17,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from django.conf import settings
 
+from beian import digests
 from beian.bureau.models import Provider
-from beian.core import digests
 
 _API_KEY_PURPOSE = "beian.bureau.provider-key"
 # Letters and digits that survive being read off a phone: no 0/O, 1/l/I.

@@ -1,7 +1,7 @@
 """Edge tokens for the served-set feed (DESIGN §9): `beian_edge_<key id>_<secret>`, made once with
 `python -m beian edge_token create NAME` (the whole token is printed then and never again), revoked
 with `edge_token revoke NAME`. The key id (64 random bits, hex) finds the row; the secret (256
-random bits) is kept only as a keyed digest (beian.core.digests), compared in constant time, as
+random bits) is kept only as a keyed digest (beian.digests), compared in constant time, as
 personal API tokens are."""
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from beian.core import clock, digests
+from beian import digests
+from beian.core import clock
 from beian.enforcement.models import Edge
 
 log = logging.getLogger("beian.enforcement")

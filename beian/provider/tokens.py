@@ -5,7 +5,7 @@ A token is three parts: `beian_`, so that a token pasted somewhere is recognisab
 scanners can look for it); the key id, 64 random bits in hex, stored as it is and unique, which
 finds the row by its index without scanning; and the secret, 256 random bits (base64url), which is
 never stored. The row keeps a keyed digest of the whole token (HMAC-SHA256 under a key derived
-from SECRET_KEY), compared in constant time; beian.core.digests says why no slow hash, and how a
+from SECRET_KEY), compared in constant time; beian.digests says why no slow hash, and how a
 token outlives a rotation of SECRET_KEY (it is re-keyed on use).
 
 A token carries its account's permissions exactly: it stands for the user, nothing more or less. It
@@ -25,7 +25,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 
-from beian.core import clock, digests
+from beian import digests
+from beian.core import clock
 from beian.core.errors import Errors
 from beian.provider.errors import ProviderError
 from beian.provider.models import ApiToken
@@ -60,7 +61,7 @@ class Issued:
 
 
 def digest(token: str, key: str | None = None) -> str:
-    """The stored form of a token (beian.core.digests), under `key` (SECRET_KEY by default)."""
+    """The stored form of a token (beian.digests), under `key` (SECRET_KEY by default)."""
     return digests.digest(token, purpose=_SALT, key=key)
 
 

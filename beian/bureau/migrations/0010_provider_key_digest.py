@@ -1,4 +1,4 @@
-"""A provider's API key is kept as a keyed digest (beian.core.digests), not an Argon2 hash. A hash
+"""A provider's API key is kept as a keyed digest (beian.digests), not an Argon2 hash. A hash
 cannot be turned into a digest: a key issued before this migration keeps its Argon2 hash in the
 renamed column until its first use, which checks it by Argon2 and stores its digest."""
 

@@ -4,7 +4,7 @@ SECRET_KEY keeps them working while the old key is a fallback, and re-keys each 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from beian.core import digests
+from beian import digests
 
 PURPOSE = "tests.core.digests"
 
