@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from beian.core import clock
+from beian.hashchain import ChainHead
 from beian.messaging.outbox import Outgoing
 from beian.ops.health import HeartbeatBase
 
@@ -277,13 +278,8 @@ class Event(models.Model):
         constraints = [models.UniqueConstraint(fields=["provider", "seq"], name="event_seq_unique_per_provider")]
 
 
-class AuditHead(models.Model):
-    """The head of the audit chain (a single row): the last sealed record. Locked only by the
-    sequencer (`audit.seal`), for as long as it takes to seal what is waiting, never by a change."""
-
-    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
-    last_seq = models.PositiveBigIntegerField(default=0)
-    last_hash = models.CharField(max_length=64, default="0" * 64)
+class AuditHead(ChainHead):
+    """The head of the audit chain (a single row; beian.hashchain)."""
 
 
 class AuditRecord(models.Model):

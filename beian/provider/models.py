@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from beian.core import clock
+from beian.hashchain import ChainHead
 from beian.messaging.outbox import Outgoing
 from beian.ops.health import HeartbeatBase
 
@@ -124,7 +125,10 @@ class Application(models.Model):
 
 
 class TimelineEntry(models.Model):
-    """One step of an application's history: who, when, what, why. Append-only."""
+    """One step of an application's history: who, when, what, why. Append-only and hash-chained
+    (DESIGN §9): written in the transaction of its step with no place in the chain yet (`seq`,
+    `prev_hash` and `hash` empty), given the next place after that transaction commits
+    (`beian.provider.timeline`, on beian.hashchain)."""
 
     application = models.ForeignKey(Application, on_delete=models.PROTECT, related_name="timeline")
     at = models.DateTimeField()
@@ -134,9 +138,20 @@ class TimelineEntry(models.Model):
     to_state = models.CharField(max_length=30, blank=True)
     reason = models.TextField(blank=True)
     field_reasons = models.JSONField(default=list, blank=True)
+    seq = models.PositiveBigIntegerField(null=True, blank=True, unique=True)
+    prev_hash = models.CharField(max_length=64, blank=True)
+    hash = models.CharField(max_length=64, null=True, blank=True, unique=True)
 
     class Meta:
         ordering = ["at", "id"]
+        indexes = [
+            # The sequencer's queue: the entries not sealed yet, in the order they were written.
+            models.Index(fields=["id"], condition=Q(seq__isnull=True), name="provider_timeline_unsealed"),
+        ]
+
+
+class TimelineHead(ChainHead):
+    """The head of the timeline's chain (a single row; beian.hashchain)."""
 
 
 class Delivery(models.Model):

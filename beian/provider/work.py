@@ -1,4 +1,5 @@
-"""The provider's background work: delivery and sync, run by `python -m beian provider_worker`."""
+"""The provider's background work (delivery, sync, notices, pruning, sealing the timeline), run by
+`python -m beian provider_worker`."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Callable
 
 from beian.core import clock
 from beian.ops import health
-from beian.provider import bureau_client, delivery, notices, passwords, sync
+from beian.provider import bureau_client, delivery, notices, passwords, sync, timeline
 
 log = logging.getLogger("beian.provider.worker")
 
@@ -19,6 +20,9 @@ JOBS: dict[str, Callable[[bureau_client.BureauClient], int]] = {
     "sync": lambda client: sync.sync_once(client=client),
     "notify": lambda client: notices.dispatch(),
     "prune": lambda client: passwords.prune(),
+    # Each commit seals its own timeline entries; this seals those written in bulk, or by a process
+    # that died before it could.
+    "seal": lambda client: timeline.seal(),
 }
 
 

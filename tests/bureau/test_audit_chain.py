@@ -10,6 +10,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from beian import hashchain
 from beian.bureau import audit
 from beian.bureau.models import AuditRecord
 from tests.bureau.conftest import person, website
@@ -115,7 +116,7 @@ def test_a_record_rehashed_after_tampering_breaks_the_link_to_the_next(history):
     """A forger who also recomputes the tampered record's own hash still breaks its successor."""
     target = history // 2
     row = AuditRecord.objects.get(seq=target)
-    forged = audit._digest(
+    forged = hashchain.link(
         row.prev_hash,
         audit._canonical(
             row.seq, row.at, row.actor, row.action, row.subject, row.from_state, row.to_state, "forged", row.data

@@ -5,11 +5,16 @@ from beian.provider import work
 
 
 class Command(BaseCommand):
-    help = "Deliver applications to the bureau, follow its feed, send notices, prune old counts (several may run)."
+    help = (
+        "Deliver applications to the bureau, follow its feed, send notices, prune old counts, seal the "
+        "timeline (several may run)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--jobs", default="deliver,sync,notify,prune", help="comma-separated: deliver, sync, notify, prune"
+            "--jobs",
+            default="deliver,sync,notify,prune,seal",
+            help="comma-separated: deliver, sync, notify, prune, seal",
         )
         parser.add_argument("--once", action="store_true")
         parser.add_argument("--interval", type=float, default=settings.BEIAN_WORKER_INTERVAL_SECONDS)
