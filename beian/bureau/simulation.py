@@ -1,13 +1,28 @@
-"""The simulation's shared switches: the clock offset and the outage flag.
+"""The simulation's shared switches: the clock offset, the outage flag and the faults.
 
 They live in the bureau's database so that the web server's processes and the worker see the same
 simulated time and the same outage. The offset is cached for a second per process; the process
 that moves the clock sees the move at once.
+
+Faults are what a real authority's API does on a bad day, drawn at random for each request to the
+bureau's API that an outage would refuse (`beian.bureau.api._available`):
+
+- `fail_share`: that share of requests is refused with 503 `bureau_unavailable` before the bureau
+  does anything;
+- `drop_share`: that share is carried out (an operation is created, a code confirmed, events read)
+  and then the connection is closed without an answer, so that the client cannot tell whether its
+  request arrived: a retry must find what the first one did (by idempotency key). The drop needs
+  the server's socket, which gunicorn hands over (`gunicorn.socket`); under another server, and
+  under Django's test client, the answer goes out as usual.
 """
 
 from __future__ import annotations
 
+import random
+import socket
 import time
+from contextlib import suppress
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from datetime import time as time_of_day
 
@@ -82,7 +97,62 @@ def set_outage(on: bool) -> None:
 
 
 def outage() -> bool:
-    return settings.BEIAN_SIMULATION and bool(SimState.objects.filter(id=1, outage=True).exists())
+    return faults().outage
+
+
+@dataclass(frozen=True)
+class Faults:
+    outage: bool = False
+    fail_share: float = 0.0
+    drop_share: float = 0.0
+
+    def fails(self) -> bool:
+        return self.fail_share > 0 and random.random() < self.fail_share
+
+    def drops(self) -> bool:
+        return self.drop_share > 0 and random.random() < self.drop_share
+
+
+NO_FAULTS = Faults()
+
+
+def faults() -> Faults:
+    """The switches as they stand, in one read (none when the simulation is off)."""
+    if not settings.BEIAN_SIMULATION:
+        return NO_FAULTS
+    row = SimState.objects.filter(id=1).values_list("outage", "fail_share", "drop_share").first()
+    return Faults(*row) if row else NO_FAULTS
+
+
+def set_faults(*, fail_share: float, drop_share: float) -> None:
+    with transaction.atomic(using="bureau"):
+        state()
+        SimState.objects.filter(id=1).update(fail_share=fail_share, drop_share=drop_share)
+
+
+DROP = "beian.drop_connection"
+
+
+def drop_after_answering(request) -> None:
+    """Marks the request: once its answer is made, its connection is closed unanswered (DropConnections)."""
+    request.META[DROP] = True
+
+
+class DropConnections:
+    """Middleware: closes the connection of a request marked by `drop_after_answering` after the
+    view has done its work and before gunicorn writes the answer, which then goes nowhere (gunicorn
+    takes the broken pipe quietly and forgets the connection)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        sock = request.META.get("gunicorn.socket") if request.META.get(DROP) else None
+        if sock is not None:
+            with suppress(OSError):  # the client has gone already
+                sock.shutdown(socket.SHUT_RDWR)
+        return response
 
 
 def install_clock() -> None:
