@@ -27,7 +27,7 @@ from datetime import date, datetime, timedelta
 from datetime import time as time_of_day
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F
 
 from beian.bureau.models import Operation, SimState
@@ -42,17 +42,27 @@ def state() -> SimState:
 
 
 def offset() -> timedelta:
+    """The shared offset, read at most once a second. While the database cannot be read (it is
+    restarting) the last offset read stands: every clock reading goes through here, and a worker
+    that cannot tell the time cannot even log that its round failed."""
     global _cached
     now = time.monotonic()
     if _cached is None or now - _cached[0] > _CACHE_SECONDS:
-        row = SimState.objects.filter(id=1).values_list("clock_offset_seconds", flat=True).first()
+        try:
+            row = SimState.objects.filter(id=1).values_list("clock_offset_seconds", flat=True).first()
+        except DatabaseError:
+            if _cached is None:
+                raise
+            return timedelta(seconds=_cached[1])
         _cached = (now, row or 0)
     return timedelta(seconds=_cached[1])
 
 
 def forget_cache() -> None:
+    """The next reading reads the offset again (kept meanwhile, should the database not answer)."""
     global _cached
-    _cached = None
+    if _cached is not None:
+        _cached = (float("-inf"), _cached[1])
 
 
 def advance(delta: timedelta) -> None:
