@@ -556,6 +556,7 @@ def main(argv: list[str] | None = None) -> int:
             smtp_stopped = smtp_restarted = pg_restarted = False
             events: list[str] = []
             exited: list[str] = []
+            loads: list[float] = []
             while (elapsed := time.monotonic() - started) < schedule.seconds:
                 if elapsed >= next_kill:
                     events.append(f"{elapsed:.0f} s: killed {workers.kill(rng)}")
@@ -574,6 +575,7 @@ def main(argv: list[str] | None = None) -> int:
                     pg_restarted = True
                     log(f"{elapsed:6.0f} s  PostgreSQL restarted ({time.monotonic() - began:.1f} s)")
                 if elapsed >= next_progress:
+                    loads.append(os.getloadavg()[0])  # the machine may be shared: said beside the counts
                     progress(elapsed, pg, tally, mail, sms)
                     if events:
                         log("         " + "; ".join(events[-2:]))
@@ -581,6 +583,7 @@ def main(argv: list[str] | None = None) -> int:
                 exited += workers.exited(elapsed)
                 time.sleep(0.2)
 
+            loads.append(os.getloadavg()[0])
             # The faults stop; what was begun is finished and every notice sent.
             customers.stop.set()
             customers.give_up_at = time.monotonic() + SETTLE
@@ -655,6 +658,7 @@ def main(argv: list[str] | None = None) -> int:
     for what, value in rows:
         print(f"   {what:<70} {value}")
     print(f"   {chain_text}")
+    print(f"   load average (1 min) of the machine: up to {max(loads, default=0):.1f} on {os.cpu_count()} cores")
     print("   retries by the customers: " + ", ".join(f"{w} {n}" for w, n in tally.retries.most_common(8)))
     for failure in tally.failed[:10]:
         print(f"   failed: {failure}")
@@ -663,11 +667,11 @@ def main(argv: list[str] | None = None) -> int:
     for what, n in tracebacks.most_common(12):
         print(f"   logged {n}× {what}")
     if not args.no_write:
-        write(Path(args.out), args, rows, tally, tracebacks, chain_text)
+        write(Path(args.out), args, rows, tally, chain_text, max(loads, default=0))
     return 0 if ok else 1
 
 
-def write(out: Path, args, rows, tally: Tally, tracebacks: Counter, chain: str) -> None:
+def write(out: Path, args, rows, tally: Tally, chain: str, load: float) -> None:
     lines = [
         f"### Soak with faults: {args.minutes:g} minutes, {args.clients} customers, {args.workers} provider "
         f"and {args.workers} bureau workers, seed {args.seed}",
@@ -678,7 +682,7 @@ def write(out: Path, args, rows, tally: Tally, tracebacks: Counter, chain: str) 
         "",
         f"{chain}. Retries by the customers (a 5xx or an unanswered request, tried again): "
         + (", ".join(f"{w} {n}" for w, n in tally.retries.most_common(8)) or "none")
-        + ".",
+        + f". Load average (1 min) of the machine: up to {load:.1f} on {os.cpu_count()} cores.",
         "",
     ]
     text = out.read_text() if out.exists() else ""

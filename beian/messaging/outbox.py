@@ -12,7 +12,8 @@ Sending, row by row:
    before anything is sent, so two workers never send the same row at once;
 2. hand it to the backend with the row's `key` (a UUID made when the row was written): the email's
    `Message-ID` is `<key@beian>`, an SMS backend receives it as `key`;
-3. record: `sent_at` on success; on failure the lease is given back and the next try waits
+3. record: `sent_at` on success (tried again on a fresh connection if the database is restarting
+   just then, `_record_sent`); on failure the lease is given back and the next try waits
    `backoff(attempts)` (5 s, 10 s, 20 s … at most `BEIAN_NOTICE_MAX_BACKOFF_SECONDS`).
 
 A worker that dies between 2 and 3 (the backend has it, the row does not say so) leaves the row
