@@ -54,6 +54,8 @@ MIDDLEWARE = [
     "beian.language.SessionLanguageMiddleware",  # a language picked with the switch outranks Accept-Language
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, nearest the view: the simulation's dropped connections (beian/bureau/simulation.py).
+    "beian.bureau.simulation.DropConnections",
 ]
 
 ROOT_URLCONF = "beian.urls"

@@ -103,9 +103,16 @@ def install_handlers(target: NinjaAPI) -> None:
 install_handlers(api)
 
 
-def _available() -> None:
-    if simulation.outage():
+def _available(request) -> None:
+    """Refuses the request while the simulated bureau is down, and as the simulation's faults
+    draw it: a share of requests refused, a share whose answer is lost (beian.bureau.simulation)."""
+    faults = simulation.faults()
+    if faults.outage:
         raise BureauError("bureau_unavailable", retry_after=30)
+    if faults.fails():
+        raise BureauError("bureau_unavailable", retry_after=1)
+    if faults.drops():
+        simulation.drop_after_answering(request)
 
 
 PROBLEMS = {status: ProblemOut for status in (400, 401, 403, 404, 409, 410, 413, 422, 423, 429, 503)}
@@ -124,7 +131,7 @@ PROBLEMS = {status: ProblemOut for status in (400, 401, 403, 404, 409, 410, 413,
 def submit_operation(request, payload: OperationIn):
     """Submit one of the nine operation types. The same `idempotency_key` returns the same
     operation (200) instead of creating a second one (201)."""
-    _available()
+    _available(request)
     data = payload.model_dump(exclude={"idempotency_key", "type"}, exclude_unset=False)
     result = submission.submit(
         provider=request.auth, op_type=payload.type, data=data, idempotency_key=payload.idempotency_key
@@ -147,7 +154,7 @@ def _own(request, operation_id: UUID) -> Operation:
     tags=["provider"],
 )
 def read_operation(request, operation_id: UUID):
-    _available()
+    _available(request)
     return feed.operation_snapshot(_own(request, operation_id))
 
 
@@ -160,7 +167,7 @@ def read_operation(request, operation_id: UUID):
 )
 def withdraw_operation(request, operation_id: UUID):
     """Only where the catalogue allows it: cancellations and cancel-access cannot be withdrawn."""
-    _available()
+    _available(request)
     op = review.withdraw(_own(request, operation_id), actor=f"{Actor.PROVIDER}:{request.auth.slug}")
     return feed.operation_snapshot(op)
 
@@ -179,7 +186,7 @@ class EventsQuery(Schema):
 )
 def events(request, params: Query[EventsQuery]):
     """Events after the cursor, oldest first. Store `next_after` with what you applied."""
-    _available()
+    _available(request)
     items = feed.read(request.auth, after=params.after, limit=params.limit)
     return {
         "events": [
@@ -215,7 +222,7 @@ def start_claim(request, payload: ClaimIn):
     `idempotency_key` returns the same claim (200) and sends nothing again. Refused with
     `not_found` for an entity not accessed with this provider, `claim_locked` (423) for 24 hours
     after a claim of it was locked, and `claims_exhausted` (429) after five codes in 24 hours."""
-    _available()
+    _available(request)
     started = claims.start(
         provider=request.auth, entity_number=payload.entity_number, idempotency_key=payload.idempotency_key
     )
@@ -233,7 +240,7 @@ def confirm_claim(request, claim_id: UUID, payload: ClaimCodeIn):
     """200 with `state: verified` when the code is right (again on a repeat). A wrong code is a
     422 with a field error on `code` (`code_wrong`, the tries left in its message); the fifth wrong
     code locks the claim (423 `claim_locked`); an expired code is 410 `claim_expired`."""
-    _available()
+    _available(request)
     return _claim_out(claims.confirm(provider=request.auth, claim_id=claim_id, code=payload.code))
 
 
@@ -247,7 +254,7 @@ def confirm_claim(request, claim_id: UUID, payload: ClaimCodeIn):
     tags=["public"],
 )
 def confirm_code(request, payload: VerificationIn):
-    _available()
+    _available(request)
     throttle.hit("verification", client_address(request), per_minute=request_limit())
     outcome = verification.confirm(
         operation_id=payload.operation,
@@ -270,7 +277,7 @@ def confirm_code(request, payload: VerificationIn):
     tags=["public"],
 )
 def resend_code(request, payload: ResendIn):
-    _available()
+    _available(request)
     throttle.hit("resend", client_address(request), per_minute=request_limit())
     verification.resend(operation_id=payload.operation, mobile=payload.mobile.strip())
     return {"message": "新的核验码已发送", "message_en": "A new code has been sent"}
@@ -291,7 +298,7 @@ RECOVERY_ANSWER = {
 )
 def recover_password(request, payload: RecoveryIn):
     """The same answer whether or not the details matched (R3, S05)."""
-    _available()
+    _available(request)
     throttle.hit("recovery", client_address(request), per_minute=request_limit())
     recovery.recover_online(
         province=payload.province, entity_number=payload.entity_number, cert_number=payload.cert_number
@@ -316,7 +323,7 @@ def public_query(request, params: Query[QueryParams]):
     """By domain (a subdomain finds its registrable domain), filing number (entity or website, in
     any form people paste) or part of an entity's name: public fields only (DESIGN §7a), 50 records
     a page, the next page by `after`."""
-    _available()
+    _available(request)
     throttle.hit("query", client_address(request), per_minute=request_limit())
     given = {k: val for k, val in params.dict().items() if val and k != "after"}
     if len(given) != 1:

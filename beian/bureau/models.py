@@ -373,6 +373,9 @@ class SimState(models.Model):
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     clock_offset_seconds = models.BigIntegerField(default=0)
     outage = models.BooleanField(default=False)
+    # Shares of requests to the bureau's API that fail (503) or lose their answer (beian.bureau.simulation).
+    fail_share = models.FloatField(default=0.0)
+    drop_share = models.FloatField(default=0.0)
 
 
 class HolidayYear(models.Model):

@@ -239,3 +239,8 @@ class AdvanceIn(Strict):
 
 class OutageIn(Strict):
     on: bool
+
+
+class FaultsIn(Strict):
+    fail_share: float = Field(ge=0, le=1)
+    drop_share: float = Field(ge=0, le=1)

@@ -1,5 +1,6 @@
 """The simulation's management interface at /bureau/sim/v1/ (in the spirit of Pebble's): force a
-decision, move the clock, read what a phone or address received, switch an outage on and off.
+decision, move the clock, read what a phone or address received, switch an outage on and off, make
+a share of requests fail or lose their answer.
 Served only when BEIAN_SIMULATION is on; it is a test double's control panel, not a public API."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from beian.bureau import api as bureau_api
 from beian.bureau import holidays, outbox, review, simulation, work
 from beian.bureau.errors import BureauError
 from beian.bureau.models import Operation
-from beian.bureau.schemas import AdvanceIn, DecisionIn, OutageIn
+from beian.bureau.schemas import AdvanceIn, DecisionIn, FaultsIn, OutageIn
 from beian.bureau.transitions import Actor
 from beian.core import clock
 from beian.httpapi import JSONOnly, ReadableJSON, Text
@@ -123,6 +124,20 @@ def set_outage(request, payload: OutageIn):
     _enabled()
     simulation.set_outage(payload.on)
     return {"on": payload.on}
+
+
+@sim.get("/faults", summary="The shares of requests that fail and that lose their answer")
+def read_faults(request):
+    _enabled()
+    faults = simulation.faults()
+    return {"fail_share": faults.fail_share, "drop_share": faults.drop_share}
+
+
+@sim.put("/faults", summary="Make a share of requests fail (503) and a share lose their answer (dropped connection)")
+def set_faults(request, payload: FaultsIn):
+    _enabled()
+    simulation.set_faults(fail_share=payload.fail_share, drop_share=payload.drop_share)
+    return {"fail_share": payload.fail_share, "drop_share": payload.drop_share}
 
 
 @sim.post("/work", summary="Run the bureau's due work now (expiries, planned decisions, shell sweeps, messages)")

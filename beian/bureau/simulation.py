@@ -1,18 +1,33 @@
-"""The simulation's shared switches: the clock offset and the outage flag.
+"""The simulation's shared switches: the clock offset, the outage flag and the faults.
 
 They live in the bureau's database so that the web server's processes and the worker see the same
 simulated time and the same outage. The offset is cached for a second per process; the process
 that moves the clock sees the move at once.
+
+Faults are what a real authority's API does on a bad day, drawn at random for each request to the
+bureau's API that an outage would refuse (`beian.bureau.api._available`):
+
+- `fail_share`: that share of requests is refused with 503 `bureau_unavailable` before the bureau
+  does anything;
+- `drop_share`: that share is carried out (an operation is created, a code confirmed, events read)
+  and then the connection is closed without an answer, so that the client cannot tell whether its
+  request arrived: a retry must find what the first one did (by idempotency key). The drop needs
+  the server's socket, which gunicorn hands over (`gunicorn.socket`); under another server, and
+  under Django's test client, the answer goes out as usual.
 """
 
 from __future__ import annotations
 
+import random
+import socket
 import time
+from contextlib import suppress
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from datetime import time as time_of_day
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, transaction
 from django.db.models import F
 
 from beian.bureau.models import Operation, SimState
@@ -27,17 +42,27 @@ def state() -> SimState:
 
 
 def offset() -> timedelta:
+    """The shared offset, read at most once a second. While the database cannot be read (it is
+    restarting) the last offset read stands: every clock reading goes through here, and a worker
+    that cannot tell the time cannot even log that its round failed."""
     global _cached
     now = time.monotonic()
     if _cached is None or now - _cached[0] > _CACHE_SECONDS:
-        row = SimState.objects.filter(id=1).values_list("clock_offset_seconds", flat=True).first()
+        try:
+            row = SimState.objects.filter(id=1).values_list("clock_offset_seconds", flat=True).first()
+        except DatabaseError:
+            if _cached is None:
+                raise
+            return timedelta(seconds=_cached[1])
         _cached = (now, row or 0)
     return timedelta(seconds=_cached[1])
 
 
 def forget_cache() -> None:
+    """The next reading reads the offset again (kept meanwhile, should the database not answer)."""
     global _cached
-    _cached = None
+    if _cached is not None:
+        _cached = (float("-inf"), _cached[1])
 
 
 def advance(delta: timedelta) -> None:
@@ -82,14 +107,66 @@ def set_outage(on: bool) -> None:
 
 
 def outage() -> bool:
+    return faults().outage
+
+
+@dataclass(frozen=True)
+class Faults:
+    outage: bool = False
+    fail_share: float = 0.0
+    drop_share: float = 0.0
+
+    def fails(self) -> bool:
+        return self.fail_share > 0 and random.random() < self.fail_share
+
+    def drops(self) -> bool:
+        return self.drop_share > 0 and random.random() < self.drop_share
+
+
+NO_FAULTS = Faults()
+
+
+def faults() -> Faults:
+    """The switches as they stand, in one read (none when the simulation is off)."""
     if not settings.BEIAN_SIMULATION:
-        return False
-    # Asked by every public request: written out, since compiling the ORM's query costs more than
-    # reading the row (`beian.bureau.query` does the same for the records).
+        return NO_FAULTS
+    # Asked by every request to the bureau's API: written out, since compiling the ORM's query
+    # costs more than reading the row (`beian.bureau.query` does the same for the records).
     with connections["bureau"].cursor() as cur:
-        cur.execute(f"SELECT outage FROM {SimState._meta.db_table} WHERE id = 1")
+        cur.execute(f"SELECT outage, fail_share, drop_share FROM {SimState._meta.db_table} WHERE id = 1")
         row = cur.fetchone()
-    return bool(row and row[0])
+    return Faults(bool(row[0]), row[1], row[2]) if row else NO_FAULTS
+
+
+def set_faults(*, fail_share: float, drop_share: float) -> None:
+    with transaction.atomic(using="bureau"):
+        state()
+        SimState.objects.filter(id=1).update(fail_share=fail_share, drop_share=drop_share)
+
+
+DROP = "beian.drop_connection"
+
+
+def drop_after_answering(request) -> None:
+    """Marks the request: once its answer is made, its connection is closed unanswered (DropConnections)."""
+    request.META[DROP] = True
+
+
+class DropConnections:
+    """Middleware: closes the connection of a request marked by `drop_after_answering` after the
+    view has done its work and before gunicorn writes the answer, which then goes nowhere (gunicorn
+    takes the broken pipe quietly and forgets the connection)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        sock = request.META.get("gunicorn.socket") if request.META.get(DROP) else None
+        if sock is not None:
+            with suppress(OSError):  # the client has gone already
+                sock.shutdown(socket.SHUT_RDWR)
+        return response
 
 
 def install_clock() -> None:

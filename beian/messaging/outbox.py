@@ -12,7 +12,8 @@ Sending, row by row:
    before anything is sent, so two workers never send the same row at once;
 2. hand it to the backend with the row's `key` (a UUID made when the row was written): the email's
    `Message-ID` is `<key@beian>`, an SMS backend receives it as `key`;
-3. record: `sent_at` on success; on failure the lease is given back and the next try waits
+3. record: `sent_at` on success (tried again on a fresh connection if the database is restarting
+   just then, `_record_sent`); on failure the lease is given back and the next try waits
    `backoff(attempts)` (5 s, 10 s, 20 s … at most `BEIAN_NOTICE_MAX_BACKOFF_SECONDS`).
 
 A worker that dies between 2 and 3 (the backend has it, the row does not say so) leaves the row
@@ -27,15 +28,17 @@ send is never repeated while it is still under way.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import models
+from django.db import DatabaseError, connections, models, router
 from django.db.models import F, Q
 
 from beian.core import clock
 from beian.messaging import send
+from beian.ops.connections import drop_broken
 
 log = logging.getLogger("beian.messaging.outbox")
 LEASE = timedelta(seconds=120)
@@ -146,6 +149,30 @@ def dispatch(model: type[Outgoing], *, sender: str, from_email: str | None = Non
         except Exception as exc:  # a gateway failure must not lose the notice: it waits and is tried again
             record(model, row, exc)
             continue
-        record(model, row)
+        _record_sent(model, row)
         sent += 1
     return sent
+
+
+# How long a worker keeps trying to record a row the backend has taken: half the lease, so that no
+# other worker sends the row again meanwhile.
+RECORD_PATIENCE = LEASE / 2
+
+
+def _record_sent(model: type[Outgoing], row: Outgoing) -> None:
+    """Step 3 after a hand-over that succeeded. The backend has the notice: if the record were lost
+    (PostgreSQL restarting at that moment), the row would be sent again once its lease ran out.
+    So it is tried again, on a fresh connection, for up to RECORD_PATIENCE."""
+    alias = router.db_for_write(model)
+    deadline = time.monotonic() + RECORD_PATIENCE.total_seconds()
+    while True:
+        try:
+            record(model, row)
+            return
+        except DatabaseError:
+            # Inside a transaction nothing can be done here: the caller's transaction is lost anyway.
+            if connections[alias].in_atomic_block or time.monotonic() > deadline:
+                raise
+            log.warning("%s %s sent but not yet recorded; trying again", model.__name__, row.pk, exc_info=True)
+            drop_broken()
+            time.sleep(0.5)

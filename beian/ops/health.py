@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import DatabaseError, connections, models
 
 from beian.core import clock
+from beian.ops.connections import drop_broken
 
 log = logging.getLogger("beian.ops")
 
@@ -62,8 +63,8 @@ def beat(kind: str, *, worker: str | None = None, started_at=None) -> None:
     """Record that a worker of `kind` has finished a round now (by the injectable clock). A failure
     is logged, never raised: a heartbeat must not stop the work it reports on."""
     model = SIDES[kind].heartbeat
-    now = clock.now()
     try:
+        now = clock.now()  # the simulation's clock reads its offset from the database too
         updated = model.objects.filter(worker=worker or worker_name()).update(beat_at=now)
         if not updated:
             model.objects.update_or_create(
@@ -73,6 +74,7 @@ def beat(kind: str, *, worker: str | None = None, started_at=None) -> None:
             model.objects.filter(kind=kind, beat_at__lt=now - FORGET_AFTER).delete()
     except DatabaseError:
         log.warning("%s worker: heartbeat not recorded", kind, exc_info=True)
+        drop_broken()
 
 
 def stale_after() -> timedelta:

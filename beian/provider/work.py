@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 
 from beian.core import clock
-from beian.ops import health
+from beian.ops import connections, health
 from beian.provider import bureau_client, delivery, notices, passwords, sync, timeline
 
 log = logging.getLogger("beian.provider.worker")
@@ -43,6 +43,7 @@ def run(jobs: list[str], *, interval: float, once: bool, client: bureau_client.B
                 log.info("%s: bureau unavailable (%s); will retry", name, exc, extra={"job": name, "worker": worker})
             except Exception:  # one bad round must not stop the worker; the next round retries
                 log.exception("%s failed", name, extra={"job": name, "worker": worker})
+                connections.drop_broken()  # e.g. PostgreSQL restarted: the next job connects afresh
             else:
                 busy |= done > 0
                 # A line for each run that did something; an idle poll every few seconds would drown them.

@@ -27,6 +27,7 @@ pytestmark = pytest.mark.django_db(databases=["default", "bureau"])
 
 SIM_PATHS = {
     "/bureau/sim/v1/decisions": {"post"},
+    "/bureau/sim/v1/faults": {"get", "put"},
     "/bureau/sim/v1/clock": {"get"},
     "/bureau/sim/v1/clock/advance": {"post"},
     "/bureau/sim/v1/messages": {"get"},

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand
 
 from beian.bureau import work
 from beian.core import clock
-from beian.ops import health
+from beian.ops import connections, health
 
 log = logging.getLogger("beian.bureau.worker")
 
@@ -33,6 +33,7 @@ class Command(BaseCommand):
                 work.run_due(worker=worker)
             except Exception:  # one bad round must not stop the worker; the next round retries
                 log.exception("bureau work failed", extra={"worker": worker})
+                connections.drop_broken()  # e.g. PostgreSQL restarted: the next round connects afresh
             health.beat("bureau", worker=worker, started_at=started_at)
             if once or stop.wait(interval):
                 return
