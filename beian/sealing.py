@@ -41,9 +41,11 @@ from django.core.exceptions import FieldError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.signals import setting_changed
 from django.db import models
+from django.db.models.lookups import Exact
 
 MARK = "~"
 NONCE_BYTES = 12
+MIGRATION_BATCH = 2000
 DERIVED_KEY_ID = "derived"
 
 
@@ -130,9 +132,21 @@ def digest(kind: str, value: str) -> str:
 # ---------------------------------------------------------------- model fields
 
 
+class _EmptyOnly(Exact):
+    """`= ""` on a sealed column: an empty value is stored empty, so whether there is one may be
+    asked (`exclude(filing_password="")`); any other value would never match its ciphertext."""
+
+    def __init__(self, lhs: Any, rhs: Any) -> None:
+        if rhs != "":
+            raise FieldError(
+                f"{lhs.target.model._meta.db_table}.{lhs.target.column} is sealed: look it up by its digest"
+            )
+        super().__init__(lhs, rhs)
+
+
 class _Sealed:
     """Shared by the sealed fields: the clear value in Python, ciphertext in the column. Only
-    `isnull` may be asked of the column; equality goes through a digest column."""
+    `isnull` and `= ""` may be asked of the column; equality goes through a digest column."""
 
     def context(self) -> str:
         return f"{self.model._meta.db_table}.{self.column}"  # type: ignore[attr-defined]
@@ -141,6 +155,8 @@ class _Sealed:
         return "TextField"
 
     def get_lookup(self, lookup_name: str):
+        if lookup_name == "exact":
+            return _EmptyOnly
         if lookup_name != "isnull":
             raise FieldError(f"{self.context()} is sealed: look it up by its digest, not with {lookup_name!r}")
         return super().get_lookup(lookup_name)  # type: ignore[misc]
@@ -242,29 +258,34 @@ def unseal_in_place(model: type[models.Model], connection: Any) -> int:
 
 
 def _rewrite(model: type[models.Model], connection: Any, change: Callable[[str, str], str]) -> int:
-    sealed = [f for f in model._meta.concrete_fields if isinstance(f, _Sealed)]
-    digests = [f for f in model._meta.concrete_fields if isinstance(f, DigestField)]
-    by_name = {f.name: f for f in sealed}
+    sealed = sealed_fields(model)
+    digests = digest_fields(model)
     q = connection.ops.quote_name
     table, pk = q(model._meta.db_table), q(model._meta.pk.column)
-    columns = [f.column for f in sealed]
-    changed = 0
+    select = f"SELECT {pk}, {', '.join(q(f.column) for f in sealed)} FROM {table}"
+    changed, after = 0, None
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {pk}, {', '.join(q(c) for c in columns)} FROM {table}")
-        rows = cursor.fetchall()
-        for pk_value, *texts in rows:
-            values, clear = {}, {}
-            for f, text in zip(sealed, texts, strict=True):
-                context = f"{model._meta.db_table}.{f.column}"
-                values[f.column] = text if not text else change(text, context)
-                clear[f.name] = unseal(text, context) if text and is_sealed(text) else text
-            for f in digests:
-                plain = clear[by_name[f.of].name]
-                values[f.column] = digest(f.kind, plain) if plain else ""
-            assignments = ", ".join(f"{q(c)} = %s" for c in values)
-            cursor.execute(f"UPDATE {table} SET {assignments} WHERE {pk} = %s", [*values.values(), pk_value])
-            changed += 1
-    return changed
+        while True:
+            # In batches by primary key: a national registry does not fit in memory at once.
+            if after is None:
+                cursor.execute(f"{select} ORDER BY {pk} LIMIT %s", [MIGRATION_BATCH])
+            else:
+                cursor.execute(f"{select} WHERE {pk} > %s ORDER BY {pk} LIMIT %s", [after, MIGRATION_BATCH])
+            rows = cursor.fetchall()
+            if not rows:
+                return changed
+            after = rows[-1][0]
+            for pk_value, *texts in rows:
+                values, clear = {}, {}
+                for f, text in zip(sealed, texts, strict=True):
+                    context = f"{model._meta.db_table}.{f.column}"
+                    values[f.column] = change(text, context) if text else text
+                    clear[f.name] = unseal(text, context) if text and is_sealed(text) else text
+                for f in digests:
+                    values[f.column] = digest(f.kind, clear[f.of]) if clear[f.of] else ""
+                assignments = ", ".join(f"{q(c)} = %s" for c in values)
+                cursor.execute(f"UPDATE {table} SET {assignments} WHERE {pk} = %s", [*values.values(), pk_value])
+                changed += 1
 
 
 # ---------------------------------------------------------------- production check

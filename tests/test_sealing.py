@@ -8,6 +8,7 @@ import base64
 import os
 
 import pytest
+from django.core.exceptions import FieldError
 
 from beian import env, sealing
 
@@ -100,3 +101,18 @@ def test_data_keys_are_read_from_the_environment_and_refused_when_malformed(monk
         monkeypatch.setenv("BEIAN_DATA_KEYS", bad)
         with pytest.raises(env.ImproperValue, match=why):
             env.data_keys("BEIAN_DATA_KEYS")
+
+
+@pytest.mark.django_db(databases=["bureau"])
+def test_a_sealed_column_refuses_an_equality_look_up():
+    from beian.bureau.models import Entity
+
+    with pytest.raises(FieldError, match="digest"):
+        Entity.objects.filter(cert_number="91440300MA5F1234XY").exists()
+
+
+@pytest.mark.django_db
+def test_whether_a_sealed_column_is_empty_may_be_asked():
+    from beian.provider.models import Application
+
+    assert not Application.objects.exclude(filing_password="").exists()
