@@ -118,8 +118,8 @@ def unseal(stored: str, context: str) -> str:
 # also the digest's purpose, so a certificate number's digest is the same wherever it is kept.
 NORMALISE: dict[str, Callable[[str], str]] = {
     "certificate": lambda value: value.strip().upper(),
-    "mobile": lambda value: value.strip(),
-    "address": lambda value: value.strip().lower(),
+    # A sandbox recipient, already canonical (beian.messaging.addresses.normalise).
+    "recipient": lambda value: value,
 }
 
 
