@@ -35,12 +35,13 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from django.apps import apps as django_apps
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import FieldError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.signals import setting_changed
-from django.db import models
+from django.db import connections, models, router, transaction
 from django.db.models.lookups import Exact
 
 MARK = "~"
@@ -286,6 +287,65 @@ def _rewrite(model: type[models.Model], connection: Any, change: Callable[[str, 
                 assignments = ", ".join(f"{q(c)} = %s" for c in values)
                 cursor.execute(f"UPDATE {table} SET {assignments} WHERE {pk} = %s", [*values.values(), pk_value])
                 changed += 1
+
+
+# ---------------------------------------------------------------- key rotation
+
+
+@dataclass
+class Rotation:
+    model: str
+    rows: int = 0  # read
+    resealed: int = 0  # written again: a value under an old key, or (asked for) a digest
+
+
+ROTATION_BATCH = 500
+
+
+def rotate(
+    model: type[models.Model],
+    *,
+    batch: int = ROTATION_BATCH,
+    digests: bool = False,
+    progress: Callable[[Rotation], None] | None = None,
+) -> Rotation:
+    """Seal again under the current key every value of `model` sealed under another, in batches by
+    primary key, each one transaction with its rows locked (a change made meanwhile is neither lost
+    nor overwritten). A row's key ids are read from the stored text, so a row already under the
+    current key costs no decryption: a run that stopped is resumed by running again, and a second
+    run writes nothing. `digests`: also compute every digest again (after BEIAN_DIGEST_KEY changed)."""
+    alias = router.db_for_write(model)
+    connection = connections[alias]
+    sealed, digest_of = sealed_fields(model), digest_fields(model)
+    current = keyring().current_id
+    q = connection.ops.quote_name
+    table, pk = q(model._meta.db_table), q(model._meta.pk.column)
+    select = f"SELECT {pk}, {', '.join(q(f.column) for f in sealed)} FROM {table}"
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    done = Rotation(model._meta.label)
+    after = None
+    while True:
+        with transaction.atomic(using=alias), connection.cursor() as cursor:
+            where, params = ("", []) if after is None else (f" WHERE {pk} > %s", [after])
+            cursor.execute(f"{select}{where} ORDER BY {pk} LIMIT %s{lock}", [*params, batch])
+            rows = cursor.fetchall()
+            if not rows:
+                return done
+            after = rows[-1][0]
+            stale = [row[0] for row in rows if digests or any(t and key_id_of(t) != current for t in row[1:])]
+            manager = model._base_manager.using(alias)
+            for obj in manager.filter(pk__in=stale):
+                values = {f.attname: getattr(obj, f.attname) for f in sealed}
+                values.update({f.attname: f.of_instance(obj) for f in digest_of})
+                manager.filter(pk=obj.pk).update(**values)
+            done.rows += len(rows)
+            done.resealed += len(stale)
+        if progress is not None:
+            progress(done)
+
+
+def models_with_sealed_fields() -> list[type[models.Model]]:
+    return [model for model in django_apps.get_models() if sealed_fields(model)]
 
 
 # ---------------------------------------------------------------- production check
