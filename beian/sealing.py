@@ -202,7 +202,8 @@ class SealedJSONField(_Sealed, models.TextField):
         return json.loads(text) if text else None
 
     def to_python(self, value: Any) -> Any:
-        return value
+        # A fixture or a serialized test database gives the JSON text (`value_to_string`).
+        return json.loads(value) if isinstance(value, str) else value
 
     def value_to_string(self, obj: Any) -> str:
         return self._to_text(self.value_from_object(obj))

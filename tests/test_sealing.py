@@ -115,3 +115,20 @@ def test_whether_a_sealed_column_is_empty_may_be_asked():
     from beian.provider.models import Application
 
     assert not Application.objects.exclude(filing_password="").exists()
+
+
+@pytest.mark.django_db(databases=["default"])
+def test_sealed_data_goes_through_django_serialization():
+    from django.contrib.auth import get_user_model
+    from django.core import serializers
+
+    from beian.provider.models import Application, Profile
+
+    user = get_user_model().objects.create_user("serial")
+    Profile.objects.create(user=user, mobile="13800138000")
+    Application.objects.create(owner=user, type="new_filing", data={"entity": {"cert_number": "X1"}})
+    text = serializers.serialize("json", [*Profile.objects.all(), *Application.objects.all()])
+    assert "13800138000" in text  # a dump through Django is of the clear values, as an export is
+    restored = [obj.object for obj in serializers.deserialize("json", text)]
+    assert restored[0].mobile == "13800138000"
+    assert restored[1].data == {"entity": {"cert_number": "X1"}}
