@@ -26,7 +26,7 @@ from beian.provider.models import Application, Profile
 from tests.provider.test_flow import decide_at_bureau, new_filing_data, verify_at_bureau
 
 # Committed rows: pg_dump reads the database from another connection.
-pytestmark = pytest.mark.django_db(databases=["default", "bureau"], transaction=True)
+pytestmark = pytest.mark.django_db(databases=["default", "bureau"], transaction=True, serialized_rollback=True)
 
 PASSWORD = re.compile(r"备案密码为 (\S+?)。")
 CONTROL = "a-clear-control-value-7f3a"
