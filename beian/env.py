@@ -4,8 +4,11 @@ A typo in a deployment's environment must stop the process at start-up, not surf
 silently ignored switch.
 """
 
+import base64
+import binascii
 import ipaddress
 import os
+import re
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
@@ -164,3 +167,40 @@ def networks(name: str, default: str = "") -> tuple[ipaddress.IPv4Network | ipad
         except ValueError:
             raise ImproperValue(f"{name}: {part!r} is not an address or a CIDR block") from None
     return tuple(found)
+
+
+_KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,16}")
+
+
+def secret_bytes(name: str, value: str, *, length: int) -> bytes:
+    """A key given in base64 (standard or URL-safe, padded or not) that must be `length` bytes."""
+    try:
+        raw = base64.urlsafe_b64decode(value.replace("+", "-").replace("/", "_") + "=" * (-len(value) % 4))
+    except (ValueError, binascii.Error):
+        raise ImproperValue(f"{name}: not base64") from None
+    if len(raw) != length:
+        raise ImproperValue(f"{name}: a key of {length} bytes is needed, got {len(raw)}")
+    return raw
+
+
+def key(name: str, *, length: int) -> bytes:
+    """One key in base64; unset, empty bytes."""
+    value = _raw(name)
+    return b"" if value is None else secret_bytes(name, value, length=length)
+
+
+def data_keys(name: str) -> tuple[tuple[str, bytes], ...]:
+    """`id:base64key, id:base64key, …` (32-byte AES-256 keys), the first the current one; an unset
+    variable is an empty tuple. Ids are short, unique, and made of letters, digits, `_` and `-`."""
+    value = _raw(name)
+    if value is None:
+        return ()
+    keys: list[tuple[str, bytes]] = []
+    for item in value.split(","):
+        key_id, sep, key = item.strip().partition(":")
+        if not sep or not _KEY_ID.fullmatch(key_id):
+            raise ImproperValue(f"{name}: each key reads id:base64key with an id of letters, digits, _ or -")
+        if any(key_id == known for known, _ in keys):
+            raise ImproperValue(f"{name}: the key id {key_id!r} is given twice")
+        keys.append((key_id, secret_bytes(f"{name} ({key_id})", key.strip(), length=32)))
+    return tuple(keys)

@@ -137,10 +137,21 @@ CONTENT_SECURITY_POLICY = {
 # (list it in BEIAN_TRUSTED_PROXIES, whose X-Forwarded-Proto gunicorn then believes). Off in the
 # embedded default, which serves plain HTTP on 127.0.0.1.
 BEIAN_HTTPS = env.boolean("BEIAN_HTTPS", False)
+# Personal data of persons sealed at rest (beian/sealing.py): AES-256-GCM keys, `id:base64key`
+# separated by commas, the first sealing and all of them opening; and the key of the keyed digests
+# that look-ups and unique constraints compare. Unset, both are derived from SECRET_KEY, which
+# only the embedded default may do.
+BEIAN_DATA_KEYS = env.data_keys("BEIAN_DATA_KEYS")
+BEIAN_DIGEST_KEY = env.key("BEIAN_DIGEST_KEY", length=32)
 if BEIAN_HTTPS:
     if SECRET_KEY == "beian-embedded-default-not-for-production":
         raise env.ImproperValue(
             "BEIAN_HTTPS: set BEIAN_SECRET_KEY to a secret of its own (50 or more random characters)"
+        )
+    if not BEIAN_DATA_KEYS or not BEIAN_DIGEST_KEY:
+        raise env.ImproperValue(
+            "BEIAN_HTTPS: set BEIAN_DATA_KEYS and BEIAN_DIGEST_KEY, the keys personal data is sealed and digested "
+            "with (docs/hardening.md)"
         )
     SECURE_SSL_REDIRECT = True
     # The edge's decision endpoints are asked by nginx or Caddy on the inside, over plain HTTP.

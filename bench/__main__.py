@@ -282,6 +282,10 @@ if __name__ == "__main__":
         from bench import tokens
 
         tokens.main(sys.argv[2:])
+    elif sys.argv[1:2] == ["sealing"]:  # python -m bench sealing [options]: personal data sealed (bench/sealing.py)
+        from bench import sealing
+
+        sealing.main(sys.argv[2:])
     else:  # python -m bench [options]: in process, then the edge with its defaults
         main()
         edge.main([])

@@ -4,6 +4,7 @@ secure cookies, HTTPS only, a content security policy that no page's script brea
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import secrets
@@ -25,6 +26,10 @@ def documented_production_env() -> dict[str, str]:
     env = dict(re.findall(r"^export (BEIAN_\w+)=(.*)$", block, re.M))
     assert env["BEIAN_SECRET_KEY"] == "<50+ random characters>"
     env["BEIAN_SECRET_KEY"] = secrets.token_urlsafe(50)
+    assert env["BEIAN_DATA_KEYS"] == "<key id>:<32 random bytes in base64>"
+    env["BEIAN_DATA_KEYS"] = f"k1:{base64.b64encode(secrets.token_bytes(32)).decode()}"
+    assert env["BEIAN_DIGEST_KEY"] == "<32 random bytes in base64>"
+    env["BEIAN_DIGEST_KEY"] = base64.b64encode(secrets.token_bytes(32)).decode()
     return env
 
 
@@ -52,6 +57,18 @@ def test_the_embedded_default_is_not_a_production_profile(tmp_path):
     assert done.returncode != 0
     for warning in ("security.W004", "security.W008", "security.W009", "security.W012", "security.W016"):
         assert warning in done.stderr + done.stdout
+
+
+def test_https_without_keys_for_personal_data_refuses_to_start(tmp_path):
+    for missing in ("BEIAN_DATA_KEYS", "BEIAN_DIGEST_KEY"):
+        done = check_deploy(tmp_path, {**documented_production_env(), missing: ""})
+        assert done.returncode != 0
+        assert missing in done.stderr
+
+
+def test_keys_derived_from_the_secret_key_are_a_deploy_error(tmp_path):
+    done = check_deploy(tmp_path, {})
+    assert "beian.E001" in done.stderr + done.stdout
 
 
 def test_https_with_the_default_secret_key_refuses_to_start(tmp_path):

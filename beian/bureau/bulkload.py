@@ -39,6 +39,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from django.conf import settings
 from django.db import connections, transaction
 
+from beian import sealing
 from beian.bureau import audit, holidays, national, providers
 from beian.bureau.models import Entity, FeedCounter, NumberSerial, Provider
 from beian.bureau.registry import province as province_row
@@ -165,10 +166,40 @@ def _copy_text(rows: list[tuple]) -> bytes:
     return ("\n".join(["\t".join(row) for row in rows]) + "\n").encode()
 
 
+# The personal data the generator writes, sealed as the models seal it (beian/sealing.py), and the
+# certificate digest the models keep beside it. The batch's audit digest is of the clear rows, so
+# anyone can still rebuild a batch and check it (sealing draws a fresh nonce every time).
+SEALED = {
+    table: tuple(i for i, column in enumerate(national.COLUMNS[table]) if column in sealing_columns)
+    for table, sealing_columns in {
+        "bureau_entity": ("principal_id_number", "principal_mobile", "principal_email", "cert_number"),
+        "bureau_website": ("principal_id_number", "principal_mobile", "principal_email"),
+    }.items()
+}
+CERT_NUMBER = national.COLUMNS["bureau_entity"].index("cert_number")
+COLUMNS = {**national.COLUMNS, "bureau_entity": (*national.COLUMNS["bureau_entity"], "cert_digest")}
+
+
+def _seal(table: str, rows: list[tuple]) -> list[tuple]:
+    positions = SEALED.get(table)
+    if not positions:
+        return rows
+    sealed = []
+    for row in rows:
+        values = list(row)
+        for i in positions:
+            values[i] = sealing.seal(row[i], f"{table}.{national.COLUMNS[table][i]}")
+        if table == "bureau_entity":
+            values.append(sealing.digest("certificate", row[CERT_NUMBER]))
+        sealed.append(tuple(values))
+    return sealed
+
+
 def _prepare(spec: national.Spec) -> tuple[national.Batch, dict[str, bytes] | None]:
     """Run in a worker: the batch, and for PostgreSQL its COPY payloads (bytes cross the process
     boundary far cheaper than millions of small strings)."""
     batch = national.build(spec)
+    batch.rows = {table: _seal(table, rows) for table, rows in batch.rows.items()}
     if spec.dialect.name != national.POSTGRES.name:
         return batch, None
     payloads = {table: _copy_text(rows) for table, rows in batch.rows.items()}
@@ -196,7 +227,7 @@ def _write(batch: national.Batch, payloads: dict[str, bytes] | None, selected: P
             raw = cur.cursor
             raw.execute("SET LOCAL synchronous_commit = off")  # a bulk load can redo its last batch
             for table in TABLES:
-                with raw.copy(f"COPY {table} ({', '.join(national.COLUMNS[table])}) FROM STDIN") as copy:
+                with raw.copy(f"COPY {table} ({', '.join(COLUMNS[table])}) FROM STDIN") as copy:
                     copy.write(payloads[table])
             if events:
                 lines = [
@@ -208,7 +239,7 @@ def _write(batch: national.Batch, payloads: dict[str, bytes] | None, selected: P
         else:
             raw = conn.connection  # sqlite3's own executemany: Django's would rewrite every query
             for table in TABLES:
-                columns = national.COLUMNS[table]
+                columns = COLUMNS[table]
                 sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
                 raw.executemany(sql, batch.rows[table])
             if events:

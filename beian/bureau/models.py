@@ -16,6 +16,7 @@ from beian.core import clock
 from beian.hashchain import ChainHead
 from beian.messaging.outbox import Outgoing
 from beian.ops.health import HeartbeatBase
+from beian.sealing import DigestField, SealedCharField, SealedJSONField
 
 
 def _now():
@@ -58,11 +59,14 @@ class Status(models.TextChoices):
 
 
 class PrincipalFields(models.Model):
+    """The person responsible. Their certificate number, mobile and email are sealed at rest
+    (`beian.sealing`); nothing looks them up, so they have no digest."""
+
     principal_name = models.CharField(max_length=30)
     principal_id_type = models.CharField(max_length=40)
-    principal_id_number = models.CharField(max_length=40)
-    principal_mobile = models.CharField(max_length=11)
-    principal_email = models.CharField(max_length=254)
+    principal_id_number = SealedCharField(max_length=40)
+    principal_mobile = SealedCharField(max_length=11)
+    principal_email = SealedCharField(max_length=254)
 
     class Meta:
         abstract = True
@@ -77,7 +81,10 @@ class Entity(PrincipalFields):
     unit_type = models.CharField(max_length=40)
     name = models.CharField(max_length=100)
     cert_type = models.CharField(max_length=40)
-    cert_number = models.CharField(max_length=40)
+    # Sealed (a person's ID number for an individual); one active entity per certificate is kept
+    # by the digest, which recovery and the conflict checks look up.
+    cert_number = SealedCharField(max_length=40)
+    cert_digest = DigestField(of="cert_number", kind="certificate")
     address = models.CharField(max_length=200)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
     password_hash = models.CharField(max_length=200, blank=True)
@@ -91,7 +98,7 @@ class Entity(PrincipalFields):
         verbose_name_plural = "entities"
         constraints = [
             models.UniqueConstraint(
-                fields=["cert_type", "cert_number"],
+                fields=["cert_type", "cert_digest"],
                 condition=Q(status="active"),
                 name="one_active_entity_per_certificate",
             ),
@@ -190,8 +197,9 @@ class Operation(models.Model):
     version = models.PositiveIntegerField(default=0)
     idempotency_key = models.UUIDField()
     payload_digest = models.CharField(max_length=64)
-    # The submitted data, normalised, without the filing password.
-    data = models.JSONField()
+    # The submitted data, normalised, without the filing password; sealed as a whole, since it
+    # holds the principals' certificate numbers, mobiles and emails.
+    data = SealedJSONField()
     province = models.ForeignKey(Province, on_delete=models.PROTECT)
     entity = models.ForeignKey(Entity, null=True, blank=True, on_delete=models.PROTECT, related_name="operations")
     website = models.ForeignKey(Website, null=True, blank=True, on_delete=models.PROTECT, related_name="operations")
@@ -237,8 +245,9 @@ class Verification(models.Model):
     operation = models.ForeignKey(Operation, on_delete=models.PROTECT, related_name="verifications")
     roles = models.JSONField(default=list)  # ["entity"], ["website"] or both when one person is both
     name = models.CharField(max_length=30)
-    mobile = models.CharField(max_length=11)
-    id_last6 = models.CharField(max_length=6)
+    # Sealed: matched in Python among the operation's one or two verifications, so no digest.
+    mobile = SealedCharField(max_length=11)
+    id_last6 = SealedCharField(max_length=6)
     code_digest = models.CharField(max_length=64)
     sent_count = models.PositiveSmallIntegerField(default=1)
     issued_at = models.DateTimeField()
@@ -432,7 +441,7 @@ class Claim(models.Model):
     idempotency_key = models.UUIDField()
     entity = models.ForeignKey(Entity, on_delete=models.PROTECT, related_name="claims")
     state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING)
-    mobile = models.CharField(max_length=11)
+    mobile = SealedCharField(max_length=11)
     code_digest = models.CharField(max_length=64)
     created_at = models.DateTimeField()
     expires_at = models.DateTimeField()

@@ -30,6 +30,7 @@ from beian.core import clock, filing, provinces
 from beian.core import validators as v
 from beian.core.catalogue import AccessEnded, Hosting, OperationType, Section, Serving
 from beian.core.errors import Errors, Invalid
+from beian.sealing import digest
 
 # ---------------------------------------------------------------- prepared
 
@@ -250,7 +251,7 @@ _CHECKS: dict[Section, Callable[[Errors, str, dict, Prepared], dict]] = {
 def _entity_not_filed(errors: Errors, key: str, target: Prepared) -> None:
     entity = target.data[key]
     existing = Entity.objects.filter(
-        cert_type=entity["cert_type"], cert_number=entity["cert_number"], status=Status.ACTIVE
+        cert_type=entity["cert_type"], cert_digest=digest("certificate", entity["cert_number"]), status=Status.ACTIVE
     ).first()
     if existing is not None:
         errors.add(
@@ -281,7 +282,7 @@ def _certificate_free(errors: Errors, key: str, target: Prepared) -> None:
         return
     clash = Entity.objects.filter(
         cert_type=changes.get("cert_type", entity.cert_type),
-        cert_number=changes.get("cert_number", entity.cert_number),
+        cert_digest=digest("certificate", changes.get("cert_number", entity.cert_number)),
         status=Status.ACTIVE,
     ).exclude(pk=entity.pk)
     if clash.exists():
@@ -301,7 +302,8 @@ _CLASHES: dict[Section, Callable[[Errors, str, Prepared], None]] = {
 
 
 def _entity_key(cert_type: str, cert_number: str) -> str:
-    return f"entity:{cert_type}:{cert_number}"
+    # By its digest: the lock's key is its primary key, which is stored in the clear.
+    return f"entity:{cert_type}:{digest('certificate', cert_number)}"
 
 
 def _locks(kind: OperationType, target: Prepared) -> list[str]:
@@ -475,6 +477,8 @@ def _approve_change_entity(op: Operation) -> None:
     fields = {k: changes.pop(k) for k in ("unit_type", "name", "cert_type", "cert_number", "address") if k in changes}
     if "principal" in changes:
         fields.update(_principal_fields(changes.pop("principal")))
+    if "cert_number" in fields:  # an update() passes by the digest field's pre_save
+        fields["cert_digest"] = digest("certificate", fields["cert_number"])
     Entity.objects.filter(pk=op.entity_id).update(**fields)
     feed.websites_changed(op.entity.websites.all())
 

@@ -13,6 +13,7 @@ from beian.bureau.models import Entity, MailedRecovery, Status
 from beian.bureau.rules import current as current_rules
 from beian.core import clock, numbers, provinces
 from beian.core.errors import Invalid
+from beian.sealing import digest
 
 
 def offered() -> bool:
@@ -38,7 +39,9 @@ def recover_online(*, province: str, entity_number: str, cert_number: str) -> No
     with transaction.atomic(using="bureau"):
         entity = (
             Entity.objects.select_for_update()
-            .filter(province_id=code, number=number, status=Status.ACTIVE, cert_number=cert_number.strip().upper())
+            .filter(
+                province_id=code, number=number, status=Status.ACTIVE, cert_digest=digest("certificate", cert_number)
+            )
             .first()
         )
         if entity is None:

@@ -93,7 +93,15 @@ def _open_verification(operation_id, mobile: str, id_last6: str) -> tuple[Operat
     op = Operation.objects.filter(pk=operation_id).first()
     match = None
     if op is not None:
-        match = Verification.objects.filter(operation=op, mobile=mobile, id_last6=id_last6.upper()).first()
+        # The mobile and ID digits are sealed: compared here, among the operation's one or two.
+        match = next(
+            (
+                ver
+                for ver in Verification.objects.filter(operation=op).order_by("pk")
+                if ver.mobile == mobile and ver.id_last6 == id_last6.upper()
+            ),
+            None,
+        )
     # One answer for every mismatch: the endpoint is public and must not reveal which part was wrong.
     if match is None:
         raise BureauError(
@@ -152,13 +160,12 @@ def resend(*, operation_id, mobile: str) -> None:
     """A new code for a principal who lost theirs; valid until the operation's deadline."""
     with transaction.atomic(using="bureau"):
         op = Operation.objects.filter(pk=operation_id, state=Operation.State.AWAITING_VERIFICATION).first()
-        ver = (
-            Verification.objects.select_for_update()
-            .filter(operation=op, mobile=mobile, verified_at__isnull=True)
-            .first()
+        pending = (
+            Verification.objects.select_for_update().filter(operation=op, verified_at__isnull=True).order_by("pk")
             if op
-            else None
+            else []
         )
+        ver = next((one for one in pending if one.mobile == mobile), None)
         if ver is None:
             raise BureauError(
                 "not_found", detail="未找到待核验的备案", detail_en="No pending verification for this number"

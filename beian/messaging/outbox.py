@@ -39,6 +39,7 @@ from django.db.models import F, Q
 from beian.core import clock
 from beian.messaging import send
 from beian.ops.connections import drop_broken
+from beian.sealing import SealedCharField, SealedTextField
 
 log = logging.getLogger("beian.messaging.outbox")
 LEASE = timedelta(seconds=120)
@@ -67,9 +68,10 @@ class Outgoing(models.Model):
     SENT_PLACEHOLDER = "[sent]"
 
     channel = models.CharField(max_length=10, choices=Channel.choices)
-    recipient = models.CharField(max_length=254)
+    # Sealed (beian.sealing): a person's mobile or email, and a body that may carry a filing password.
+    recipient = SealedCharField(max_length=254)
     subject = models.CharField(max_length=200, blank=True)
-    body = models.TextField()
+    body = SealedTextField()
     # The idempotency key given to the backend: the same on every try of this row.
     key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     created_at = models.DateTimeField(default=_now)

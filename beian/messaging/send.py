@@ -16,6 +16,8 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.utils.module_loading import import_string
 
+from beian.sealing import digest
+
 from . import addresses
 from .backends import SENDER_HEADER, SmsBackend
 from .models import Message
@@ -48,4 +50,5 @@ def email(
 
 def received(recipient: str) -> list[Message]:
     """Everything the sandbox holds for a phone or address, oldest first."""
-    return list(Message.objects.filter(recipient=addresses.normalise(recipient)).order_by("created_at", "id"))
+    found = Message.objects.filter(recipient_digest=digest("recipient", addresses.normalise(recipient)))
+    return list(found.order_by("created_at", "id"))

@@ -13,6 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from beian.core import clock
+from beian.sealing import digest
 
 from . import addresses
 from .models import Message
@@ -54,16 +55,24 @@ def _whole_recipient(query: str) -> str:
 def index(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("to", "").strip()
     fragment = addresses.search_fragment(query)
-    latest = Message.objects.filter(recipient=OuterRef("recipient")).order_by("-created_at", "-id")
-    rows = Message.objects.values("recipient").annotate(count=Count("id"), last_at=Max("created_at"))
-    if fragment:
-        rows = rows.filter(recipient__contains=fragment)
-    total = rows.count()
-    rows = rows.annotate(
+    # Recipients are sealed (beian.sealing): an inbox is grouped by its digest and its address read
+    # from its latest message. A search looks among the opened addresses, which the sandbox (a
+    # simulation's phones and inboxes, never a deployment's store) can afford.
+    latest = Message.objects.filter(recipient_digest=OuterRef("recipient_digest")).order_by("-created_at", "-id")
+    groups = Message.objects.values("recipient_digest").annotate(count=Count("id"), last_at=Max("created_at"))
+    groups = groups.annotate(
+        address=Subquery(latest.values("recipient")[:1]),
         last_channel=Subquery(latest.values("channel")[:1]),
         last_subject=Subquery(latest.values("subject")[:1]),
         last_body=Subquery(latest.values("body")[:1]),
-    ).order_by("-last_at", "recipient")[:PAGE_LIMIT]
+    ).order_by("-last_at", "recipient_digest")
+    if fragment:
+        found = [{**g, "recipient": g["address"]} for g in groups if fragment in g["address"]]
+        total, rows = len(found), found[:PAGE_LIMIT]
+    else:
+        total = groups.count()
+        rows = [{**g, "recipient": g["address"]} for g in groups[:PAGE_LIMIT]]
+    rows.sort(key=lambda r: (-r["last_at"].timestamp(), r["recipient"]))
     if request.GET.get("format") == "json":
         return JsonResponse(
             {
@@ -92,7 +101,7 @@ def index(request: HttpRequest) -> HttpResponse:
 @simulation_only
 def thread(request: HttpRequest, recipient: str, suffix: bool = False) -> HttpResponse:
     canonical = addresses.normalise(recipient)
-    messages = Message.objects.filter(recipient=canonical).order_by("-created_at", "-id")
+    messages = Message.objects.filter(recipient_digest=digest("recipient", canonical)).order_by("-created_at", "-id")
     if _wants_json(request, suffix):
         return JsonResponse(
             {

@@ -15,6 +15,7 @@ from beian.core import clock
 from beian.hashchain import ChainHead
 from beian.messaging.outbox import Outgoing
 from beian.ops.health import HeartbeatBase
+from beian.sealing import SealedCharField, SealedJSONField
 
 
 def _now():
@@ -81,11 +82,12 @@ class Application(models.Model):
     type = models.CharField(max_length=30)
     state = models.CharField(max_length=30, choices=State.choices, default=State.DRAFT)
     version = models.PositiveIntegerField(default=0)
-    # The operation's data as the bureau will receive it, without the filing password.
-    data = models.JSONField(default=dict)
-    # Given by the customer at submission for the operations that need it; kept only until the
-    # bureau has answered the delivery (or the application is returned or withdrawn).
-    filing_password = models.CharField(max_length=100, blank=True)
+    # The operation's data as the bureau will receive it, without the filing password: sealed as a
+    # whole (beian.sealing), since it holds the principals' certificate numbers, mobiles and emails.
+    data = SealedJSONField(default=dict)
+    # Given by the customer at submission for the operations that need it; kept, sealed, only until
+    # the bureau has answered the delivery (or the application is returned or withdrawn).
+    filing_password = SealedCharField(max_length=100, blank=True)
     # Field-level reasons from the last return, by the specialist or the bureau: [{field, code, message, message_en}]
     field_reasons = models.JSONField(default=list, blank=True)
     reason = models.TextField(blank=True)
@@ -205,7 +207,7 @@ class Profile(models.Model):
     """What the platform knows of an account beyond Django's user: where notices go."""
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
-    mobile = models.CharField(max_length=11, blank=True)
+    mobile = SealedCharField(max_length=11, blank=True)  # sealed (beian.sealing); nothing looks it up
     # The language the customer reads (a code of LANGUAGES): their pages after signing in and their
     # notices; "" is the platform's default.
     language = models.CharField(max_length=10, blank=True)

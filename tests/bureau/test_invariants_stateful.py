@@ -47,6 +47,7 @@ from beian.core import numbers
 from beian.core.catalogue import OPERATION_CODES
 from beian.core.clock import CHINA, ManualClock, OffsetClock
 from beian.core.errors import ValidationFailed
+from beian.sealing import digest
 from tests.bureau.conftest import enterprise, person
 
 pytestmark = pytest.mark.django_db(databases=["default", "bureau"])
@@ -160,7 +161,7 @@ class Registry(RuleBasedStateMachine):
         as it stands before the submission."""
         if op_type == "new_filing":
             entity = data["entity"]
-            return {f"entity:{entity['cert_type']}:{entity['cert_number']}"} | {
+            return {f"entity:{entity['cert_type']}:{digest('certificate', entity['cert_number'])}"} | {
                 f"domain:{d}" for d in data["website"]["domains"]
             }
         if "entity_number" in data:
@@ -173,7 +174,9 @@ class Registry(RuleBasedStateMachine):
             website = Website.objects.get(number=data["website_number"])
             entity = website.entity
             domains = self._active_domains([website])
-        return {f"entity:{entity.cert_type}:{entity.cert_number}"} | {f"domain:{d}" for d in domains}
+        return {f"entity:{entity.cert_type}:{digest('certificate', entity.cert_number)}"} | {
+            f"domain:{d}" for d in domains
+        }
 
     def _refused(self, before: dict, what: str, exc: Exception) -> None:
         assert self._counts() == before, f"the refused {what} ({exc}) changed the registry"
