@@ -65,6 +65,39 @@ def _plain_clock():
     clock_module.install(SystemClock())
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _static_files_listed_once():
+    """Every test Client loads the middleware afresh, and WhiteNoise's middleware lists and stats every
+    static file of every app when it is made (a server does that once per process): a third of a
+    page test's time. The listing is the same for the whole run, so it is made once per settings
+    that shape it and each new middleware gets the same files; what it serves is unchanged."""
+    from django.conf import settings
+    from whitenoise.middleware import WhiteNoiseMiddleware
+
+    list_files = WhiteNoiseMiddleware.add_files_from_finders
+    listed: dict[tuple, dict] = {}
+
+    def add_files_from_finders(self) -> None:
+        key = (
+            self.static_prefix,
+            self.max_age,
+            self.allow_all_origins,
+            self.charset,
+            self.index_file,
+            tuple(settings.INSTALLED_APPS),
+            tuple(map(str, getattr(settings, "STATICFILES_DIRS", ()))),
+        )
+        if key not in listed:
+            earlier, self.files = self.files, {}
+            list_files(self)
+            listed[key], self.files = self.files, earlier
+        self.files.update(listed[key])
+
+    WhiteNoiseMiddleware.add_files_from_finders = add_files_from_finders
+    yield
+    WhiteNoiseMiddleware.add_files_from_finders = list_files
+
+
 @pytest.fixture(autouse=True)
 def _empty_cache():
     """Rate-limit counters live in the process's cache: each test starts with none, whatever ran before."""
