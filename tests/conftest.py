@@ -2,6 +2,8 @@
 (the production parameters are in settings, and one test checks they are Argon2)."""
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 import pytest
@@ -113,10 +115,25 @@ def _fast_hashing(settings):
     settings.BEIAN_ARGON2_MEMORY_KIB = 64
 
 
+# Where every test's manual clock starts: 10:00 on Monday 2026-03-02 in China.
+START = datetime(2026, 3, 2, 10, 0, tzinfo=CHINA)
+
+
+@contextmanager
+def simulated(manual: ManualClock) -> Iterator[ManualClock]:
+    """`manual` plus the simulation's shared offset, installed, as in a running bureau."""
+    from beian.bureau import simulation
+
+    simulation.forget_cache()
+    with clock_module.using(OffsetClock(manual, simulation.offset)):
+        yield manual
+    simulation.forget_cache()
+
+
 @pytest.fixture
 def clock():
-    """A manual clock at 10:00 on Monday 2026-03-02 in China, installed for the test."""
-    manual = ManualClock(datetime(2026, 3, 2, 10, 0, tzinfo=CHINA))
+    """A manual clock at START, installed for the test."""
+    manual = ManualClock(START)
     with clock_module.using(manual):
         yield manual
 
@@ -124,12 +141,8 @@ def clock():
 @pytest.fixture
 def sim_clock(clock):
     """The test's manual clock plus the simulation's shared offset, as in a running bureau."""
-    from beian.bureau import simulation
-
-    simulation.forget_cache()
-    with clock_module.using(OffsetClock(clock, simulation.offset)):
+    with simulated(clock):
         yield clock
-    simulation.forget_cache()
 
 
 @pytest.fixture(params=["faq", "miit2020"])
