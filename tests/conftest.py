@@ -2,6 +2,7 @@
 (the production parameters are in settings, and one test checks they are Argon2)."""
 
 import os
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -37,6 +38,37 @@ def _transactional(item) -> tuple[bool, bool]:
     fixtures = getattr(item, "fixturenames", ())
     flushes = transaction or reset_sequences or "transactional_db" in fixtures or "live_server" in fixtures
     return flushes, flushes and serialized_rollback
+
+
+# The files that take longest, slowest first (wall seconds of the PostgreSQL half on a quiet machine,
+# in brackets). pytest-xdist's loadfile would start the files with most tests first and leave these,
+# which have few tests but start whole platforms, to the end, where one of them trails while the
+# other worker idles: they are started first instead, then the rest as xdist would order them.
+SLOWEST_FILES = (
+    "tests/enforcement/test_fleet.py",  # 78
+    "tests/browser/test_journeys.py",  # 68
+    "tests/bureau/test_invariants_stateful.py",  # 65
+    "tests/provider/test_s19_outage.py",  # 64
+    "tests/provider/test_pages_authorization.py",  # 45
+    "tests/browser/test_english_journeys.py",  # 43
+    "tests/enforcement/test_s18_nginx.py",  # 43
+    "tests/bureau/test_transition_table.py",  # 42
+    "tests/provider/test_api_authorization.py",  # 34
+    "tests/deploy/test_s01_two_deployments.py",  # 33
+)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """With --no-loadscope-reorder (scripts/pytest-run passes it with --dist loadfile, and xdist then
+    hands the files out in the order its workers collected them): SLOWEST_FILES first, then the
+    files with most tests. The order within a file is kept."""
+    if getattr(config.option, "loadscopereorder", True):
+        return
+    path_of = {item: item.nodeid.split("::")[0] for item in items}
+    tests_in = Counter(path_of.values())
+    rank = {path: place for place, path in enumerate(SLOWEST_FILES)}
+    items.sort(key=lambda item: (rank.get(path_of[item], len(rank)), -tests_in[path_of[item]], path_of[item]))
 
 
 @pytest.hookimpl(hookwrapper=True)
