@@ -41,9 +41,10 @@ def _transactional(item) -> tuple[bool, bool]:
 
 
 # The files that take longest, slowest first (wall seconds of the PostgreSQL half on a quiet machine,
-# in brackets). pytest-xdist's loadfile would start the files with most tests first and leave these,
-# which have few tests but start whole platforms, to the end, where one of them trails while the
-# other worker idles: they are started first instead, then the rest as xdist would order them.
+# measured before the tables below shared their worlds, in brackets). pytest-xdist's loadfile would
+# start the files with most tests first and leave these, which have few tests but start whole
+# platforms, to the end, where one of them trails while the other worker idles: they are started
+# first instead, then the rest as xdist would order them.
 SLOWEST_FILES = (
     "tests/enforcement/test_fleet.py",  # 78
     "tests/browser/test_journeys.py",  # 68
