@@ -2,6 +2,9 @@
 (the production parameters are in settings, and one test checks they are Argon2)."""
 
 import os
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 import pytest
@@ -37,6 +40,38 @@ def _transactional(item) -> tuple[bool, bool]:
     return flushes, flushes and serialized_rollback
 
 
+# The files that take longest, slowest first (wall seconds of the PostgreSQL half on a quiet machine,
+# measured before the tables below shared their worlds, in brackets). pytest-xdist's loadfile would
+# start the files with most tests first and leave these, which have few tests but start whole
+# platforms, to the end, where one of them trails while the other worker idles: they are started
+# first instead, then the rest as xdist would order them.
+SLOWEST_FILES = (
+    "tests/enforcement/test_fleet.py",  # 78
+    "tests/browser/test_journeys.py",  # 68
+    "tests/bureau/test_invariants_stateful.py",  # 65
+    "tests/provider/test_s19_outage.py",  # 64
+    "tests/provider/test_pages_authorization.py",  # 45
+    "tests/browser/test_english_journeys.py",  # 43
+    "tests/enforcement/test_s18_nginx.py",  # 43
+    "tests/bureau/test_transition_table.py",  # 42
+    "tests/provider/test_api_authorization.py",  # 34
+    "tests/deploy/test_s01_two_deployments.py",  # 33
+)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """With --no-loadscope-reorder (scripts/pytest-run passes it with --dist loadfile, and xdist then
+    hands the files out in the order its workers collected them): SLOWEST_FILES first, then the
+    files with most tests. The order within a file is kept."""
+    if getattr(config.option, "loadscopereorder", True):
+        return
+    path_of = {item: item.nodeid.split("::")[0] for item in items}
+    tests_in = Counter(path_of.values())
+    rank = {path: place for place, path in enumerate(SLOWEST_FILES)}
+    items.sort(key=lambda item: (rank.get(path_of[item], len(rank)), -tests_in[path_of[item]], path_of[item]))
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_teardown(item, nextitem):
     """A transactional test ends by flushing its databases (Django's TransactionTestCase), and the
@@ -65,6 +100,39 @@ def _plain_clock():
     clock_module.install(SystemClock())
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _static_files_listed_once():
+    """Every test Client loads the middleware afresh, and WhiteNoise's middleware lists and stats every
+    static file of every app when it is made (a server does that once per process): a third of a
+    page test's time. The listing is the same for the whole run, so it is made once per settings
+    that shape it and each new middleware gets the same files; what it serves is unchanged."""
+    from django.conf import settings
+    from whitenoise.middleware import WhiteNoiseMiddleware
+
+    list_files = WhiteNoiseMiddleware.add_files_from_finders
+    listed: dict[tuple, dict] = {}
+
+    def add_files_from_finders(self) -> None:
+        key = (
+            self.static_prefix,
+            self.max_age,
+            self.allow_all_origins,
+            self.charset,
+            self.index_file,
+            tuple(settings.INSTALLED_APPS),
+            tuple(map(str, getattr(settings, "STATICFILES_DIRS", ()))),
+        )
+        if key not in listed:
+            earlier, self.files = self.files, {}
+            list_files(self)
+            listed[key], self.files = self.files, earlier
+        self.files.update(listed[key])
+
+    WhiteNoiseMiddleware.add_files_from_finders = add_files_from_finders
+    yield
+    WhiteNoiseMiddleware.add_files_from_finders = list_files
+
+
 @pytest.fixture(autouse=True)
 def _empty_cache():
     """Rate-limit counters live in the process's cache: each test starts with none, whatever ran before."""
@@ -80,10 +148,25 @@ def _fast_hashing(settings):
     settings.BEIAN_ARGON2_MEMORY_KIB = 64
 
 
+# Where every test's manual clock starts: 10:00 on Monday 2026-03-02 in China.
+START = datetime(2026, 3, 2, 10, 0, tzinfo=CHINA)
+
+
+@contextmanager
+def simulated(manual: ManualClock) -> Iterator[ManualClock]:
+    """`manual` plus the simulation's shared offset, installed, as in a running bureau."""
+    from beian.bureau import simulation
+
+    simulation.forget_cache()
+    with clock_module.using(OffsetClock(manual, simulation.offset)):
+        yield manual
+    simulation.forget_cache()
+
+
 @pytest.fixture
 def clock():
-    """A manual clock at 10:00 on Monday 2026-03-02 in China, installed for the test."""
-    manual = ManualClock(datetime(2026, 3, 2, 10, 0, tzinfo=CHINA))
+    """A manual clock at START, installed for the test."""
+    manual = ManualClock(START)
     with clock_module.using(manual):
         yield manual
 
@@ -91,12 +174,8 @@ def clock():
 @pytest.fixture
 def sim_clock(clock):
     """The test's manual clock plus the simulation's shared offset, as in a running bureau."""
-    from beian.bureau import simulation
-
-    simulation.forget_cache()
-    with clock_module.using(OffsetClock(clock, simulation.offset)):
+    with simulated(clock):
         yield clock
-    simulation.forget_cache()
 
 
 @pytest.fixture(params=["faq", "miit2020"])

@@ -26,12 +26,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from copy import deepcopy
 from urllib.parse import urlsplit
 from uuid import UUID
 
 from django.contrib.auth import authenticate
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest
+from django.utils import translation
 from ninja import NinjaAPI, Query, Status
 from ninja.errors import HttpError
 from ninja.security import HttpBasicAuth, HttpBearer, SessionAuth
@@ -215,9 +217,23 @@ SPECIALISTS = [SpecialistToken(), SpecialistBasicAuth(), SpecialistSession(csrf=
 
 
 class ProviderAPI(NinjaAPI):
-    def get_openapi_schema(self, *args, **kwargs):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The document is derived from the routes alone, which are fixed once the module is loaded,
+        # and deriving it costs about a second of CPU (pydantic walks every schema): /openapi.json
+        # is public, so it is made once per process (per prefix and language) and copied out.
+        self._openapi_documents: dict[tuple, dict] = {}
+
+    def get_openapi_schema(self, *, path_prefix: str | None = None, path_params: dict | None = None):
+        key = (path_prefix, tuple(sorted((path_params or {}).items())), translation.get_language())
+        if key not in self._openapi_documents:
+            made = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+            self._openapi_documents[key] = self._problem_documents(dict(made))  # without its back-reference
+        return deepcopy(self._openapi_documents[key])
+
+    @staticmethod
+    def _problem_documents(schema):
         """Errors are documented as what they are: `application/problem+json`."""
-        schema = super().get_openapi_schema(*args, **kwargs)
         for item in schema.get("paths", {}).values():
             for operation in item.values():
                 for status, response in operation.get("responses", {}).items():

@@ -123,12 +123,17 @@ class World:
         return self.approve(op)
 
 
-@pytest.fixture
-def world(sim_clock) -> World:
+def make_world() -> World:
+    """The operator (this platform's provider) and another provider, registered with their keys."""
     keys = {}
     operator, keys["operator"] = providers.register(slug="operator", name="本平台")
     other, keys["other"] = providers.register(slug="other", name="其他接入商")
     return World(operator, other, keys)
+
+
+@pytest.fixture
+def world(sim_clock) -> World:
+    return make_world()
 
 
 class Http:

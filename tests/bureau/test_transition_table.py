@@ -18,7 +18,11 @@ from beian.bureau.models import AuditRecord, Event, Operation, OperationLock
 from beian.bureau.rules import operation_type
 from beian.bureau.transitions import OPEN, TABLE, TERMINAL, Actor
 from beian.core import clock
+from beian.core.clock import ManualClock
 from beian.statemachine import GUARDS
+from tests.bureau.conftest import make_world
+from tests.conftest import START, simulated
+from tests.shared_world import built_once, own_copy
 
 pytestmark = pytest.mark.django_db(databases=["default", "bureau"])
 S = Operation.State
@@ -77,38 +81,56 @@ CELLS = [
 ]
 
 
-@pytest.mark.parametrize(("state", "action", "actor", "op_type"), CELLS)
-def test_every_cell_of_the_transition_table(world, state, action, actor, op_type):
-    op = _op(world, state, op_type)
-    to, refusal = _expected(state, action, actor, op_type)
-    assert transitions.allowed(op, action, actor) is (to is not None)
-    before = _snapshot(op)
+class TestEveryCell:
+    """The cells share one world (the two providers, registered at the tests' START), built once
+    and rolled back after each cell (tests/shared_world.py); each cell makes its own operation."""
 
-    if refusal is not None:
-        with pytest.raises(BureauError) as caught:
-            transitions.apply(op, action, actor=f"{actor}:cell", reason="cell test")
-        assert caught.value.code == refusal
-        assert _snapshot(op) == before  # refused: nothing changed, not even the audit log
-        assert op.state == state  # the caller's object is untouched too
-        return
+    @pytest.fixture(scope="class")
+    @classmethod
+    def built(cls, django_db_setup, django_db_blocker):
+        def build():
+            with simulated(ManualClock(START)):
+                return make_world()
 
-    moved = transitions.apply(op, action, actor=f"{actor}:cell", reason="cell test", reason_code="cell")
-    after = _snapshot(op)
-    assert moved.state == after["state"] == to
-    assert after["version"] == before["version"] + 1
-    assert after["audit"] == before["audit"] + 1
-    assert after["events"] == before["events"] + 1
-    record = AuditRecord.objects.order_by("-id").first()
-    assert (record.actor, record.action, record.subject) == (f"{actor}:cell", action, f"operation:{op.pk}")
-    assert (record.from_state, record.to_state) == (state, to)
-    event = Event.objects.filter(provider=world.operator).order_by("-seq").first()
-    assert event.kind == "operation.updated"
-    assert (event.data["id"], event.data["state"]) == (str(op.pk), to)
-    if to in TERMINAL:
-        assert after["locks"] == []  # 主办者/域名冲突 end with the operation
-    else:
-        assert after["locks"] == sorted(LOCK_KEYS)
-    assert after["all_locks"] == before["all_locks"] - (len(before["locks"]) if to in TERMINAL else 0)
+        with built_once(django_db_blocker, build) as made:
+            yield made
+
+    @pytest.fixture
+    def world(self, built, db, sim_clock):
+        return own_copy(built)
+
+    @pytest.mark.parametrize(("state", "action", "actor", "op_type"), CELLS)
+    def test_every_cell_of_the_transition_table(self, world, state, action, actor, op_type):
+        op = _op(world, state, op_type)
+        to, refusal = _expected(state, action, actor, op_type)
+        assert transitions.allowed(op, action, actor) is (to is not None)
+        before = _snapshot(op)
+
+        if refusal is not None:
+            with pytest.raises(BureauError) as caught:
+                transitions.apply(op, action, actor=f"{actor}:cell", reason="cell test")
+            assert caught.value.code == refusal
+            assert _snapshot(op) == before  # refused: nothing changed, not even the audit log
+            assert op.state == state  # the caller's object is untouched too
+            return
+
+        moved = transitions.apply(op, action, actor=f"{actor}:cell", reason="cell test", reason_code="cell")
+        after = _snapshot(op)
+        assert moved.state == after["state"] == to
+        assert after["version"] == before["version"] + 1
+        assert after["audit"] == before["audit"] + 1
+        assert after["events"] == before["events"] + 1
+        record = AuditRecord.objects.order_by("-id").first()
+        assert (record.actor, record.action, record.subject) == (f"{actor}:cell", action, f"operation:{op.pk}")
+        assert (record.from_state, record.to_state) == (state, to)
+        event = Event.objects.filter(provider=world.operator).order_by("-seq").first()
+        assert event.kind == "operation.updated"
+        assert (event.data["id"], event.data["state"]) == (str(op.pk), to)
+        if to in TERMINAL:
+            assert after["locks"] == []  # 主办者/域名冲突 end with the operation
+        else:
+            assert after["locks"] == sorted(LOCK_KEYS)
+        assert after["all_locks"] == before["all_locks"] - (len(before["locks"]) if to in TERMINAL else 0)
 
 
 def test_terminal_states_have_no_way_out_and_open_ones_have_one():

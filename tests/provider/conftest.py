@@ -16,10 +16,14 @@ from tests.bureau.conftest import enterprise, person, website  # noqa: F401 - sh
 pytestmark = pytest.mark.django_db(databases=["default", "bureau"])
 
 
+# What every provider test runs under (a world built once for a table is built under it too).
+SANDBOX = {"EMAIL_BACKEND": "beian.messaging.backends.SandboxEmailBackend", "BEIAN_SIMULATION": True}
+
+
 @pytest.fixture(autouse=True)
 def _sandbox_email(settings):
-    settings.EMAIL_BACKEND = "beian.messaging.backends.SandboxEmailBackend"
-    settings.BEIAN_SIMULATION = True
+    for name, value in SANDBOX.items():
+        setattr(settings, name, value)
 
 
 @pytest.fixture
@@ -41,8 +45,8 @@ def bureau(keys) -> BureauClient:
     client.close()
 
 
-@pytest.fixture
-def people(db):
+def make_people() -> dict[str, User]:
+    """alice and charlie (customers, alice with a mobile) and bob (a filing specialist)."""
     specialists = Group.objects.create(name="specialists")
     customers = Group.objects.create(name="customers")
     alice = User.objects.create_user("alice", "alice@example.cn", "alice-pass")
@@ -55,8 +59,7 @@ def people(db):
     return {"alice": alice, "bob": bob, "charlie": charlie}
 
 
-@pytest.fixture
-def organisation(people):
+def make_organisation(people: dict[str, User]):
     """An agency's organisation account: alice owns it, dave edits, vera views; charlie is not in it."""
     from beian.provider import organisations
 
@@ -69,3 +72,14 @@ def organisation(people):
     organisations.add(user=people["alice"], organisation=org, username="dave", role="editor")
     organisations.add(user=people["alice"], organisation=org, username="vera", role="viewer")
     return org
+
+
+@pytest.fixture
+def people(db):
+    return make_people()
+
+
+@pytest.fixture
+def organisation(people):
+    """An agency's organisation account: alice owns it, dave edits, vera views; charlie is not in it."""
+    return make_organisation(people)

@@ -27,7 +27,8 @@ from beian.provider.models import (
     FiledWebsite,
     TimelineEntry,
 )
-from tests.provider.conftest import enterprise, person, website
+from tests.provider.conftest import SANDBOX, enterprise, make_organisation, make_people, person, website
+from tests.shared_world import built_once, own_copy
 
 pytestmark = pytest.mark.django_db(databases=["default", "bureau"])
 S = Application.State
@@ -214,8 +215,7 @@ def snapshot() -> tuple:
     )
 
 
-@pytest.fixture
-def alice_filing(people):
+def make_alice_filing(people) -> FiledWebsite:
     """Alice's filing in the mirror, which no one else may see."""
     entity = FiledEntity.objects.create(
         number="粤ICP备2024012345号",
@@ -261,8 +261,7 @@ def test_the_table_covers_every_endpoint_of_the_api():
     assert set(ORG_TABLE) == set(TABLE)
 
 
-@pytest.fixture
-def alice_token(people) -> ApiToken:
+def make_alice_token(people) -> ApiToken:
     """Alice's API token, which no one else may see or revoke."""
     return tokens.create(user=people["alice"], name="alice 的脚本").token
 
@@ -307,19 +306,38 @@ def check_cell(client: Client, endpoint: str, actor: str, people, alice_token: A
         assert (tokens.display(alice_token) in listed) == (actor == "alice")
 
 
-@pytest.mark.parametrize(("endpoint", "actor"), CELLS, ids=[f"{e}-{a}" for e, a in CELLS])
-def test_who_may_call_what(people, alice_filing, alice_token, endpoint, actor):
-    check_cell(client_for(people, actor), endpoint, actor, people, alice_token)
-
-
 TOKEN_CELLS = [(endpoint, actor) for endpoint, actor in CELLS if actor != "anonymous"]
 
 
-@pytest.mark.parametrize(("endpoint", "actor"), TOKEN_CELLS, ids=[f"{e}-{a}" for e, a in TOKEN_CELLS])
-def test_a_token_carries_the_accounts_permissions_exactly(people, alice_filing, alice_token, endpoint, actor):
-    """The same table, each person sending an API token of their own instead of a session."""
-    secret = tokens.create(user=people[actor], name="权限").secret
-    check_cell(Client(), endpoint, actor, people, alice_token, Authorization=f"Bearer {secret}")
+class TestEachPerson:
+    """Every cell on one world (the people, alice's filing and her token), built once and rolled back
+    after each cell (tests/shared_world.py); the application a cell acts on is made in the cell."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def built(cls, django_db_setup, django_db_blocker):
+        def build():
+            people = make_people()
+            return people, make_alice_filing(people), make_alice_token(people)
+
+        with built_once(django_db_blocker, build, **SANDBOX) as made:
+            yield made
+
+    @pytest.fixture
+    def world(self, built, db):
+        return own_copy(built)
+
+    @pytest.mark.parametrize(("endpoint", "actor"), CELLS, ids=[f"{e}-{a}" for e, a in CELLS])
+    def test_who_may_call_what(self, world, endpoint, actor):
+        people, _alice_filing, alice_token = world
+        check_cell(client_for(people, actor), endpoint, actor, people, alice_token)
+
+    @pytest.mark.parametrize(("endpoint", "actor"), TOKEN_CELLS, ids=[f"{e}-{a}" for e, a in TOKEN_CELLS])
+    def test_a_token_carries_the_accounts_permissions_exactly(self, world, endpoint, actor):
+        """The same table, each person sending an API token of their own instead of a session."""
+        people, _alice_filing, alice_token = world
+        secret = tokens.create(user=people[actor], name="权限").secret
+        check_cell(Client(), endpoint, actor, people, alice_token, Authorization=f"Bearer {secret}")
 
 
 @pytest.mark.parametrize("actor", ["alice", "charlie", "bob"])
@@ -441,8 +459,7 @@ ORG_TABLE: dict[str, tuple[str | None, dict[str, int]]] = {
 ORG_CELLS = [(endpoint, role) for endpoint in ORG_TABLE for role in ROLES]
 
 
-@pytest.fixture
-def org_filing(organisation, people):
+def make_org_filing(organisation, people) -> FiledWebsite:
     """The organisation's filing in the mirror: its members see it, charlie does not."""
     entity = FiledEntity.objects.create(
         number="浙ICP备2024054321号",
@@ -481,44 +498,65 @@ def org_application(people, organisation, state: str) -> Application:
     return app
 
 
-@pytest.mark.parametrize(("endpoint", "role"), ORG_CELLS, ids=[f"{e}-{r}" for e, r in ORG_CELLS])
-def test_an_organisations_members_by_role(people, organisation, org_filing, alice_token, endpoint, role):
-    state, expected = ORG_TABLE[endpoint]
-    method, path, body, _state, _personal = TABLE[endpoint]
-    app = org_application(people, organisation, state) if state else None
-    values = {"id": app.pk if app else "", "token": alice_token.pk, "website": ORG_WEBSITE}
-    path, body = fill(path, **values), fill(body, **values)
-    if endpoint == "create":
-        body = {"type": "new_filing", "organisation": organisation.pk}
-    client = client_for(people, role)
-    before = snapshot()
+class TestEachRole:
+    """Every cell on one world (the people, the organisation, its filing and alice's token), built
+    once and rolled back after each cell (tests/shared_world.py); the organisation's application a
+    cell acts on is made in the cell."""
 
-    response = call(client, method, path, body)
+    @pytest.fixture(scope="class")
+    @classmethod
+    def built(cls, django_db_setup, django_db_blocker):
+        def build():
+            people = make_people()
+            organisation = make_organisation(people)
+            return people, organisation, make_org_filing(organisation, people), make_alice_token(people)
 
-    assert response.status_code == expected[role], response.content.decode()
-    if response.status_code >= 400:
-        assert response["Content-Type"] == "application/problem+json"
-        assert snapshot() == before, "a refused request changed something"
-        return
-    member = role != "charlie"
-    if endpoint == "list":
-        assert (str(app.pk) in [item["id"] for item in response.json()["items"]]) == member
-    elif endpoint in ("entities", "websites"):
-        numbers = [item["number"] for item in response.json()["items"]]
-        assert (ORG_WEBSITE if endpoint == "websites" else org_filing.entity.number) in numbers or not member
-        assert not member or response.json()["items"][0]["organisation"]["name"] == "西湖建站代理"
-        assert member or numbers == []
-    elif endpoint == "export_applications":
-        assert (str(app.pk) in response.getvalue().decode("utf-8-sig")) == member
-    elif endpoint == "export_websites":
-        assert (ORG_WEBSITE in response.getvalue().decode("utf-8-sig")) == member
-    elif endpoint == "organisations":
-        roles = [item["role"] for item in response.json()["items"]]
-        assert roles == {"alice": ["owner"], "dave": ["editor"], "vera": ["viewer"], "charlie": []}[role]
-    elif endpoint in ("create", "copy", "batch"):
-        made = response.json()["items"] if endpoint == "batch" else [response.json()]
-        assert all(item["organisation"]["id"] == organisation.pk for item in made)
-        assert all(item["created_by"] == role for item in made)
+        with built_once(django_db_blocker, build, **SANDBOX) as made:
+            yield made
+
+    @pytest.fixture
+    def world(self, built, db):
+        return own_copy(built)
+
+    @pytest.mark.parametrize(("endpoint", "role"), ORG_CELLS, ids=[f"{e}-{r}" for e, r in ORG_CELLS])
+    def test_an_organisations_members_by_role(self, world, endpoint, role):
+        people, organisation, org_filing, alice_token = world
+        state, expected = ORG_TABLE[endpoint]
+        method, path, body, _state, _personal = TABLE[endpoint]
+        app = org_application(people, organisation, state) if state else None
+        values = {"id": app.pk if app else "", "token": alice_token.pk, "website": ORG_WEBSITE}
+        path, body = fill(path, **values), fill(body, **values)
+        if endpoint == "create":
+            body = {"type": "new_filing", "organisation": organisation.pk}
+        client = client_for(people, role)
+        before = snapshot()
+
+        response = call(client, method, path, body)
+
+        assert response.status_code == expected[role], response.content.decode()
+        if response.status_code >= 400:
+            assert response["Content-Type"] == "application/problem+json"
+            assert snapshot() == before, "a refused request changed something"
+            return
+        member = role != "charlie"
+        if endpoint == "list":
+            assert (str(app.pk) in [item["id"] for item in response.json()["items"]]) == member
+        elif endpoint in ("entities", "websites"):
+            numbers = [item["number"] for item in response.json()["items"]]
+            assert (ORG_WEBSITE if endpoint == "websites" else org_filing.entity.number) in numbers or not member
+            assert not member or response.json()["items"][0]["organisation"]["name"] == "西湖建站代理"
+            assert member or numbers == []
+        elif endpoint == "export_applications":
+            assert (str(app.pk) in response.getvalue().decode("utf-8-sig")) == member
+        elif endpoint == "export_websites":
+            assert (ORG_WEBSITE in response.getvalue().decode("utf-8-sig")) == member
+        elif endpoint == "organisations":
+            roles = [item["role"] for item in response.json()["items"]]
+            assert roles == {"alice": ["owner"], "dave": ["editor"], "vera": ["viewer"], "charlie": []}[role]
+        elif endpoint in ("create", "copy", "batch"):
+            made = response.json()["items"] if endpoint == "batch" else [response.json()]
+            assert all(item["organisation"]["id"] == organisation.pk for item in made)
+            assert all(item["created_by"] == role for item in made)
 
 
 def test_the_timeline_says_which_member_did_what(people, organisation):

@@ -15,7 +15,9 @@ from django.urls import get_resolver, reverse
 from beian.core import clock
 from beian.provider import applications, organisations, tokens
 from beian.provider.models import ApiToken, Application, Claim, Delivery, Membership, Organisation, TimelineEntry
+from tests.provider.conftest import SANDBOX, make_organisation, make_people
 from tests.provider.test_portal_pages import mirror, new_filing_post  # noqa: F401 - shared page fixtures
+from tests.shared_world import built_once, own_copy
 
 pytestmark = pytest.mark.django_db(databases=["default", "bureau"])
 
@@ -174,22 +176,40 @@ def _matches(response, expected: str) -> bool:
     return response.status_code == int(expected)
 
 
-@pytest.mark.parametrize(("route", "method", "about"), list(TABLE))
-@pytest.mark.parametrize("who", [ANON, ALICE, CHARLIE, BOB])
-def test_pages_answer_each_persona_as_the_table_says(people, route, method, about, who):
-    objects = _objects(people)
-    target = objects.get(about, about or None)
-    url = url_of(route, target)
-    client = Client()
-    if who != ANON:
-        client.force_login(people[who])
-    before = _state()
-    body = BODIES[route](objects) if route in BODIES else {}
-    response = client.get(url) if method == "GET" else client.post(url, body)
-    expected = TABLE[(route, method, about)][who]
-    assert _matches(response, expected), (route, who, response.status_code, response.get("Location"))
-    if expected != "ok" or method == "GET":
-        assert _state() == before  # a refusal, or a page, changes nothing
+class TestEachPersona:
+    """Every row on one world of alice's objects (`_objects`), built once and rolled back after each
+    row (tests/shared_world.py)."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def built(cls, django_db_setup, django_db_blocker):
+        def build():
+            people = make_people()
+            return people, _objects(people)
+
+        with built_once(django_db_blocker, build, **SANDBOX) as made:
+            yield made
+
+    @pytest.fixture
+    def world(self, built, db):
+        return own_copy(built)
+
+    @pytest.mark.parametrize(("route", "method", "about"), list(TABLE))
+    @pytest.mark.parametrize("who", [ANON, ALICE, CHARLIE, BOB])
+    def test_pages_answer_each_persona_as_the_table_says(self, world, route, method, about, who):
+        people, objects = world
+        target = objects.get(about, about or None)
+        url = url_of(route, target)
+        client = Client()
+        if who != ANON:
+            client.force_login(people[who])
+        before = _state()
+        body = BODIES[route](objects) if route in BODIES else {}
+        response = client.get(url) if method == "GET" else client.post(url, body)
+        expected = TABLE[(route, method, about)][who]
+        assert _matches(response, expected), (route, who, response.status_code, response.get("Location"))
+        if expected != "ok" or method == "GET":
+            assert _state() == before  # a refusal, or a page, changes nothing
 
 
 # ---------------------------------------------------------------- an organisation's: owner, editor, viewer
@@ -269,17 +289,36 @@ ORG_BODIES = {
 }
 
 
-@pytest.mark.parametrize(("route", "method", "about"), list(ORG_TABLE))
-@pytest.mark.parametrize("who", [OWNER, EDITOR, VIEWER, CHARLIE])
-def test_an_organisations_pages_answer_each_role(people, organisation, route, method, about, who):
-    objects = _org_objects(people, organisation)
-    url = url_of(route, objects.get(about, about or None))
-    client = Client()
-    client.force_login(people[who])
-    before = _state()
-    body = ORG_BODIES[route](objects) if route in ORG_BODIES else {}
-    response = client.get(url) if method == "GET" else client.post(url, body)
-    expected = ORG_TABLE[(route, method, about)][who]
-    assert _matches(response, expected), (route, who, response.status_code, response.get("Location"))
-    if expected != "ok" or method == "GET":
-        assert _state() == before  # a refusal, or a page, changes nothing
+class TestEachRole:
+    """Every row on one world of the organisation's objects (`_org_objects`), built once and rolled
+    back after each row (tests/shared_world.py)."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def built(cls, django_db_setup, django_db_blocker):
+        def build():
+            people = make_people()
+            organisation = make_organisation(people)
+            return people, _org_objects(people, organisation)
+
+        with built_once(django_db_blocker, build, **SANDBOX) as made:
+            yield made
+
+    @pytest.fixture
+    def world(self, built, db):
+        return own_copy(built)
+
+    @pytest.mark.parametrize(("route", "method", "about"), list(ORG_TABLE))
+    @pytest.mark.parametrize("who", [OWNER, EDITOR, VIEWER, CHARLIE])
+    def test_an_organisations_pages_answer_each_role(self, world, route, method, about, who):
+        people, objects = world
+        url = url_of(route, objects.get(about, about or None))
+        client = Client()
+        client.force_login(people[who])
+        before = _state()
+        body = ORG_BODIES[route](objects) if route in ORG_BODIES else {}
+        response = client.get(url) if method == "GET" else client.post(url, body)
+        expected = ORG_TABLE[(route, method, about)][who]
+        assert _matches(response, expected), (route, who, response.status_code, response.get("Location"))
+        if expected != "ok" or method == "GET":
+            assert _state() == before  # a refusal, or a page, changes nothing
