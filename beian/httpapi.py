@@ -63,6 +63,21 @@ class ProblemOut(Schema):
     errors: list[dict] | None = None
 
 
+class ProblemAPI(NinjaAPI):
+    """A NinjaAPI whose OpenAPI document says what its errors are: ninja documents every response
+    as `application/json`, but each 4xx and 5xx of these APIs is `application/problem+json`."""
+
+    def get_openapi_schema(self, *args, **kwargs):
+        schema = super().get_openapi_schema(*args, **kwargs)
+        for item in schema.get("paths", {}).values():
+            for operation in item.values():
+                for status, response in operation.get("responses", {}).items():
+                    content = response.get("content") or {}
+                    if str(status)[:1] in "45" and "application/json" in content:
+                        response["content"] = {"application/problem+json": content["application/json"]}
+        return schema
+
+
 # ---------------------------------------------------------------- shape errors
 
 # pydantic error type → (中文, English) for the field-level messages of a malformed request.

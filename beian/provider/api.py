@@ -32,7 +32,7 @@ from uuid import UUID
 from django.contrib.auth import authenticate
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest
-from ninja import NinjaAPI, Query, Status
+from ninja import Query, Status
 from ninja.errors import HttpError
 from ninja.security import HttpBasicAuth, HttpBearer, SessionAuth
 from pydantic import ValidationError as PydanticValidationError
@@ -42,6 +42,7 @@ from beian.core.errors import FieldError
 from beian.httpapi import (
     DICT_KEY,
     JSONOnly,
+    ProblemAPI,
     ReadableJSON,
     Shapes,
     install_problem_handlers,
@@ -214,20 +215,7 @@ session_auth = BrowserSession(csrf=True)
 SPECIALISTS = [SpecialistToken(), SpecialistBasicAuth(), SpecialistSession(csrf=True)]
 
 
-class ProviderAPI(NinjaAPI):
-    def get_openapi_schema(self, *args, **kwargs):
-        """Errors are documented as what they are: `application/problem+json`."""
-        schema = super().get_openapi_schema(*args, **kwargs)
-        for item in schema.get("paths", {}).values():
-            for operation in item.values():
-                for status, response in operation.get("responses", {}).items():
-                    content = response.get("content") or {}
-                    if str(status)[:1] in "45" and "application/json" in content:
-                        response["content"] = {"application/problem+json": content["application/json"]}
-        return schema
-
-
-api = ProviderAPI(
+api = ProblemAPI(
     renderer=ReadableJSON(),
     parser=JSONOnly(),
     title="beian provider API",
