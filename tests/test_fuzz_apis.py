@@ -39,6 +39,12 @@ CHECKS = [
     checks.content_type_conformance,
     checks.response_schema_conformance,
     checks.response_headers_conformance,
+    # A request its document says is malformed is refused (4xx), never accepted.
+    checks.negative_data_rejection,
+    # An operation that needs credentials refuses the same request without them.
+    checks.ignored_auth,
+    # A method the path does not have is 405, with an Allow header.
+    checks.unsupported_method,
 ]
 
 EXAMPLES = int(os.environ.get("BEIAN_FUZZ_EXAMPLES", "12"))

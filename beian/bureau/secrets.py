@@ -15,6 +15,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from django.conf import settings
 
+from beian.issued import Kind, issue
+
 # Letters and digits that survive being read off a phone: no 0/O, 1/l/I.
 _PASSWORD_ALPHABET = "".join(c for c in string.ascii_letters + string.digits if c not in "0O1lI")
 
@@ -38,11 +40,11 @@ def check_secret(value: str, hashed: str) -> bool:
 
 def new_filing_password() -> str:
     """Ten characters: about 57 bits, enough against guessing behind the per-entity lockout."""
-    return "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(10))
+    return issue(Kind.FILING_PASSWORD, "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(10)))
 
 
 def new_sms_code() -> str:
-    return f"{secrets.randbelow(1_000_000):06d}"
+    return issue(Kind.SMS_CODE, f"{secrets.randbelow(1_000_000):06d}")
 
 
 def code_digest(operation_id: str, mobile: str, code: str) -> str:
@@ -53,7 +55,7 @@ def code_digest(operation_id: str, mobile: str, code: str) -> str:
 def new_api_key() -> tuple[str, str]:
     """A new provider key: (key_id, full key `key_id.secret`)."""
     key_id = secrets.token_hex(8)
-    return key_id, f"{key_id}.{secrets.token_urlsafe(32)}"
+    return key_id, issue(Kind.PROVIDER_KEY, f"{key_id}.{secrets.token_urlsafe(32)}")
 
 
 def split_api_key(key: str) -> tuple[str, str] | None:

@@ -86,6 +86,7 @@ from beian.provider.schemas import (
     PageQuery,
     ProblemOut,
     QueueOut,
+    QueueQuery,
     ReviewIn,
     SubmitIn,
     TimelineOut,
@@ -775,7 +776,7 @@ def organisations_of(request):
     summary="The review queue",
     tags=["review"],
 )
-def review_queue(request, params: Query[PageQuery]):
+def review_queue(request, params: Query[QueueQuery]):
     """Applications waiting for the provider's review (初审), oldest submission first. Specialists only."""
     _specialist(request)
     found = review.queue().select_related("owner", "reviewer")
