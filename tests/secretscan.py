@@ -29,9 +29,12 @@ SESSION_ID = "session_id"
 SHOWN: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "provider-api:list_tokens"): frozenset({Kind.API_TOKEN}),
     ("POST", "portal:tokens"): frozenset({Kind.API_TOKEN}),
+    ("GET", "messaging:index"): frozenset({Kind.SMS_CODE, Kind.FILING_PASSWORD}),
     ("GET", "messaging:thread"): frozenset({Kind.SMS_CODE, Kind.FILING_PASSWORD}),
     ("GET", "messaging:thread-json"): frozenset({Kind.SMS_CODE, Kind.FILING_PASSWORD}),
     ("GET", "bureau-sim:messages"): frozenset({Kind.SMS_CODE, Kind.FILING_PASSWORD}),
+    # The bureau's admin shows a provider's new key in a message (once: a message is read once).
+    ("GET", "admin:bureau_provider_changelist"): frozenset({Kind.PROVIDER_KEY}),
 }
 
 
