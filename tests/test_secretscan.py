@@ -88,3 +88,14 @@ def test_six_digits_inside_a_longer_number_or_a_timestamp_are_not_a_code():
     watch.learn("sms_code", "123456")
     assert watch.found(b"2026-03-02T10:00:00.123456+08:00 9123456 123456a") == []
     assert watch.found(b'{"code": "123456"}') == [("sms_code", "123456")]
+
+
+def test_six_digits_the_request_typed_in_another_field_are_shown_back_without_a_leak():
+    """The verification page shows the ID's last six digits it was sent; a code that happens to be
+    the same digits is not leaked by that (else one run in a thousand would fail by chance)."""
+    code = bureau_secrets.new_sms_code()
+    page = f'<input name="id_last6" value="{code}">'.encode()
+    secretscan.check_answer("POST", "/bureau/verify/", 200, [], page, typed=frozenset({code}))
+    assert _verdict() is None
+    secretscan.check_answer("POST", "/bureau/verify/", 200, [], page)
+    assert "sms_code" in (_verdict() or "")
