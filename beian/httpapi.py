@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
+from copy import deepcopy
 from dataclasses import dataclass
 from typing import Annotated
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
+from django.utils import translation
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
@@ -61,6 +63,35 @@ class ProblemOut(Schema):
     detail: str
     detail_en: str
     errors: list[dict] | None = None
+
+
+class ProblemAPI(NinjaAPI):
+    """A NinjaAPI whose OpenAPI document says what its errors are (ninja documents every response
+    as `application/json`, but each 4xx and 5xx of these APIs is `application/problem+json`), and
+    is made once per process: the document is derived from the routes alone, which are fixed once
+    the module is loaded, and deriving it costs about a second of CPU (pydantic walks every
+    schema), while /openapi.json is public. Kept per prefix and language, and copied out."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._openapi_documents: dict[tuple, dict] = {}
+
+    def get_openapi_schema(self, *, path_prefix: str | None = None, path_params: dict | None = None):
+        key = (path_prefix, tuple(sorted((path_params or {}).items())), translation.get_language())
+        if key not in self._openapi_documents:
+            made = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+            self._openapi_documents[key] = self._problem_documents(dict(made))  # without its back-reference
+        return deepcopy(self._openapi_documents[key])
+
+    @staticmethod
+    def _problem_documents(schema: dict) -> dict:
+        for item in schema.get("paths", {}).values():
+            for operation in item.values():
+                for status, response in operation.get("responses", {}).items():
+                    content = response.get("content") or {}
+                    if str(status)[:1] in "45" and "application/json" in content:
+                        response["content"] = {"application/problem+json": content["application/json"]}
+        return schema
 
 
 # ---------------------------------------------------------------- shape errors

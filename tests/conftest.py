@@ -14,6 +14,9 @@ from hypothesis import settings as hypothesis_settings
 from beian.core import clock as clock_module
 from beian.core.clock import CHINA, ManualClock, OffsetClock, SystemClock
 
+# Every test fails if a secret its world issued is in clear in a log record or an answer (issue 14).
+pytest_plugins = ["tests.secretscan"]
+
 # The property tests run derandomized in `make test`: the same code gets the same examples and the
 # same verdict, so a red CI always points at the code, never at the draw. `make test-explore` runs
 # them with fresh randomness and many more examples, to hunt; what it finds becomes an @example or

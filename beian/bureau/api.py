@@ -35,9 +35,11 @@ from beian.bureau.schemas import (
     MessageOut,
     OperationIn,
     OperationOut,
+    ProvincesOut,
     QueryPageOut,
     RecoveryIn,
     ResendIn,
+    RuleSetOut,
     VerificationIn,
     VerificationOut,
 )
@@ -45,7 +47,7 @@ from beian.bureau.transitions import Actor
 from beian.clients import client_address
 from beian.core import provinces
 from beian.core.errors import Invalid, ValidationFailed
-from beian.httpapi import JSONOnly, ProblemOut, ReadableJSON, Shapes, Text, install_problem_handlers
+from beian.httpapi import JSONOnly, ProblemAPI, ProblemOut, ReadableJSON, Shapes, Text, install_problem_handlers
 
 # Field paths name the operation's fields, without the discriminator's values.
 SHAPES = Shapes("操作类型", "operation type", skip=frozenset(current_rules().operations))
@@ -65,7 +67,7 @@ class ProviderKey(HttpBearer):
         return provider
 
 
-api = NinjaAPI(
+api = ProblemAPI(
     renderer=ReadableJSON(),
     parser=JSONOnly(),
     title="beian bureau API",
@@ -343,7 +345,9 @@ def public_query(request, params: Query[QueryParams]):
     return {"results": page.results, "next": page.next}
 
 
-@api.get("/provinces", summary="The provinces and their rules", tags=["public"])
+@api.get(
+    "/provinces", response={200: ProvincesOut, **PROBLEMS}, summary="The provinces and their rules", tags=["public"]
+)
 def list_provinces(request):
     return {
         "provinces": [
@@ -360,7 +364,9 @@ def list_provinces(request):
     }
 
 
-@api.get("/catalogue", summary="The operation catalogue in force", tags=["public"])
+@api.get(
+    "/catalogue", response={200: RuleSetOut, **PROBLEMS}, summary="The operation catalogue in force", tags=["public"]
+)
 def catalogue(request):
     return current_rules().as_dict()
 

@@ -244,3 +244,74 @@ class OutageIn(Strict):
 class FaultsIn(Strict):
     fail_share: float = Field(ge=0, le=1)
     drop_share: float = Field(ge=0, le=1)
+
+
+class FaultsOut(Schema):
+    fail_share: float
+    drop_share: float
+
+
+class ProvinceOut(Schema):
+    code: str
+    name: str
+    short: str
+    name_en: str
+    review_limit_days: int
+    online_recovery_only: bool
+
+
+class ProvincesOut(Schema):
+    provinces: list[ProvinceOut]
+
+
+class RuleSetOut(Schema):
+    rule_set: str
+    name: str
+    name_en: str
+    filing_password: bool
+    max_domains_per_website: int | None
+    operations: list[dict[str, Any]] = Field(description="one row of the operation catalogue each")
+
+
+# ---------------------------------------------------------------- the simulation's answers
+
+
+class DecisionOut(Schema):
+    operation: str
+    state: str
+    result: dict[str, Any]
+
+
+class ClockOut(Schema):
+    now: str
+    today: str
+    offset_seconds: int
+    calendar_published: bool
+
+
+class WorkDoneOut(Schema):
+    expired: int
+    decided: int
+    shells_deregistered: int
+    messages_sent: int
+
+
+class AdvanceOut(ClockOut):
+    done: WorkDoneOut
+
+
+class ReceivedOut(Schema):
+    channel: str
+    sender: str
+    subject: str
+    body: str
+    created_at: str
+
+
+class ReceivedListOut(Schema):
+    to: str
+    messages: list[ReceivedOut]
+
+
+class OutageOut(Schema):
+    on: bool

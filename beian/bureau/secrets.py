@@ -19,6 +19,7 @@ from django.conf import settings
 
 from beian import digests
 from beian.bureau.models import Provider
+from beian.issued import Kind, issue
 
 _API_KEY_PURPOSE = "beian.bureau.provider-key"
 # Letters and digits that survive being read off a phone: no 0/O, 1/l/I.
@@ -44,11 +45,11 @@ def check_secret(value: str, hashed: str) -> bool:
 
 def new_filing_password() -> str:
     """Ten characters: about 57 bits, enough against guessing behind the per-entity lockout."""
-    return "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(10))
+    return issue(Kind.FILING_PASSWORD, "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(10)))
 
 
 def new_sms_code() -> str:
-    return f"{secrets.randbelow(1_000_000):06d}"
+    return issue(Kind.SMS_CODE, f"{secrets.randbelow(1_000_000):06d}")
 
 
 def code_digest(operation_id: str, mobile: str, code: str) -> str:
@@ -59,7 +60,7 @@ def code_digest(operation_id: str, mobile: str, code: str) -> str:
 def new_api_key() -> tuple[str, str]:
     """A new provider key: (key_id, full key `key_id.secret`)."""
     key_id = secrets.token_hex(8)
-    return key_id, f"{key_id}.{secrets.token_urlsafe(32)}"
+    return key_id, issue(Kind.PROVIDER_KEY, f"{key_id}.{secrets.token_urlsafe(32)}")
 
 
 def api_key_digest(key: str) -> str:

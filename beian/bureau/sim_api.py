@@ -8,19 +8,31 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from ninja import NinjaAPI, Query, Schema
+from ninja import Query, Schema
 
 from beian.bureau import api as bureau_api
 from beian.bureau import holidays, outbox, review, simulation, work
 from beian.bureau.errors import BureauError
 from beian.bureau.models import Operation
-from beian.bureau.schemas import AdvanceIn, DecisionIn, FaultsIn, OutageIn
+from beian.bureau.schemas import (
+    AdvanceIn,
+    AdvanceOut,
+    ClockOut,
+    DecisionIn,
+    DecisionOut,
+    FaultsIn,
+    FaultsOut,
+    OutageIn,
+    OutageOut,
+    ReceivedListOut,
+    WorkDoneOut,
+)
 from beian.bureau.transitions import Actor
 from beian.core import clock
-from beian.httpapi import JSONOnly, ReadableJSON, Text
+from beian.httpapi import JSONOnly, ProblemAPI, ReadableJSON, Text
 from beian.messaging import send
 
-sim = NinjaAPI(
+sim = ProblemAPI(
     renderer=ReadableJSON(),
     parser=JSONOnly(),
     title="beian bureau simulation API",
@@ -30,6 +42,7 @@ sim = NinjaAPI(
     docs_url="/docs",
 )
 bureau_api.install_handlers(sim)
+PROBLEMS = bureau_api.PROBLEMS
 
 
 def _enabled() -> None:
@@ -47,7 +60,9 @@ def _clock_state() -> dict:
     }
 
 
-@sim.post("/decisions", summary="Force a decision on an operation under review")
+@sim.post(
+    "/decisions", response={200: DecisionOut, **PROBLEMS}, summary="Force a decision on an operation under review"
+)
 def force_decision(request, payload: DecisionIn):
     _enabled()
     op = Operation.objects.filter(pk=payload.operation).first()
@@ -60,13 +75,17 @@ def force_decision(request, payload: DecisionIn):
     return {"operation": str(op.pk), "state": op.state, "result": op.result}
 
 
-@sim.get("/clock", summary="The simulated time")
+@sim.get("/clock", response={200: ClockOut, **PROBLEMS}, summary="The simulated time")
 def read_clock(request):
     _enabled()
     return _clock_state()
 
 
-@sim.post("/clock/advance", summary="Move simulated time forward and run what became due")
+@sim.post(
+    "/clock/advance",
+    response={200: AdvanceOut, **PROBLEMS},
+    summary="Move simulated time forward and run what became due",
+)
 def advance_clock(request, payload: AdvanceIn):
     _enabled()
     today = clock.today()
@@ -90,7 +109,9 @@ class MessagesQuery(Schema):
     to: Text
 
 
-@sim.get("/messages", summary="What a phone number or email address received")
+@sim.get(
+    "/messages", response={200: ReceivedListOut, **PROBLEMS}, summary="What a phone number or email address received"
+)
 def messages(request, params: Query[MessagesQuery]):
     _enabled()
     outbox.dispatch()  # the simulated gateway delivers what is queued before the phone is read
@@ -113,34 +134,46 @@ def messages(request, params: Query[MessagesQuery]):
     }
 
 
-@sim.get("/outage", summary="Whether the bureau is down")
+@sim.get("/outage", response={200: OutageOut, **PROBLEMS}, summary="Whether the bureau is down")
 def read_outage(request):
     _enabled()
     return {"on": simulation.outage()}
 
 
-@sim.put("/outage", summary="Take the bureau down, or bring it back")
+@sim.put("/outage", response={200: OutageOut, **PROBLEMS}, summary="Take the bureau down, or bring it back")
 def set_outage(request, payload: OutageIn):
     _enabled()
     simulation.set_outage(payload.on)
     return {"on": payload.on}
 
 
-@sim.get("/faults", summary="The shares of requests that fail and that lose their answer")
+@sim.get(
+    "/faults",
+    response={200: FaultsOut, **PROBLEMS},
+    summary="The shares of requests that fail and that lose their answer",
+)
 def read_faults(request):
     _enabled()
     faults = simulation.faults()
     return {"fail_share": faults.fail_share, "drop_share": faults.drop_share}
 
 
-@sim.put("/faults", summary="Make a share of requests fail (503) and a share lose their answer (dropped connection)")
+@sim.put(
+    "/faults",
+    response={200: FaultsOut, **PROBLEMS},
+    summary="Make a share of requests fail (503) and a share lose their answer (dropped connection)",
+)
 def set_faults(request, payload: FaultsIn):
     _enabled()
     simulation.set_faults(fail_share=payload.fail_share, drop_share=payload.drop_share)
     return {"fail_share": payload.fail_share, "drop_share": payload.drop_share}
 
 
-@sim.post("/work", summary="Run the bureau's due work now (expiries, planned decisions, shell sweeps, messages)")
+@sim.post(
+    "/work",
+    response={200: WorkDoneOut, **PROBLEMS},
+    summary="Run the bureau's due work now (expiries, planned decisions, shell sweeps, messages)",
+)
 def run_work(request):
     _enabled()
     done = work.run_due()

@@ -18,6 +18,7 @@ from django.db.models import Q
 from beian import digests
 from beian.core import clock
 from beian.enforcement.models import Edge
+from beian.issued import Kind, issue
 
 log = logging.getLogger("beian.enforcement")
 
@@ -62,7 +63,7 @@ def create(name: str) -> Issued:
         raise ValueError(f"an edge named {name!r} exists already (revoke it, or choose another name)")
     for _attempt in range(3):
         key_id = secrets.token_hex(8)
-        token = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+        token = issue(Kind.EDGE_TOKEN, f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}")
         try:
             with transaction.atomic():
                 edge = Edge.objects.create(name=name, key_id=key_id, digest=digest(token), created_at=clock.now())

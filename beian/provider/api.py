@@ -26,15 +26,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from copy import deepcopy
 from urllib.parse import urlsplit
 from uuid import UUID
 
 from django.contrib.auth import authenticate
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest
-from django.utils import translation
-from ninja import NinjaAPI, Query, Status
+from ninja import Query, Status
 from ninja.errors import HttpError
 from ninja.security import HttpBasicAuth, HttpBearer, SessionAuth
 from pydantic import ValidationError as PydanticValidationError
@@ -44,6 +42,7 @@ from beian.core.errors import FieldError
 from beian.httpapi import (
     DICT_KEY,
     JSONOnly,
+    ProblemAPI,
     ReadableJSON,
     Shapes,
     install_problem_handlers,
@@ -87,6 +86,7 @@ from beian.provider.schemas import (
     PageQuery,
     ProblemOut,
     QueueOut,
+    QueueQuery,
     ReviewIn,
     SubmitIn,
     TimelineOut,
@@ -216,34 +216,7 @@ session_auth = BrowserSession(csrf=True)
 SPECIALISTS = [SpecialistToken(), SpecialistBasicAuth(), SpecialistSession(csrf=True)]
 
 
-class ProviderAPI(NinjaAPI):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        # The document is derived from the routes alone, which are fixed once the module is loaded,
-        # and deriving it costs about a second of CPU (pydantic walks every schema): /openapi.json
-        # is public, so it is made once per process (per prefix and language) and copied out.
-        self._openapi_documents: dict[tuple, dict] = {}
-
-    def get_openapi_schema(self, *, path_prefix: str | None = None, path_params: dict | None = None):
-        key = (path_prefix, tuple(sorted((path_params or {}).items())), translation.get_language())
-        if key not in self._openapi_documents:
-            made = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
-            self._openapi_documents[key] = self._problem_documents(dict(made))  # without its back-reference
-        return deepcopy(self._openapi_documents[key])
-
-    @staticmethod
-    def _problem_documents(schema):
-        """Errors are documented as what they are: `application/problem+json`."""
-        for item in schema.get("paths", {}).values():
-            for operation in item.values():
-                for status, response in operation.get("responses", {}).items():
-                    content = response.get("content") or {}
-                    if str(status)[:1] in "45" and "application/json" in content:
-                        response["content"] = {"application/problem+json": content["application/json"]}
-        return schema
-
-
-api = ProviderAPI(
+api = ProblemAPI(
     renderer=ReadableJSON(),
     parser=JSONOnly(),
     title="beian provider API",
@@ -803,7 +776,7 @@ def organisations_of(request):
     summary="The review queue",
     tags=["review"],
 )
-def review_queue(request, params: Query[PageQuery]):
+def review_queue(request, params: Query[QueueQuery]):
     """Applications waiting for the provider's review (初审), oldest submission first. Specialists only."""
     _specialist(request)
     found = review.queue().select_related("owner", "reviewer")

@@ -96,7 +96,7 @@ class BureauClient:
         return self._call("GET", "events", params={"after": after, "limit": limit})
 
 
-class _InProcessWSGI:
+class InProcessWSGI:
     """This deployment's own Django application, called in-process. Unlike a request from outside,
     it must not close the caller's database connections when it finishes (the caller may be in
     the middle of a transaction), so it holds back Django's per-request connection clean-up, as
@@ -128,5 +128,5 @@ def in_process(*, api_key: str) -> BureauClient:
     """A client of the bureau served by this same deployment, without a socket (the demo world
     uses it before the server is up)."""
     return BureauClient(
-        base_url="http://127.0.0.1/bureau/api/v1", api_key=api_key, transport=httpx.WSGITransport(app=_InProcessWSGI())
+        base_url="http://127.0.0.1/bureau/api/v1", api_key=api_key, transport=httpx.WSGITransport(app=InProcessWSGI())
     )

@@ -61,12 +61,20 @@ class ClaimForm(forms.Form):
         return None if key == "personal" else int(key)
 
 
+class OneTimeCodeInput(forms.TextInput):
+    """An SMS code is typed, never rendered back: a page that refused it must not carry a code that
+    may be another's (found by the suite's scan for secrets, tests/secretscan.py)."""
+
+    def format_value(self, value):
+        return None
+
+
 class CodeForm(forms.Form):
     code = forms.CharField(
         label=gettext_lazy("核验码"),
         max_length=20,
         help_text=gettext_lazy("主体负责人手机收到的短信中的 6 位数字"),
-        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+        widget=OneTimeCodeInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
         error_messages={"required": gettext_lazy("请填写短信中的核验码")},
     )
 

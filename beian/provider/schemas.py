@@ -180,6 +180,13 @@ class PageQuery(Schema):
     offset: int = Field(0, ge=0, le=1_000_000, description="Deprecated: use cursor")
 
 
+class QueueQuery(Schema):
+    """The review queue pages by position: it changes under the reviewer as applications are taken."""
+
+    limit: int = Field(100, ge=1, le=500)
+    offset: int = Field(0, ge=0, le=1_000_000)
+
+
 class FilingQuery(PageQuery):
     q: Search | None = None
     state: FilingState | None = Field(

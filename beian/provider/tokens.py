@@ -28,6 +28,7 @@ from django.db.models import Q, QuerySet
 from beian import digests
 from beian.core import clock
 from beian.core.errors import Errors
+from beian.issued import Kind, issue
 from beian.provider.errors import ProviderError
 from beian.provider.models import ApiToken
 
@@ -148,7 +149,7 @@ def create(*, user: AbstractBaseUser, name: str, expires_in_days: int | None = N
         except IntegrityError:  # a key id drawn twice in 2**64: draw again
             continue
         log.info("API token %s (%s) made for %s", display(token), token.name, user.get_username())
-        return Issued(token, secret)
+        return Issued(token, issue(Kind.API_TOKEN, secret))
     raise RuntimeError("three key ids in a row were taken: the random source is broken")
 
 

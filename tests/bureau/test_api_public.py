@@ -386,3 +386,22 @@ def test_docs_page_points_at_the_document(public_http):
     assert r.status_code == 200
     assert r["Content-Type"].startswith("text/html")
     assert b"/bureau/api/v1/openapi.json" in r.content
+
+
+def test_openapi_document_says_errors_are_problem_documents_and_every_answer_has_a_schema(public_http):
+    """Found by schemathesis (tests/test_fuzz_apis.py): the document called every 4xx
+    `application/json`, the API answers `application/problem+json`; /provinces and /catalogue had
+    no schema for their answer."""
+    doc = json.loads(public_http.client.get("/bureau/api/v1/openapi.json").content)
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            for status, response in operation["responses"].items():
+                kinds = set(response.get("content", {}))
+                if status[0] in "45":
+                    assert kinds == {"application/problem+json"}, (method, path, status)
+                else:
+                    assert kinds == {"application/json"}, (method, path, status)
+                    assert response["content"]["application/json"].get("schema"), (method, path, status)
+    r = public_http.client.get("/bureau/api/v1/provinces")
+    assert r.status_code == 200
+    assert r["Content-Type"] == "application/json; charset=utf-8"

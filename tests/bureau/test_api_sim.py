@@ -338,3 +338,18 @@ def test_sim_openapi_document_lists_the_controls(public_http):
     assert "openapi" in doc
     assert {path: set(methods) for path, methods in doc["paths"].items()} == SIM_PATHS
     assert public_http.client.get("/bureau/sim/v1/docs").status_code == 200
+
+
+def test_sim_openapi_document_gives_every_answer_its_schema(public_http):
+    """Found by schemathesis (tests/test_fuzz_apis.py): the controls documented only a 200 without
+    a schema, and answered 404, 422 and 503 as well."""
+    doc = json.loads(public_http.client.get("/bureau/sim/v1/openapi.json").content)
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            responses = operation["responses"]
+            assert {"200", "404", "422"} <= set(responses), (method, path)
+            assert responses["200"]["content"]["application/json"]["schema"], (method, path)
+            assert set(responses["422"]["content"]) == {"application/problem+json"}, (method, path)
+    r = public_http.client.post("/bureau/sim/v1/decisions", "{}", content_type="application/json")
+    assert r.status_code == 422
+    assert r["Content-Type"] == "application/problem+json"

@@ -199,6 +199,8 @@ def test_wrong_code_shows_attempts_left_then_returns_the_operation(client, world
     r = _verify(client, op, ver, wrong)
     assert r.status_code == 200
     assert "核验码不正确，还可尝试 5 次" in _text(r)
+    assert f'value="{wrong}"' not in _text(r)  # a refused code is not rendered back into the page
+    assert f'value="{ver.mobile}"' in _text(r)  # what else was typed is
     for _ in range(4):
         _verify(client, op, ver, wrong)
     r = _verify(client, op, ver, wrong)  # the 6th wrong entry

@@ -76,3 +76,19 @@ def test_s20_json_lines_one_per_request_and_job_and_never_a_secret(client, peopl
     assert any(j["job"] == "messages_sent" and j["done"] >= 1 for j in jobs)
     for what, secret in secrets.items():
         assert secret not in text, f"the {what} is in the log"
+
+
+def test_a_session_id_never_reaches_the_sql_debug_log(client, settings, caplog):
+    """Found by the suite's scan for secrets: with DEBUG on, Django logged the queries on the
+    sessions table with the session id in them."""
+    from django.contrib.auth.models import User
+
+    settings.DEBUG = True  # Django logs every query only then
+    caplog.set_level(logging.DEBUG, logger="django.db.backends")
+    client.force_login(User.objects.create_user("dana", "dana@example.cn", "dana-pass"))
+    client.get("/portal/")
+    session_id = client.cookies["sessionid"].value
+    on_sessions = [r for r in caplog.records if "django_session" in r.getMessage()]
+    assert on_sessions  # the queries are still logged, without their literals
+    assert all(session_id not in r.getMessage() and session_id not in str(r.params) for r in on_sessions)
+    assert all(session_id not in r.sql for r in on_sessions)

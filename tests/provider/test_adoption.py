@@ -112,6 +112,7 @@ def test_s20_a_wrong_code_is_refused_with_a_field_error_and_changes_nothing(exis
     assert "核验码不正确，还可尝试 4 次" in text(r)
     assert 'id="wrap-code"' in text(r)
     assert "has-error" in text(r).split('id="wrap-code"')[0][-80:]
+    assert wrong not in text(r)  # a refused code is not rendered back into the page (it may be another's)
     assert FiledEntity.objects.get(number=existing.number).owner_id is None
     assert not HolderChange.objects.exists()
     # Not a code at all: said at once, and no try spent.

@@ -786,3 +786,11 @@ def test_the_draft_of_each_type_holds_its_catalogue_sections(op_type):
     from beian.provider.schemas import DATA_SCHEMAS
 
     assert set(DATA_SCHEMAS[op_type].model_fields) == set(shape(op_type).sections)
+
+
+def test_the_review_queue_documents_only_the_paging_it_does():
+    """Found by schemathesis: the queue documented `cursor` (PageQuery's) and silently ignored it,
+    so any value, repeated or not, was accepted; it pages by offset."""
+    document = Client().get("/api/v1/openapi.json").json()
+    parameters = document["paths"]["/api/v1/review/queue"]["get"]["parameters"]
+    assert {p["name"] for p in parameters} == {"limit", "offset"}
