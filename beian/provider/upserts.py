@@ -5,9 +5,9 @@ feed. Django's `bulk_create(update_conflicts=True)` builds a model instance and 
 of every row in Python (about 130 µs a website with its entity and domains on this project's
 machine, more than the whole budget of a catch-up at 5,000 events a second), and a lookup by
 thousands of keys (`__in`) sends and parses as many parameters. Here the rows are one JSON text
-(encoded in C) that the database unpacks itself: `json_to_recordset` on PostgreSQL, `json_each` on
-SQLite. The statements are the same on both; only that row source differs. Column names and types
-come from the model's fields.
+(encoded in C), an array of arrays, that the database unpacks itself: `jsonb_array_elements` on
+PostgreSQL, `json_each` on SQLite. The statements are the same on both; only that row source
+differs. Column names and types come from the model's fields.
 """
 
 from __future__ import annotations
@@ -25,19 +25,28 @@ def _connection(model: type[models.Model]):
 
 
 def _rows(connection, fields: Sequence[models.Field]) -> str:
-    """A subquery of the document's rows (its one parameter) with the fields' columns."""
+    """A subquery of the document's rows (its one parameter, an array of arrays of values in the
+    order of `fields`) with the fields' columns."""
     qn = connection.ops.quote_name
     if connection.vendor == "postgresql":
-        declared = ", ".join(f"{qn(f.column)} {f.db_type(connection)}" for f in fields)
-        return f"(SELECT * FROM json_to_recordset(%s::json) AS r({declared}))"
+        # jsonb, parsed once, then each value by position: about three times faster than
+        # json_to_recordset over objects, and the document is smaller.
+        picked = ", ".join(
+            f"(e -> {i}) AS {qn(f.column)}"
+            if isinstance(f, models.JSONField)
+            # Cast without a length (`varchar`, not `varchar(44)`, which would cut a longer value):
+            # storing it is what refuses one too long, as an INSERT of it would.
+            else f"(e ->> {i})::{f.cast_db_type(connection)} AS {qn(f.column)}"
+            for i, f in enumerate(fields)
+        )
+        return f"(SELECT {picked} FROM jsonb_array_elements(%s::jsonb) AS e)"
     if connection.vendor == "sqlite":
-        picked = ", ".join(f"json_extract(value, '$.\"{f.column}\"') AS {qn(f.column)}" for f in fields)
+        picked = ", ".join(f"json_extract(value, '$[{i}]') AS {qn(f.column)}" for i, f in enumerate(fields))
         return f"(SELECT {picked} FROM json_each(%s))"
     raise NotImplementedError(connection.vendor)
 
 
-def _document(connection, fields: Sequence[models.Field], rows: Iterable[Sequence]) -> str:
-    columns = [f.column for f in fields]
+def _document(connection, rows: Iterable[Sequence]) -> str:
     seen: dict[object, str] = {}  # a page's rows share their `updated_at`: adapt it once
 
     def value(v: object) -> str:
@@ -51,7 +60,7 @@ def _document(connection, fields: Sequence[models.Field], rows: Iterable[Sequenc
                 raise TypeError(f"{type(v).__name__} is not a value of the mirror")
         return seen[v]
 
-    return json.dumps([dict(zip(columns, row, strict=True)) for row in rows], ensure_ascii=False, default=value)
+    return json.dumps(rows if isinstance(rows, list) else list(rows), ensure_ascii=False, default=value)
 
 
 def upsert(
@@ -86,7 +95,7 @@ def upsert(
     if returning:
         sql += " RETURNING " + ", ".join(qn(meta.get_field(name).column) for name in returning)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [_document(connection, fields, rows)])
+        cursor.execute(sql, [_document(connection, rows)])
         return cursor.fetchall() if returning else []
 
 
@@ -97,7 +106,7 @@ def among(model: type[models.Model], name: str, values: Iterable) -> RawSQL:
     column = connection.ops.quote_name(field.column)
     return RawSQL(
         f"SELECT {column} FROM {_rows(connection, [field])} AS s",
-        [_document(connection, [field], ((v,) for v in values))],
+        [_document(connection, ((v,) for v in values))],
     )
 
 
@@ -113,7 +122,7 @@ def keep_only(model: type[models.Model], parent: str, child: str, sets: dict[int
     p, c = (qn(f.column) for f in fields)
     table = qn(meta.db_table)
     # A parent with no children at all is a row whose child is null: it still names its parent.
-    wanted = _document(connection, fields, ((pk, v) for pk, values in sets.items() for v in [*values] or [None]))
+    wanted = _document(connection, ((pk, v) for pk, values in sets.items() for v in [*values] or [None]))
     source = _rows(connection, fields)
     with connection.cursor() as cursor:
         cursor.execute(
