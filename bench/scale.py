@@ -4,7 +4,8 @@
 The registry grows in steps (by default to 10 thousand, 100 thousand and 1 million websites, two
 per entity on average; `--full` adds the national 10 million), each step loaded with
 `python -m beian load_national` on top of the last, on PostgreSQL (databases beian_scale and
-beian_scale_bureau, dropped at the end) and on SQLite (a temporary directory; the load only).
+beian_scale_bureau, or PREFIX and PREFIX_bureau with `--db-prefix`, dropped at the end) and on
+SQLite (a temporary directory; the load only).
 After each PostgreSQL step:
 
 - load: websites/s of the step, beside a plain COPY (SQLite: executemany in one transaction) of
@@ -88,11 +89,16 @@ def pg_admin(sql: str, pg: str = PG) -> None:
         conn.execute(sql)
 
 
+# The benchmark's PostgreSQL databases: DB and DB_bureau (`--db-prefix`, so that two runs on one
+# server keep apart).
+DB = "beian_scale"
+
+
 def pg_env() -> dict:
     return {
         **os.environ,
-        "BEIAN_DATABASE_URL": f"{PG}/beian_scale",
-        "BEIAN_BUREAU_DATABASE_URL": f"{PG}/beian_scale_bureau",
+        "BEIAN_DATABASE_URL": f"{PG}/{DB}",
+        "BEIAN_BUREAU_DATABASE_URL": f"{PG}/{DB}_bureau",
         "BEIAN_PUBLIC_RATE_PER_MINUTE": "100000000",
         "BEIAN_LOG_LEVEL": "WARNING",
     }
@@ -102,7 +108,7 @@ def baseline_copy(rows: int) -> float:
     """Trivial rows/s by COPY into an empty table of the bureau's PostgreSQL database."""
     import psycopg
 
-    with closing(psycopg.connect(f"{PG}/beian_scale_bureau")) as conn:
+    with closing(psycopg.connect(f"{PG}/{DB}_bureau")) as conn:
         conn.execute("CREATE TEMP TABLE trivial (id bigint PRIMARY KEY, v text)")
         payload = "".join(f"{i}\tx\n" for i in range(rows)).encode()
         started = time.perf_counter()
@@ -237,7 +243,7 @@ started, count = time.perf_counter(), 0
 if mode == "read":
     after = 0
     while True:
-        page = client.events(after=after, limit=1000)
+        page = client.events(after=after, limit=sync.PAGE)
         if not page["events"]:
             break
         count += len(page["events"])
@@ -278,18 +284,21 @@ def fmt(value: float, unit: str = "") -> str:
 
 
 def main() -> None:
+    global DB
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--full", action="store_true", help="go on to 10 million websites (5 million entities)")
     parser.add_argument("--sizes", default=None, help="comma-separated website counts (default 10k,100k,1M)")
     parser.add_argument("--seconds", type=float, default=8.0, help="wrk's duration per kind")
     parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the databases")
+    parser.add_argument("--db-prefix", default=DB, help="name of the PostgreSQL databases (and PREFIX_bureau)")
     parser.add_argument("--out", default=str(ROOT / "docs" / "performance.md"))
     args = parser.parse_args()
+    DB = args.db_prefix
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else [*DEFAULT_SIZES, *([FULL] if args.full else [])]
 
     env = pg_env()
-    for name in ("beian_scale", "beian_scale_bureau"):
+    for name in (DB, f"{DB}_bureau"):
         pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         pg_admin(f'CREATE DATABASE "{name}"')
     rows: list[dict] = []
@@ -338,7 +347,7 @@ def main() -> None:
             have = size
             report(row)
         if not args.keep:
-            for name in ("beian_scale", "beian_scale_bureau"):
+            for name in (DB, f"{DB}_bureau"):
                 pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     write(rows, Path(args.out))
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import pydantic_core
 from django.conf import settings
 
 from beian.core.errors import FieldError
@@ -60,7 +61,9 @@ class BureauClient:
             # Our own key is wrong: a configuration fault, not the customer's; keep retrying.
             raise Unavailable("the bureau refused this provider's API key")
         try:
-            body = response.json()
+            # pydantic's parser (pydantic_core, pinned by pydantic's own pin), about twice as fast as
+            # the standard library's on a feed page of thousands of events.
+            body = pydantic_core.from_json(response.content)
         except ValueError:
             raise Unavailable(f"{response.status_code}: not JSON") from None
         if response.status_code == 429 and body.get("code") == "rate_limited":

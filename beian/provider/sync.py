@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime
 
-from django.db import transaction
+from django.db import router, transaction
 
 from beian.core import clock
 from beian.core.catalogue import OPERATION_CODES, Hosting, Serving, shape
-from beian.provider import bureau_client, holders, holidays, listing, notices, rules
+from beian.provider import bureau_client, holders, holidays, listing, notices, rules, upserts
 from beian.provider.models import Application, FiledDomain, FiledEntity, FiledWebsite, SyncCursor, TimelineEntry
 from beian.provider.transitions import BUREAU_STATES, Role, allowed, apply
 
@@ -140,6 +140,24 @@ def follow_website(snapshot: dict, *, version: int) -> FiledWebsite:
     return website
 
 
+# The columns `follow_websites` writes, the unique number first.
+ENTITY_FIELDS = ["number", "name", "unit_type", "province", "status", "updated_at"]
+WEBSITE_FIELDS = [
+    "number",
+    "entity",
+    "name",
+    "home_url",
+    "status",
+    "deregistered_reason",
+    "shell_since",
+    "shell_deadline",
+    "access_state",
+    "access_ended_reason",
+    "ips",
+    "version",
+    "updated_at",
+]
+
 HANDLERS = {
     "operation.updated": lambda event: follow_operation(event["data"]),
     "website.updated": lambda event: follow_website(event["data"], version=event["seq"]),
@@ -160,7 +178,8 @@ def follow_websites(events: list[dict]) -> None:
     state as applying them one by one in sequence order: the last snapshot of a website (and of an
     entity) wins, a website's version is its last event's sequence number, and an entity without
     an owner takes the owner of the first of its websites that moved here by an approved
-    transfer-in. A handful of queries for the whole run instead of about ten per event."""
+    transfer-in. One statement for each table of the mirror, whatever the length of the run
+    (`upserts`), instead of about ten queries an event."""
     now = clock.now()
     last: dict[str, tuple[int, dict]] = {}
     entities: dict[str, dict] = {}
@@ -168,84 +187,59 @@ def follow_websites(events: list[dict]) -> None:
         snapshot = event["data"]
         last[snapshot["number"]] = (event["seq"], snapshot)
         entities[snapshot["entity"]["number"]] = snapshot["entity"]
-    FiledEntity.objects.bulk_create(
-        [
-            FiledEntity(
-                number=e["number"],
-                name=e["name"],
-                unit_type=e["unit_type"],
-                province=e["province"],
-                status=e["status"],
-                updated_at=now,
-            )
-            for e in entities.values()
-        ],
-        update_conflicts=True,
-        unique_fields=["number"],
-        update_fields=["name", "unit_type", "province", "status", "updated_at"],
-    )
     entity_rows = {
         number: (pk, owner is not None or organisation is not None)
-        for number, pk, owner, organisation in FiledEntity.objects.filter(number__in=list(entities)).values_list(
-            "number", "id", "owner_id", "organisation_id"
+        for number, pk, owner, organisation in upserts.upsert(
+            FiledEntity,
+            ENTITY_FIELDS,
+            [(e["number"], e["name"], e["unit_type"], e["province"], e["status"], now) for e in entities.values()],
+            unique=["number"],
+            update=ENTITY_FIELDS[1:],
+            returning=["number", "id", "owner", "organisation"],
         )
     }
-    FiledWebsite.objects.bulk_create(
-        [
-            FiledWebsite(
-                number=number,
-                entity_id=entity_rows[snapshot["entity"]["number"]][0],
-                name=snapshot["name"],
-                home_url=snapshot["home_url"],
-                status=snapshot["status"],
-                deregistered_reason=snapshot.get("deregistered_reason") or "",
-                shell_since=_dt(snapshot.get("shell_since")),
-                shell_deadline=_d(snapshot.get("shell_deadline")),
-                access_state=(snapshot.get("access") or {}).get("state", ""),
-                access_ended_reason=(snapshot.get("access") or {}).get("ended_reason") or "",
-                ips=(snapshot.get("access") or {}).get("ips", []),
-                version=seq,
-                updated_at=now,
+    website_rows = []
+    for number, (seq, snapshot) in last.items():
+        access = snapshot.get("access") or {}
+        website_rows.append(
+            (
+                number,
+                entity_rows[snapshot["entity"]["number"]][0],
+                snapshot["name"],
+                snapshot["home_url"],
+                snapshot["status"],
+                snapshot.get("deregistered_reason") or "",
+                _dt(snapshot.get("shell_since")),
+                _d(snapshot.get("shell_deadline")),
+                access.get("state", ""),
+                access.get("ended_reason") or "",
+                access.get("ips", []),
+                seq,
+                now,
             )
-            for number, (seq, snapshot) in last.items()
-        ],
-        update_conflicts=True,
-        unique_fields=["number"],
-        update_fields=[
-            "entity",
-            "name",
-            "home_url",
-            "status",
-            "deregistered_reason",
-            "shell_since",
-            "shell_deadline",
-            "access_state",
-            "access_ended_reason",
-            "ips",
-            "version",
-            "updated_at",
-        ],
-    )
-    website_ids = dict(FiledWebsite.objects.filter(number__in=list(last)).values_list("number", "id"))
-    wanted = {
-        (website_ids[number], name) for number, (_, snapshot) in last.items() for name in snapshot.get("domains", [])
-    }
-    have = dict(
-        ((website_id, name), pk)
-        for pk, website_id, name in FiledDomain.objects.filter(website_id__in=website_ids.values()).values_list(
-            "id", "website_id", "name"
+        )
+    website_ids = dict(
+        upserts.upsert(
+            FiledWebsite,
+            WEBSITE_FIELDS,
+            website_rows,
+            unique=["number"],
+            update=WEBSITE_FIELDS[1:],
+            returning=["number", "id"],
         )
     )
-    gone = [pk for key, pk in have.items() if key not in wanted]
-    if gone:
-        FiledDomain.objects.filter(pk__in=gone).delete()
-    FiledDomain.objects.bulk_create(
-        [FiledDomain(website_id=website_id, name=name) for website_id, name in wanted if (website_id, name) not in have]
+    upserts.keep_only(
+        FiledDomain,
+        "website",
+        "name",
+        {website_ids[number]: snapshot.get("domains", []) for number, (_, snapshot) in last.items()},
     )
     # A website that moved here (by transfer-in) belongs to whoever asked for it.
     asked = {
         app.website_number: app
-        for app in Application.objects.filter(type__in=MOVE_HERE, website_number__in=list(last), state=S.APPROVED)
+        for app in Application.objects.filter(
+            type__in=MOVE_HERE, state=S.APPROVED, website_number__in=upserts.among(Application, "website_number", last)
+        )
     }
     claimed: set[str] = set()
     for number, (_, snapshot) in sorted(last.items(), key=lambda item: item[1][0]):
@@ -256,9 +250,22 @@ def follow_websites(events: list[dict]) -> None:
             claimed.add(entity_number)
 
 
+def _without_waiting_for_the_disk() -> None:
+    """A page's commit need not wait for its WAL to reach the disk (PostgreSQL's
+    `synchronous_commit = off`, for this transaction only): a crash can lose only the last pages
+    applied, with the cursor that records them, and they are read and applied again, which
+    changes nothing that stayed. Catching up, a page of thousands of rows then no longer waits
+    for a flush of its own."""
+    connection = transaction.get_connection(router.db_for_write(SyncCursor))
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
+
+
 def _apply_page(events: list[dict]) -> int:
     """The events after the cursor, in one transaction with the cursor; consecutive website
     snapshots together (`follow_websites`), every other event in its turn."""
+    _without_waiting_for_the_disk()
     locked = SyncCursor.objects.select_for_update().get(id=1)
     fresh = [e for e in events if e["seq"] > locked.after]  # another worker may have applied some
     run: list[dict] = []
@@ -290,7 +297,12 @@ def _apply_one_by_one(events: list[dict]) -> int:
     return applied
 
 
-def sync_once(*, client: bureau_client.BureauClient, limit: int = 1000) -> int:
+# A page of the feed: the most the bureau gives at once. Catching up, each page is a request and a
+# transaction at both ends, so the fewer the better; a page is a few MB of JSON.
+PAGE = 5000
+
+
+def sync_once(*, client: bureau_client.BureauClient, limit: int = PAGE) -> int:
     """Read one page of the feed after the stored cursor and apply it; returns events applied.
 
     The page is applied in one transaction with the cursor (a provider catching up on a million

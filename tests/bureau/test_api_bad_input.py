@@ -260,7 +260,7 @@ def test_operation_id_must_be_a_uuid(operator_http):
     [
         ({"after": -1}, {"after": "greater_than_equal"}),
         ({"limit": 0}, {"limit": "greater_than_equal"}),
-        ({"limit": 5000}, {"limit": "less_than_equal"}),
+        ({"limit": 5001}, {"limit": "less_than_equal"}),
         ({"after": "x"}, {"after": "int_parsing"}),
         ({"after": 10**30}, {"after": "less_than_equal"}),
     ],

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 from django.db import transaction
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from beian.bureau import bulkload
 from beian.bureau.models import Event, Provider
@@ -30,12 +32,14 @@ def mirror() -> dict[str, dict]:
 
 
 def expected(events: list[dict]) -> dict[str, dict]:
+    """Each website as its last snapshot says, with its entity as the entity's last snapshot says
+    (in a snapshot of another of its websites, maybe)."""
+    snapshots = [event for event in events if event["kind"] == "website.updated"]  # not the calendar
+    entities = {event["data"]["entity"]["number"]: event["data"]["entity"] for event in snapshots}
     found = {}
-    for event in events:
-        if event["kind"] != "website.updated":
-            continue  # the calendar the provider's feed starts with
+    for event in snapshots:
         s = event["data"]
-        e = s["entity"]
+        e = entities[s["entity"]["number"]]
         access = s["access"] or {}
         found[s["number"]] = {
             "entity": (e["number"], e["name"], e["status"], e["unit_type"], e["province"]),
@@ -127,3 +131,83 @@ def test_a_page_that_fails_is_applied_one_event_at_a_time(bureau, keys, monkeypa
         pass
     assert SyncCursor.objects.get(id=1).after == total
     assert FiledWebsite.objects.count() == total - 1
+
+
+# A small world of snapshots for the property below: a few websites of two entities, whose
+# snapshots change every field the mirror keeps, between which come events of other kinds.
+WEBSITES = ["京ICP备10000001号-1", "京ICP备10000001号-2", "沪ICP备20000002号-1"]
+SNAPSHOT = st.fixed_dictionaries(
+    {
+        "number": st.sampled_from(WEBSITES),
+        "name": st.sampled_from(["网站甲", "网站乙", "改名后的网站"]),
+        "home_url": st.sampled_from(["https://a.cn/", "https://b.cn/"]),
+        "status": st.sampled_from(["active", "deregistered"]),
+        "deregistered_reason": st.sampled_from(["", "cancel_website", "shell"]),
+        "shell_since": st.sampled_from([None, "2026-03-01T09:30:00+08:00", "2026-05-02T00:00:00+00:00"]),
+        "shell_deadline": st.sampled_from([None, "2026-04-01", "2026-06-01"]),
+        "domains": st.lists(st.sampled_from(["a.cn", "b.cn", "c.com.cn", "例子.中国"]), unique=True, max_size=3),
+        "entity_name": st.sampled_from(["主体甲", "主体乙"]),
+        "entity_status": st.sampled_from(["active", "deregistered"]),
+        "access": st.one_of(
+            st.none(),
+            st.fixed_dictionaries(
+                {
+                    "state": st.sampled_from(["provisional", "active", "ended"]),
+                    "ips": st.lists(st.sampled_from(["192.0.2.1", "2001:db8::1"]), unique=True, max_size=2),
+                    "ended_reason": st.sampled_from(["", "cancel_access"]),
+                }
+            ),
+        ),
+    }
+)
+# An event the sync applies in its turn between runs of snapshots: an operation this platform
+# did not originate (so it changes nothing here), or an event of a kind it does not know.
+OTHER = st.sampled_from(
+    [
+        {"kind": "operation.updated", "data": {"idempotency_key": "00000000-0000-4000-8000-000000000001"}},
+        {"kind": "something.new", "data": {}},
+    ]
+)
+
+
+def as_event(drawn: dict) -> dict:
+    if "kind" in drawn:
+        return dict(drawn)
+    s = dict(drawn)
+    entity_number = s["number"].rsplit("-", 1)[0]
+    s["entity"] = {
+        "number": entity_number,
+        "name": s.pop("entity_name"),
+        "unit_type": "enterprise",
+        "province": "11" if entity_number.startswith("京") else "31",
+        "status": s.pop("entity_status"),
+    }
+    return {"kind": "website.updated", "data": s}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    drawn=st.lists(st.one_of(SNAPSHOT, SNAPSHOT, OTHER), min_size=1, max_size=25),
+    page=st.integers(min_value=1, max_value=26),
+)
+def test_a_catch_up_in_big_pages_ends_as_one_event_at_a_time(bureau, keys, drawn, page):
+    """Whatever the history and however it is cut into pages: the later snapshot of a website (and
+    of its entity) wins, its domains are the last snapshot's, its version the last sequence number,
+    and the cursor ends on the last event."""
+    events = [dict(as_event(d), seq=seq) for seq, d in enumerate(drawn, start=1)]
+
+    def caught_up(apply) -> tuple[dict, int]:
+        with transaction.atomic():
+            SyncCursor.objects.update_or_create(id=1, defaults={"after": 0})
+            apply()
+            found = (mirror(), SyncCursor.objects.get(id=1).after)
+            transaction.set_rollback(True)
+        return found
+
+    def in_pages() -> None:
+        for start in range(0, len(events), page):
+            sync._apply_page(events[start : start + page])
+
+    one_by_one = caught_up(lambda: sync._apply_one_by_one(events))
+    assert caught_up(in_pages) == one_by_one
+    assert one_by_one == (expected(events), len(events))
