@@ -101,9 +101,13 @@ diagrams: $(STAMP)
 	$(BIN)/python scripts/state-diagrams
 
 # Micro-benchmarks of the enforcement decision (memory per domain, decisions per second), then the
-# edge: the decision server and nginx (map, auth_request) under wrk (bench/edge.py).
+# edge: the decision server and nginx (map, auth_request) under wrk (bench/edge.py); then a fleet of
+# 20 edges following one platform on PostgreSQL, HAProxy's live map against nginx's (bench/fleet.py;
+# figures in docs/enforcement.md). SCALE="--full" runs the fleet at 5M served domains (1M if the
+# machine has 16 GB or less available).
 bench: $(STAMP) edge-tools
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench fleet $(SCALE)
 
 # National scale (issue 10): registries of growing size loaded on PostgreSQL (and SQLite for the
 # load), the public query through gunicorn and the provider's feed catch-up (bench/scale.py; figures
