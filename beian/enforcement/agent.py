@@ -45,9 +45,11 @@ class MapKeeper:
         reload: Callable[[], None] | None,
         min_interval: float = 1.0,
         body: Callable[[Iterable[str]], Iterator[str]] = nginx.map_body,
+        ordered: bool = True,
     ) -> None:
         self.path = Path(path)
         self.body = body
+        self.ordered = ordered  # a sorted map: an unchanged one is seen as such, and nginx not reloaded
         self.reload = reload
         self.min_interval = min_interval
         self.index: Index | None = None
@@ -71,7 +73,7 @@ class MapKeeper:
         index = self.index
         if index is None or not index.loaded:
             return False
-        names = index.served_names()
+        names = index.served_names(ordered=self.ordered)
         _, changed = nginx.write_atomically(self.path, self.body(names))
         if changed:
             self.writes += 1

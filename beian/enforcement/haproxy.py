@@ -119,7 +119,9 @@ class HaproxyMap:
         self.path = Path(path)
         self.socket_path = Path(socket_path)
         self.name = name or str(path)  # the map's name in HAProxy: its path as the configuration says it
-        self.file = MapKeeper(self.path, reload=None, min_interval=file_interval, body=map_body)
+        # HAProxy builds a tree of the file whatever its order: no sort, which would hold the GIL
+        # for seconds at millions of names while changes wait to be applied.
+        self.file = MapKeeper(self.path, reload=None, min_interval=file_interval, body=map_body, ordered=False)
         self.retry = retry
         self.index: Index | None = None
         self.process: tuple[str, str] | None = None  # the HAProxy whose map was last made whole
@@ -191,7 +193,7 @@ class HaproxyMap:
             if not answer.startswith("New version created:"):
                 raise HaproxyError(f"prepare map {self.name}: {answer}")
             version = answer.rsplit(":", 1)[1].strip()
-            names = index.served_names()
+            names = index.served_names(ordered=False)
             self._check(runtime.run([f"add map @{version} {self.name} {_quoted(n)} 1" for n in names]))
             self._check(runtime.run([f"commit map @{version} {self.name}"]))
         except BaseException:
