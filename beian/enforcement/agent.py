@@ -10,7 +10,8 @@ reloads nginx if the map changed. An nginx reload rebuilds the whole map, so the
 burst: the first change after a quiet spell is written at once, and every change that comes within
 `min_interval` after a write waits for the next one, together.
 
-The same keeper writes HAProxy's map file (`body` = beian.enforcement.haproxy.map_body, no reload):
+The same keeper writes HAProxy's map file (`body` = beian.enforcement.haproxy.map_body, which
+takes the index's version as well, no reload):
 HAProxy takes each change through its runtime API instead, and reads the file only when it starts.
 """
 
@@ -44,7 +45,7 @@ class MapKeeper:
         *,
         reload: Callable[[], None] | None,
         min_interval: float = 1.0,
-        body: Callable[[Iterable[str]], Iterator[str]] = nginx.map_body,
+        body: Callable[[Iterable[str], int], Iterator[str]] = lambda names, version: nginx.map_body(names),
         ordered: bool = True,
     ) -> None:
         self.path = Path(path)
@@ -74,7 +75,7 @@ class MapKeeper:
         if index is None or not index.loaded:
             return False
         names = index.served_names(ordered=self.ordered)
-        _, changed = nginx.write_atomically(self.path, self.body(names))
+        _, changed = nginx.write_atomically(self.path, self.body(names, index.version))
         if changed:
             self.writes += 1
             log.info("edge agent: %s written, %d domain(s), version %d", self.path, len(names), index.version)

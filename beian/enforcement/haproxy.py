@@ -10,9 +10,10 @@ entry of its live map over its stats socket (`level admin`), so each page of cha
 it comes: `set map` (or `add map` for a name it does not hold) for the names that began to be
 served, `del map` for those that ended. Each is idempotent, so applying a change twice is harmless.
 
-When the agent starts, takes a fresh snapshot, or finds another HAProxy process on the socket (a
-restart, which loaded whatever file was there), it makes HAProxy's map whole again in one atomic
-step: `prepare map` (a new, empty version), `add map @version` for every served name, `commit map`.
+When the agent takes a fresh snapshot, or finds another HAProxy process on the socket (a restart,
+which loaded whatever file was there) that did not load the very version the agent holds (the
+file's `-version` entry says which it is), it makes HAProxy's map whole again in one atomic step:
+`prepare map` (a new, empty version), `add map @version` for every served name, `commit map`.
 Until the commit HAProxy answers from the map it has. While HAProxy cannot be reached the agent
 keeps the changes owed and tries again every `retry` seconds; while the platform cannot be reached
 the Follower keeps its index and HAProxy its map (fail-static).
@@ -32,14 +33,18 @@ from beian.enforcement.index import Applied, Index
 log = logging.getLogger("beian.enforcement")
 
 HEADER = "# beian: the domains served here, for an HAProxy map (written by edge_agent; do not edit)\n"
+# The version of the feed the file holds, as an entry no Host is looked up under (a label that begins
+# with a hyphen is no host name: the configuration refuses it before it looks at the map).
+VERSION_KEY = "-version"
 PIPELINE = 1000  # commands sent before their answers are read: well inside the socket's buffers
 PROMPT = b"\n> "
 NOT_FOUND = ("entry not found.", "key not found.")
 
 
-def map_body(names: Iterable[str]) -> Iterator[str]:
+def map_body(names: Iterable[str], version: int) -> Iterator[str]:
     """The map file: one served domain a line, looked up by its registrable-domain suffixes."""
     yield HEADER
+    yield f"{VERSION_KEY} {version}\n"
     for name in names:
         yield f"{name} 1\n"
 
@@ -167,9 +172,14 @@ class HaproxyMap:
         runtime = Runtime(self.socket_path)
         try:
             process = runtime.process()
-            if process != self.process or not self._whole:
+            if process != self.process and self._loaded(runtime) == self.index.version:
+                # A HAProxy that has just loaded the file of this very version: nothing to make whole.
+                with self._lock:
+                    self._whole = True
+                log.info("edge agent: HAProxy loaded the map of version %d", self.index.version)
+            elif process != self.process or not self._whole:
                 self._make_whole(runtime)
-                self.process = process
+            self.process = process
             with self._lock:
                 owed, self._pending = self._pending, {}
             try:
@@ -181,6 +191,12 @@ class HaproxyMap:
             return len(owed)
         finally:
             runtime.close()
+
+    def _loaded(self, runtime: Runtime) -> int | None:
+        """The version of the file HAProxy loaded, from its `-version` entry."""
+        answer = runtime.run([f"get map {self.name} {VERSION_KEY}"])[0]
+        value = answer.rpartition('value="')[2].partition('"')[0]
+        return int(value) if "found=yes" in answer and value.isdigit() else None
 
     def _make_whole(self, runtime: Runtime) -> None:
         with self._lock:
@@ -194,7 +210,9 @@ class HaproxyMap:
                 raise HaproxyError(f"prepare map {self.name}: {answer}")
             version = answer.rsplit(":", 1)[1].strip()
             names = index.served_names(ordered=False)
-            self._check(runtime.run([f"add map @{version} {self.name} {_quoted(n)} 1" for n in names]))
+            commands = [f"add map @{version} {self.name} {VERSION_KEY} {index.version}"]
+            commands += [f"add map @{version} {self.name} {_quoted(n)} 1" for n in names]
+            self._check(runtime.run(commands))
             self._check(runtime.run([f"commit map @{version} {self.name}"]))
         except BaseException:
             with self._lock:
