@@ -7,8 +7,8 @@ The same agent as nginx's (beian.enforcement.agent): the same Follower follows t
 map file HAProxy loads at start is written by the same MapKeeper, atomically, in HAProxy's format.
 What differs is how a change lands. nginx rebuilds its whole map on a reload; HAProxy changes one
 entry of its live map over its stats socket (`level admin`), so each page of changes is applied as
-it comes: `set map` (or `add map` for a name it does not hold) for the names that began to be
-served, `del map` for those that ended. Each is idempotent, so applying a change twice is harmless.
+it comes: `add map` for the names that began to be served, `del map` for those that ended.
+Applying a change twice decides the same (a name added twice is served; a delete removes both).
 
 When the agent takes a fresh snapshot, or finds another HAProxy process on the socket (a restart,
 which loaded whatever file was there) that did not load the very version the agent holds (the
@@ -224,21 +224,18 @@ class HaproxyMap:
         )
 
     def _apply(self, runtime: Runtime, owed: dict[str, bool]) -> None:
-        if not owed:
-            return
-        names = list(owed)
+        # `add map` for a name that began to be served, never `set map`: HAProxy 2.6 finds an entry
+        # to set by walking the whole map (106 ms an entry at 200,000 names here), while an add is
+        # appended (0.05 ms). A name added twice (a change applied again after a failed pass) is
+        # served all the same, and `del map` removes every entry of a name; a delete walks the map
+        # too (5.6 ms at 200,000 names), which is what bounds the rate of ended names at scale.
         commands = [
-            f"set map {self.name} {_quoted(n)} 1" if owed[n] else f"del map {self.name} {_quoted(n)}" for n in names
+            f"add map {self.name} {_quoted(n)} 1" if served else f"del map {self.name} {_quoted(n)}"
+            for n, served in owed.items()
         ]
-        answers = runtime.run(commands)
-        missing = []
-        for name, answer in zip(names, answers, strict=True):
-            if answer.lower() in NOT_FOUND:
-                if owed[name]:
-                    missing.append(name)  # set on a name HAProxy does not hold: add it
-            elif answer:
-                raise HaproxyError(f"{commands[names.index(name)]}: {answer}")
-        self._check(runtime.run([f"add map {self.name} {n} 1" for n in missing]))
+        for command, answer in zip(commands, runtime.run(commands), strict=True):
+            if answer and answer.lower() not in NOT_FOUND:
+                raise HaproxyError(f"{command}: {answer}"[:300])
         self.applied += len(owed)
 
     @staticmethod
