@@ -59,12 +59,12 @@ browsers:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
 	fi
 
-# The edge tests run Debian's nginx (with auth_request) and check the documented Caddyfile with
-# Debian's caddy; the edge benchmarks drive nginx with wrk.
+# The edge tests run Debian's nginx (with auth_request) and HAProxy (its map kept live by the edge
+# agent), and check the documented Caddyfile with Debian's caddy; the edge benchmarks drive them with wrk.
 edge-tools:
-	@if [ ! -x /usr/sbin/nginx ] || ! command -v wrk >/dev/null || ! command -v caddy >/dev/null; then \
-		echo "installing Debian's nginx, wrk and caddy for the edge tests and benchmarks"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx wrk caddy >/dev/null; \
+	@if [ ! -x /usr/sbin/nginx ] || [ ! -x /usr/sbin/haproxy ] || ! command -v wrk >/dev/null || ! command -v caddy >/dev/null; then \
+		echo "installing Debian's nginx, haproxy, wrk and caddy for the edge tests and benchmarks"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx haproxy wrk caddy >/dev/null; \
 	fi
 
 # The deployment tests (tests/deploy) verify the systemd units with systemd-analyze, make a
@@ -101,9 +101,13 @@ diagrams: $(STAMP)
 	$(BIN)/python scripts/state-diagrams
 
 # Micro-benchmarks of the enforcement decision (memory per domain, decisions per second), then the
-# edge: the decision server and nginx (map, auth_request) under wrk (bench/edge.py).
+# edge: the decision server and nginx (map, auth_request) under wrk (bench/edge.py); then a fleet of
+# 20 edges following one platform on PostgreSQL, HAProxy's live map against nginx's (bench/fleet.py;
+# figures in docs/enforcement.md). SCALE="--full" runs the fleet at 5M served domains (1M if the
+# machine has 16 GB or less available).
 bench: $(STAMP) edge-tools
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench fleet $(SCALE)
 
 # National scale (issue 10): registries of growing size loaded on PostgreSQL (and SQLite for the
 # load), the public query through gunicorn and the provider's feed catch-up (bench/scale.py; figures

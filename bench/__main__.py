@@ -278,6 +278,10 @@ if __name__ == "__main__":
         from bench import edge_scale
 
         edge_scale.main(sys.argv[2:])
+    elif sys.argv[1:2] == ["fleet"]:  # python -m bench fleet [options]: a fleet of edges (bench/fleet.py)
+        from bench import fleet
+
+        fleet.main(sys.argv[2:])
     elif sys.argv[1:2] == ["tokens"]:  # python -m bench tokens [options]: API authentication (bench/tokens.py)
         from bench import tokens
 

@@ -181,7 +181,7 @@ def fill(dsn: str, websites: int) -> None:
         # Emptied in the same transaction, so that COPY may write the rows frozen (no vacuum is
         # needed to make them visible to all); the foreign keys' triggers are off for the fill:
         # every id refers to a row of the same fill.
-        cur.execute(f"TRUNCATE {', '.join(TABLES)}")
+        cur.execute(f"TRUNCATE {', '.join(TABLES)} CASCADE")  # and the tables that refer to them (all empty)
         for table in TABLES:
             cur.execute(f"ALTER TABLE {table} DISABLE TRIGGER ALL")
         again = _drop_secondary_indexes(cur)

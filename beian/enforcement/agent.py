@@ -9,6 +9,10 @@ index, atomically (beian.enforcement.nginx.write_atomically: nginx never reads h
 reloads nginx if the map changed. An nginx reload rebuilds the whole map, so the agent coalesces a
 burst: the first change after a quiet spell is written at once, and every change that comes within
 `min_interval` after a write waits for the next one, together.
+
+The same keeper writes HAProxy's map file (`body` = beian.enforcement.haproxy.map_body, which
+takes the index's version as well, no reload):
+HAProxy takes each change through its runtime API instead, and reads the file only when it starts.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from beian.enforcement import nginx
@@ -35,8 +39,18 @@ def nginx_reload(binary: str) -> Callable[[], None]:
 class MapKeeper:
     """Writes the map after changes, one write (and one reload) per burst."""
 
-    def __init__(self, path: Path, *, reload: Callable[[], None] | None, min_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        reload: Callable[[], None] | None,
+        min_interval: float = 1.0,
+        body: Callable[[Iterable[str], int], Iterator[str]] = lambda names, version: nginx.map_body(names),
+        ordered: bool = True,
+    ) -> None:
         self.path = Path(path)
+        self.body = body
+        self.ordered = ordered  # a sorted map: an unchanged one is seen as such, and nginx not reloaded
         self.reload = reload
         self.min_interval = min_interval
         self.index: Index | None = None
@@ -60,10 +74,11 @@ class MapKeeper:
         index = self.index
         if index is None or not index.loaded:
             return False
-        lines, changed = nginx.write_atomically(self.path, nginx.map_body(index.served_names()))
+        names = index.served_names(ordered=self.ordered)
+        _, changed = nginx.write_atomically(self.path, self.body(names, index.version))
         if changed:
             self.writes += 1
-            log.info("edge agent: %s written, %d domain(s), version %d", self.path, lines - 3, index.version)
+            log.info("edge agent: %s written, %d domain(s), version %d", self.path, len(names), index.version)
         if (changed or self._owed) and self.reload is not None:
             try:
                 self.reload()

@@ -39,7 +39,7 @@ import httpx
 
 from beian.enforcement import feedformat
 from beian.enforcement.feedformat import FeedError, SnapshotReader
-from beian.enforcement.index import Index
+from beian.enforcement.index import Applied, Index
 
 log = logging.getLogger("beian.enforcement")
 
@@ -162,8 +162,10 @@ def load_snapshot(path: Path) -> Index:
 
 
 class Follower:
-    """Keeps an index in step with the platform's feed, from a thread of the decision server.
-    `on_index` is called with each index that replaces the last (after a fresh snapshot)."""
+    """Keeps an index in step with the platform's feed, from a thread of the decision server or of
+    an edge agent. `on_index` is called with each index that replaces the last (after a fresh
+    snapshot); `on_served` with what each page of changes did to the served set (an edge that
+    keeps a copy of it, as HAProxy's map, applies just that), before `on_change`."""
 
     def __init__(
         self,
@@ -173,6 +175,7 @@ class Follower:
         *,
         on_index: Callable[[Index], None],
         on_change: Callable[[], None] | None = None,
+        on_served: Callable[[Applied], None] | None = None,
         transport: httpx.BaseTransport | None = None,
         wait: int = WAIT,
         journal_max: int = JOURNAL_MAX,
@@ -184,6 +187,7 @@ class Follower:
         self.state = Path(state)
         self.on_index = on_index
         self.on_change = on_change  # after each page that changed something, and each new index
+        self.on_served = on_served  # after each page that changed the served set
         self.wait = wait
         self.journal_max = journal_max
         self.stale_seconds = stale_seconds
@@ -306,7 +310,8 @@ class Follower:
             self._asking = None
         websites, domains = feedformat.websites(page["entries"], page["version"])
         asking = _Asking(self.client)
-        applied = self.index.apply(websites, domains, asking, version=page["version"])
+        done = self.index.apply(websites, domains, asking, version=page["version"])
+        applied = done.websites
         if websites and not self.snapshot_needed:
             try:
                 self._journal(page, asking.served)
@@ -319,6 +324,8 @@ class Follower:
         self._more = bool(page.get("more"))
         self.confirmed_at = time.time()
         self.contacted = True
+        if (done.began or done.ended) and self.on_served is not None:
+            self.on_served(done)
         if applied and self.on_change is not None:
             self.on_change()
         return applied

@@ -98,6 +98,17 @@ class Verdict:
         return self.reason == FILED
 
 
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What one batch changed in the served set, for an edge that keeps a copy of it elsewhere
+    (HAProxy's map, beian.enforcement.haproxy): the names served now that were not, and the names
+    no longer served. A name that stays served (it moved from one website to another) is in neither."""
+
+    websites: int
+    began: frozenset[str] = frozenset()
+    ended: frozenset[str] = frozenset()
+
+
 class Serving(Protocol):
     def served_now(self, names: Iterable[str]) -> set[str]:
         """Which of these names a website of the mirror serves now."""
@@ -338,15 +349,21 @@ class Index:
 
     def apply(
         self, websites: Sequence[Website], domains: dict[int, list[str]], serving: Serving, *, version: int
-    ) -> int:
+    ) -> Applied:
         """Apply one batch of changed websites handed over from elsewhere (an edge following the
-        platform's feed, beian.enforcement.follower) and move to `version`; returns how many."""
+        platform's feed, beian.enforcement.follower) and move to `version`; returns what it changed."""
+        began: set[bytes] = set()
+        ended: set[bytes] = set()
         with self._write:
             if websites:
-                self._apply(websites, domains, serving)
+                began, ended = self._apply(websites, domains, serving)
             self.version = max(self.version, version)
             self.refreshed_at = time.time()
-        return len(websites)
+        return Applied(
+            len(websites),
+            frozenset(name.decode("ascii") for name in began),
+            frozenset(name.decode("ascii") for name in ended),
+        )
 
     def refresh(self, mirror: Mirror) -> int:
         """Load the first time, catch up afterwards."""
@@ -404,9 +421,12 @@ class Index:
             under.setdefault(suffix, set())
         self._both.update(suffix for suffix in holders if self._served(suffix))
 
-    def _apply(self, websites: Sequence[Website], domains: dict[int, list[str]], mirror: Serving) -> None:
+    def _apply(
+        self, websites: Sequence[Website], domains: dict[int, list[str]], mirror: Serving
+    ) -> tuple[set[bytes], set[bytes]]:
         """Work out the whole batch first, then ask the mirror, then change the index: a failed
-        read leaves the index (and the version) as they were, so the batch is simply read again."""
+        read leaves the index (and the version) as they were, so the batch is simply read again.
+        Returns the names that began to be served and those that ended."""
         under, known = self._under, self._known
         split: dict[bytes, tuple[bytes, bytes]] = {}  # name → (label, parent), the label held already if any
         adds: dict[bytes, None] = {}
@@ -486,6 +506,7 @@ class Index:
             else:
                 known[name] = reason
         self._release(leave)
+        return adds.keys() - served, drops
 
     def _hold(self, names: list[bytes]) -> None:
         """Count the proper suffixes of names about to be held; new ones become keys of `_under`
@@ -530,9 +551,14 @@ class Index:
     def known_count(self) -> int:
         return len(self._known)
 
-    def served_names(self) -> list[str]:
+    def served_names(self, *, ordered: bool = True) -> list[str]:
+        """Every served name; `ordered=False` leaves out the sort, which holds the GIL throughout (seconds
+        at millions of names) while the rest of this is bytecode that lets other threads run."""
         pairs = [(label, parent) for parent, labels in list(self._under.items()) for label in list(labels)]
-        return sorted(_join(label, parent).decode("ascii") for label, parent in pairs)
+        names = [_join(label, parent).decode("ascii") for label, parent in pairs]
+        if ordered:
+            names.sort()
+        return names
 
 
 def _mirror_name(name: str) -> bytes | None:

@@ -156,3 +156,65 @@ class Nginx:
     def reload(self) -> None:
         done = subprocess.run([str(self.ctl), "-s", "reload"], capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, f"nginx -s reload failed:\n{done.stderr}"
+
+
+HAPROXY_CFG = ROOT / "deploy" / "haproxy" / "beian-edge.cfg"
+
+
+def haproxy_binary() -> str:
+    """Debian's HAProxy; a missing one fails the test, it is never a reason to skip."""
+    found = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.access("/usr/sbin/haproxy", os.X_OK) else None)
+    if found is None:
+        pytest.fail("haproxy is not installed: apt-get install haproxy (Debian's, 2.6 or later)")
+    return found
+
+
+def documented_haproxy(*, port: int, customer_port: int, platform_port: int, tmp: Path) -> str:
+    """The HAProxy configuration of docs/enforcement.md, which must be deploy/haproxy/beian-edge.cfg
+    word for word, with only this machine's addresses and paths put in."""
+    blocks = re.findall(r"```haproxy\n(.*?)```", DOCS.read_text(encoding="utf-8"), re.S)
+    if len(blocks) != 1:
+        pytest.fail(f"{DOCS}: expected one haproxy block; the test needs updating")
+    if blocks[0] != HAPROXY_CFG.read_text(encoding="utf-8"):
+        pytest.fail(f"{DOCS}'s haproxy block is not {HAPROXY_CFG} as it stands: copy the file into the doc")
+    text = blocks[0]
+    for old, new in (
+        ("/etc/haproxy/beian-served.map", str(tmp / "beian-served.map")),
+        ("/run/haproxy/admin.sock mode 660 group haproxy", f"{tmp / 'admin.sock'} mode 600"),
+        ("bind :80", f"bind 127.0.0.1:{port}"),
+        ("127.0.0.1:8080", f"127.0.0.1:{customer_port}"),
+        ("127.0.0.1:8000", f"127.0.0.1:{platform_port}"),
+    ):
+        if old not in text:
+            pytest.fail(f"{HAPROXY_CFG} no longer has {old!r}; update this test")
+        text = text.replace(old, new)
+    return text
+
+
+class Haproxy:
+    """One HAProxy in the foreground (`-db`), its configuration, map and stats socket under `tmp`."""
+
+    def __init__(self, procs: Processes, tmp: Path, config: str, *, port: int):
+        self.procs, self.tmp, self.port = procs, tmp, port
+        self.binary = haproxy_binary()
+        self.conf = tmp / "haproxy.cfg"
+        self.conf.write_text(config, encoding="utf-8")
+        self.map = tmp / "beian-served.map"
+        self.socket = tmp / "admin.sock"
+        self.proc: subprocess.Popen | None = None
+
+    def check(self) -> None:
+        done = subprocess.run([self.binary, "-c", "-f", str(self.conf)], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, f"haproxy -c refused the configuration:\n{done.stdout}{done.stderr}"
+
+    def start(self) -> subprocess.Popen:
+        self.check()
+        self.proc = serve(
+            self.procs, "haproxy", lambda: _listening(self.port), self.binary, "-db", "-f", str(self.conf)
+        )
+        return self.proc
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.procs.stop(self.proc)
+            self.proc = None

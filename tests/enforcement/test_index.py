@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from beian.core.catalogue import AccessEnded
 from beian.enforcement import index as idx
 from beian.enforcement.index import (
     ACCESS_CANCELLED,
@@ -494,3 +495,33 @@ def test_a_failed_read_leaves_the_index_to_try_the_same_batch_again(rows):
     built.refresh(mirror)
     assert built.reason(b"drop.cn") == NOT_FILED
     assert built.reason(b"keep.cn") == FILED
+
+
+class _NobodyElse:
+    """The mirror's word when a name is about to go: no other website serves it."""
+
+    @staticmethod
+    def served_now(names) -> set[str]:
+        return set()
+
+
+def test_apply_names_what_began_and_ended_to_be_served():
+    # What an edge that keeps a copy of the served set (HAProxy's live map) applies, and no more.
+    index = Index()
+    first = index.apply([Website(1, 1, "active", "active")], {1: ["a.cn", "www.b.cn"]}, _NobodyElse(), version=1)
+    assert (first.websites, first.began, first.ended) == (1, {"a.cn", "www.b.cn"}, set())
+    # a.cn moves to website 2 as website 1's access is cancelled: it stays served, so it is in neither.
+    moved = index.apply(
+        [Website(1, 2, "active", "ended", "", AccessEnded.CANCELLED), Website(2, 2, "active", "active")],
+        {1: ["a.cn", "www.b.cn"], 2: ["a.cn"]},
+        _NobodyElse(),
+        version=2,
+    )
+    assert (moved.began, moved.ended) == (set(), {"www.b.cn"})
+    gone = index.apply([Website(2, 3, "deregistered", "", "http://a.cn/")], {}, _NobodyElse(), version=3)
+    assert (gone.began, gone.ended) == (set(), {"a.cn"})
+    assert index.served_names() == index.served_names(ordered=False) == []
+    again = index.apply([Website(2, 4, "active", "active")], {2: ["z.cn", "a.cn"]}, _NobodyElse(), version=4)
+    assert again.began == {"a.cn", "z.cn"}
+    assert index.served_names() == ["a.cn", "z.cn"]
+    assert sorted(index.served_names(ordered=False)) == ["a.cn", "z.cn"]

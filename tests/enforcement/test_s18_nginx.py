@@ -1,5 +1,7 @@
 """S18 with a real nginx: an operator points Debian's nginx at the decision endpoint (`auth_request`)
-or at the exported `map`, using the configurations of docs/enforcement.md as they are printed there.
+or at the exported `map`, using the configurations of docs/enforcement.md as they are printed there;
+and with Debian's HAProxy, configured as deploy/haproxy/beian-edge.cfg, its map kept live by the
+edge agent (`python -m beian edge_agent --haproxy-map …`) following the platform's feed.
 A filed Host gets the customer's page, an unfiled Host gets the block page (网站未备案, 403), and a
 Host whose access was just cancelled is blocked within the promised delay.
 
@@ -34,8 +36,10 @@ import pytest
 from tests.enforcement.live_edge import (
     BIN,
     EdgeDatabases,
+    Haproxy,
     Nginx,
     Processes,
+    documented_haproxy,
     documented_nginx,
     free_port,
     wait_ready,
@@ -48,6 +52,7 @@ BOUND = POLL + 2 * CACHE + MARGIN
 
 FILED, UNFILED, CANCELLED, MAP_CANCELLED = "shop-s18.cn", "unfiled-s18.cn", "gone-s18.cn", "mapgone-s18.cn"
 EDGE_CANCELLED = "edgegone-s18.cn"
+HAPROXY_CANCELLED = "hagone-s18.cn"
 IDN, IDN_UNICODE = "xn--fsqu00a.cn", "例子.cn"  # filed in A-labels, as the bureau records every name
 
 # Applies website snapshots the way the provider's sync applies the bureau's `website.updated`
@@ -71,7 +76,7 @@ with transaction.atomic():
                             version=version)
 print("committed", time.time(), flush=True)
 """
-SITES = {FILED: 1, CANCELLED: 2, MAP_CANCELLED: 3, IDN: 4, EDGE_CANCELLED: 5}
+SITES = {FILED: 1, CANCELLED: 2, MAP_CANCELLED: 3, IDN: 4, EDGE_CANCELLED: 5, HAPROXY_CANCELLED: 6}
 
 CUSTOMER = """
 server {{
@@ -96,6 +101,7 @@ class Edge:
     map_port: int
     map_path: Path
     follow_port: int = 0  # nginx in front of a decision server in edge mode (following the feed)
+    haproxy: Haproxy | None = None  # HAProxy with its map kept live by the edge agent
 
     def beian(self, name: str, *args: str) -> str:
         return self.procs.run(name, sys.executable, "-m", "beian", *args)
@@ -167,6 +173,7 @@ def edge(tmp_path_factory):
             (MAP_CANCELLED, "active"),
             (IDN, "active"),
             (EDGE_CANCELLED, "active"),
+            (HAPROXY_CANCELLED, "active"),
         )
         made = edge.beian("edge-token", "edge_token", "create", "edge-s18").splitlines()
         token = next(line for line in made if line.startswith("beian_edge_"))
@@ -192,7 +199,7 @@ def edge(tmp_path_factory):
             f"127.0.0.1:{platform_port}",
         )
         out = edge.beian("write-map", "write_nginx_map", str(edge.map_path))
-        assert "5 domain(s) written" in out, out
+        assert "6 domain(s) written" in out, out
         # The same decision server on an edge with no database: it follows the platform's feed.
         follow_env = {k: v for k, v in env.items() if "DATABASE" not in k}
         follow_env["BEIAN_EDGE_TOKEN"] = token
@@ -240,6 +247,34 @@ def edge(tmp_path_factory):
             ports=(auth_port, map_port, customer_port, follow_port),
         )
         nginx.start()
+
+        # HAProxy as documented, its map kept live by the edge agent, which has no database either.
+        haproxy_dir = tmp / "haproxy"
+        haproxy_dir.mkdir()
+        haproxy_port = free_port()
+        config = documented_haproxy(
+            port=haproxy_port, customer_port=customer_port, platform_port=platform_port, tmp=haproxy_dir
+        )
+        haproxy = Haproxy(procs, haproxy_dir, config, port=haproxy_port)
+        agent = Processes(tmp, follow_env).start(
+            "edge-agent-haproxy",
+            sys.executable,
+            "-m",
+            "beian",
+            "edge_agent",
+            "--follow",
+            f"http://127.0.0.1:{platform_port}",
+            "--state",
+            str(tmp / "agent-state"),
+            "--haproxy-map",
+            str(haproxy.map),
+            "--haproxy-socket",
+            str(haproxy.socket),
+        )
+        procs.running.append(agent)
+        wait_ready(procs, agent, "the edge agent's first map", haproxy.map.exists)  # HAProxy needs it to start
+        haproxy.start()
+        edge.haproxy = haproxy
         yield edge
     finally:
         procs.close()
@@ -350,3 +385,23 @@ def test_s18_edge_mode_filed_unfiled_and_just_cancelled(edge):
     _block_page(blocked, "access_cancelled", "已取消接入")
     print(f"edge-mode auth_request edge: {host} blocked {took:.2f} s after the mirror changed (bound {BOUND:.1f} s)")
     _customer_page(edge.get(edge.follow_port, f"www.{FILED}"), f"www.{FILED}")
+
+
+def test_s18_haproxy_filed_unfiled_and_just_cancelled_without_a_reload(edge):
+    """HAProxy in front, its map changed live by the edge agent following the platform's feed: the
+    same answers, and a cancel-access made on the platform blocked by the same HAProxy process."""
+    port = edge.haproxy.port
+    _customer_page(edge.get(port, f"www.{FILED}"), f"www.{FILED}")
+    _customer_page(edge.get(port, FILED.upper() + ":80"), FILED)
+    _block_page(edge.get(port, UNFILED), "not_filed", "网站未备案")
+    _block_page(edge.get(port, f"bad{FILED}"), "not_filed", "网站未备案")
+
+    pid = edge.haproxy.proc.pid
+    host = f"www.{HAPROXY_CANCELLED}"
+    _customer_page(edge.get(port, host), host)
+    committed = edge.mirror("mirror-haproxy-cancel", (HAPROXY_CANCELLED, "ended"))
+    blocked, took = edge.blocked_within(port, host, committed)
+    _block_page(blocked, "access_cancelled", "已取消接入")
+    print(f"HAProxy edge: {host} blocked {took:.2f} s after the mirror changed (bound {BOUND:.1f} s), no reload")
+    assert (edge.haproxy.proc.pid, edge.haproxy.proc.poll()) == (pid, None)  # the same process, never reloaded
+    _customer_page(edge.get(port, f"www.{FILED}"), f"www.{FILED}")
