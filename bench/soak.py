@@ -56,7 +56,7 @@ from pathlib import Path
 import httpx
 
 from bench.scale import free_port, run
-from bench.volume import CODE, PY, ROOT, Platform, filing
+from bench.volume import CODE, PY, ROOT, SETUP, Platform, filing
 
 PG_BIN = Path(os.environ.get("BEIAN_SOAK_PG_BIN", "/usr/lib/postgresql/15/bin"))
 DATABASES = ("beian_soak", "beian_soak_bureau")
@@ -66,27 +66,6 @@ FAIL_SHARE, DROP_SHARE = 0.10, 0.05
 SMTP_DOWN = 120.0
 SETTLE = 600.0  # seconds at most for the platform to settle once the faults stop
 MARKER, END = "<!-- bench-soak -->", "<!-- /bench-soak -->"
-
-SETUP = """
-import json
-from django.contrib.auth.models import Group, User
-from beian.bureau import providers
-from beian.provider import tokens
-from beian.provider.models import Profile
-clients = {clients}
-_, key = providers.register(slug="soak", name="浸泡测试接入商")
-specialists, _ = Group.objects.get_or_create(name="specialists")
-customers, _ = Group.objects.get_or_create(name="customers")
-spec = User.objects.create_user("soak-specialist", "spec@example.cn", None)
-spec.groups.add(specialists)
-out = {{"key": key, "specialist": tokens.create(user=spec, name="soak").secret, "customers": []}}
-for i in range(clients):
-    user = User.objects.create_user(f"soak-{{i}}", f"soak-{{i}}@example.cn", None)
-    user.groups.add(customers)
-    Profile.objects.create(user=user, mobile=f"1370000{{i:04d}}")
-    out["customers"].append(tokens.create(user=user, name="soak").secret)
-print(json.dumps(out))
-"""
 
 
 def log(text: str) -> None:
@@ -538,7 +517,8 @@ def main(argv: list[str] | None = None) -> int:
             env = environment(pg, tmp, mail, sms)
             run([PY, "-m", "beian", "migrate", "--noinput", "-v0"], env)
             run([PY, "-m", "beian", "migrate", "--noinput", "--database", "bureau", "-v0"], env)
-            out = run([PY, "-m", "beian", "shell", "-c", SETUP.format(clients=args.clients)], env)
+            setup = SETUP.format(clients=args.clients, slug="soak", provider_name="浸泡测试接入商")
+            out = run([PY, "-m", "beian", "shell", "-c", setup], env)
             secrets = json.loads(out.strip().splitlines()[-1])
             env["BEIAN_BUREAU_API_KEY"] = secrets["key"]
             platform = Platform(env, tmp)

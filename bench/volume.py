@@ -64,6 +64,8 @@ POLL = (0.1, 1.0)
 MARKER, END = "<!-- bench-volume -->", "<!-- /bench-volume -->"
 TABLE = re.compile(r'(?:FROM|UPDATE|INTO)\s+"(\w+)"')
 
+# A provider registered at the bureau, a specialist and `clients` customers, each with a personal
+# API token: the people of a bench run (bench/volume.py and bench/soak.py).
 SETUP = """
 import json
 from django.contrib.auth.models import Group, User
@@ -71,17 +73,17 @@ from beian.bureau import providers
 from beian.provider import tokens
 from beian.provider.models import Profile
 clients = {clients}
-_, key = providers.register(slug="volume", name="压测接入商")
+_, key = providers.register(slug="{slug}", name="{provider_name}")
 specialists, _ = Group.objects.get_or_create(name="specialists")
 customers, _ = Group.objects.get_or_create(name="customers")
-spec = User.objects.create_user("volume-specialist", "spec@example.cn", None)
+spec = User.objects.create_user("{slug}-specialist", "spec@example.cn", None)
 spec.groups.add(specialists)
-out = {{"key": key, "specialist": tokens.create(user=spec, name="bench").secret, "customers": []}}
+out = {{"key": key, "specialist": tokens.create(user=spec, name="{slug}").secret, "customers": []}}
 for i in range(clients):
-    user = User.objects.create_user(f"volume-{{i}}", f"volume-{{i}}@example.cn", None)
+    user = User.objects.create_user(f"{slug}-{{i}}", f"{slug}-{{i}}@example.cn", None)
     user.groups.add(customers)
     Profile.objects.create(user=user, mobile=f"1370000{{i:04d}}")
-    out["customers"].append(tokens.create(user=user, name="bench").secret)
+    out["customers"].append(tokens.create(user=user, name="{slug}").secret)
 print(json.dumps(out))
 """
 
@@ -497,7 +499,8 @@ def main(argv: list[str] | None = None) -> None:
             env = environment(tmp)
             run([PY, "-m", "beian", "migrate", "--noinput", "-v0"], env)
             run([PY, "-m", "beian", "migrate", "--noinput", "--database", "bureau", "-v0"], env)
-            out = run([PY, "-m", "beian", "shell", "-c", SETUP.format(clients=args.clients)], env)
+            setup = SETUP.format(clients=args.clients, slug="volume", provider_name="压测接入商")
+            out = run([PY, "-m", "beian", "shell", "-c", setup], env)
             secrets = json.loads(out.strip().splitlines()[-1])
             env["BEIAN_BUREAU_API_KEY"] = secrets["key"]
             platform = Platform(env, tmp)
