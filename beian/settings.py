@@ -54,8 +54,9 @@ MIDDLEWARE = [
     "beian.language.SessionLanguageMiddleware",  # a language picked with the switch outranks Accept-Language
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Last, nearest the view: the simulation's dropped connections (beian/bureau/simulation.py).
-    "beian.bureau.simulation.DropConnections",
+    # Last, nearest the view: the simulation's dropped connections (beian/bureau/simulation.py),
+    # where the bureau is served.
+    *(["beian.bureau.simulation.DropConnections"] if SERVES_BUREAU else []),
 ]
 
 ROOT_URLCONF = "beian.urls"

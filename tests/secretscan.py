@@ -209,6 +209,10 @@ def pytest_runtest_setup(item):
         watch.secrets.clear()
         watch._compiled = None
     watch.leaks.clear()
+    # A test that configures logging (dictConfig) replaces the root's handlers: put the watch back.
+    root = logging.getLogger()
+    if HANDLER not in root.handlers:
+        root.addHandler(HANDLER)
     # Loggers set not to propagate never reach the root's handler: watch them where they are.
     for logger in list(logging.Logger.manager.loggerDict.values()):
         if isinstance(logger, logging.Logger) and not logger.propagate and HANDLER not in logger.handlers:
