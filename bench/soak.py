@@ -56,7 +56,7 @@ from pathlib import Path
 import httpx
 
 from bench.scale import free_port, run
-from bench.volume import CODE, PY, ROOT, SETUP, Platform, filing
+from bench.volume import CODE, PY, ROOT, SETUP, Platform, filing, write_block
 
 PG_BIN = Path(os.environ.get("BEIAN_SOAK_PG_BIN", "/usr/lib/postgresql/15/bin"))
 DATABASES = ("beian_soak", "beian_soak_bureau")
@@ -665,14 +665,7 @@ def write(out: Path, args, rows, tally: Tally, chain: str, load: float) -> None:
         + f". Load average (1 min) of the machine: up to {load:.1f} on {os.cpu_count()} cores.",
         "",
     ]
-    text = out.read_text() if out.exists() else ""
-    block = f"{MARKER}\n" + "\n".join(lines) + END
-    if MARKER in text and END in text:  # the last run's figures give way to this run's
-        text = text[: text.index(MARKER)] + block + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip("\n") + f"\n\n{block}\n"
-    out.write_text(text)
-    print(f"wrote {out}")
+    write_block(out, MARKER, END, lines)
 
 
 if __name__ == "__main__":

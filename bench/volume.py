@@ -88,6 +88,18 @@ print(json.dumps(out))
 """
 
 
+def write_block(out: Path, marker: str, end: str, lines: list[str]) -> None:
+    """This run's figures into the doc, between `marker` and `end`: the last run's give way."""
+    text = out.read_text() if out.exists() else ""
+    block = f"{marker}\n" + "\n".join(lines) + end
+    if marker in text and end in text:
+        text = text[: text.index(marker)] + block + text[text.index(end) + len(end) :]
+    else:
+        text = text.rstrip("\n") + f"\n\n{block}\n"
+    out.write_text(text)
+    print(f"wrote {out}")
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
@@ -548,14 +560,7 @@ def write(out: Path, args, trips: Result, phases: list[Phase], chain: str) -> No
         f"Afterwards: {chain}.",
         "",
     ]
-    text = out.read_text() if out.exists() else ""
-    block = f"{MARKER}\n" + "\n".join(lines) + END
-    if MARKER in text and END in text:  # the last run's figures give way to this run's
-        text = text[: text.index(MARKER)] + block + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip("\n") + f"\n\n{block}\n"
-    out.write_text(text)
-    print(f"wrote {out}")
+    write_block(out, MARKER, END, lines)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import json
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, models, router
 from django.db.models.expressions import RawSQL
 
@@ -43,7 +44,8 @@ def _rows(connection, fields: Sequence[models.Field]) -> str:
     if connection.vendor == "sqlite":
         picked = ", ".join(f"json_extract(value, '$[{i}]') AS {qn(f.column)}" for i, f in enumerate(fields))
         return f"(SELECT {picked} FROM json_each(%s))"
-    raise NotImplementedError(connection.vendor)
+    # beian runs on these two databases only (its settings refuse any other URL).
+    raise ImproperlyConfigured(f"the mirror's upserts run on PostgreSQL or SQLite, not {connection.vendor}")
 
 
 def _document(connection, rows: Iterable[Sequence]) -> str:

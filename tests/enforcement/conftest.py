@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from itertools import count
 
 import pytest
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 
 from beian.bureau import outbox
 from beian.bureau.models import Operation
@@ -22,6 +24,18 @@ from tests.provider.conftest import bureau, keys, people  # noqa: F401 - shared 
 
 CODE = re.compile(r"核验码为 (\d{6})")
 PASSWORD = re.compile(r"备案密码为 (\S+?)。")
+
+
+@pytest.fixture
+def one_connection():
+    """For a platform answered in-process by a WSGI handler called directly: Django's test client
+    keeps the test's connection across its requests, but the handler would close it at the end of
+    each (and with it the test's transaction)."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
 
 
 @pytest.fixture(autouse=True)

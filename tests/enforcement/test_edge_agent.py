@@ -12,8 +12,6 @@ import httpx
 import pytest
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.management import CommandError, call_command
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
 
 from beian.core.catalogue import AccessEnded
 from beian.enforcement import edges
@@ -21,7 +19,7 @@ from beian.enforcement.agent import MapKeeper
 from beian.enforcement.follower import Follower
 from tests.enforcement.live_edge import Nginx, Processes, free_port
 
-pytestmark = pytest.mark.django_db(databases=["default", "bureau"])
+pytestmark = [pytest.mark.django_db(databases=["default", "bureau"]), pytest.mark.usefixtures("one_connection")]
 
 DEADLINE = 30.0  # a hang guard for nginx's reload; each wait returns as soon as it holds
 
@@ -39,15 +37,6 @@ server {{
     }}
 }}
 """
-
-
-@pytest.fixture(autouse=True)
-def _one_connection():
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    yield
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
 
 
 @pytest.fixture

@@ -12,28 +12,15 @@ from pathlib import Path
 import httpx
 import pytest
 from django.core.handlers.wsgi import WSGIHandler
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
 
 from beian.enforcement import edges, feed, feedformat
 from beian.enforcement.follower import Follower
 from beian.enforcement.index import Index
 from tests.enforcement.test_refresh import Stream, assert_follows
 
-pytestmark = pytest.mark.django_db(databases=["default", "bureau"])
+pytestmark = [pytest.mark.django_db(databases=["default", "bureau"]), pytest.mark.usefixtures("one_connection")]
 
 PLATFORM = "http://testserver"
-
-
-@pytest.fixture(autouse=True)
-def _one_connection():
-    """Django's test client keeps the test's connection across its requests; a WSGI handler called
-    directly would close it at the end of each (and with it the test's transaction)."""
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    yield
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
 
 
 @pytest.fixture

@@ -16,8 +16,6 @@ import httpx
 import pytest
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.management import CommandError, call_command
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
 
 from beian.core.catalogue import AccessEnded
 from beian.enforcement import edges
@@ -26,7 +24,7 @@ from beian.enforcement.haproxy import HaproxyMap, Runtime
 from beian.enforcement.index import Index
 from tests.enforcement.live_edge import Haproxy, Processes, documented_haproxy, free_port
 
-pytestmark = pytest.mark.django_db(databases=["default", "bureau"])
+pytestmark = [pytest.mark.django_db(databases=["default", "bureau"]), pytest.mark.usefixtures("one_connection")]
 
 STAND_INS = """
 frontend customer_stand_in
@@ -61,15 +59,6 @@ HOSTS = [
     "unfiled.cn",
     "-version",  # the map file's own entry for the version it holds: no Host
 ]
-
-
-@pytest.fixture(autouse=True)
-def _one_connection():
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    yield
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
