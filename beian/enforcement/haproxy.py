@@ -225,10 +225,10 @@ class HaproxyMap:
 
     def _apply(self, runtime: Runtime, owed: dict[str, bool]) -> None:
         # `add map` for a name that began to be served, never `set map`: HAProxy 2.6 finds an entry
-        # to set by walking the whole map (106 ms an entry at 200,000 names here), while an add is
-        # appended (0.05 ms). A name added twice (a change applied again after a failed pass) is
-        # served all the same, and `del map` removes every entry of a name; a delete walks the map
-        # too (5.6 ms at 200,000 names), which is what bounds the rate of ended names at scale.
+        # to set by walking the whole map, while an add is appended (docs/enforcement.md measures
+        # both). A name added twice (a change applied again after a failed pass) is served all the
+        # same, and `del map` removes every entry of a name; a delete walks the map too, which is
+        # what bounds the rate of ended names at scale.
         commands = [
             f"add map {self.name} {_quoted(n)} 1" if served else f"del map {self.name} {_quoted(n)}"
             for n, served in owed.items()

@@ -2,8 +2,8 @@
 
 A provider catching up on a national registry writes about a hundred thousand websites through its
 feed. Django's `bulk_create(update_conflicts=True)` builds a model instance and prepares every value
-of every row in Python (about 130 µs a website with its entity and domains on this project's
-machine, more than the whole budget of a catch-up at 5,000 events a second), and a lookup by
+of every row in Python (more than the whole budget of a catch-up at 5,000 events a second:
+docs/performance.md, Feed catch-up, measures it), and a lookup by
 thousands of keys (`__in`) sends and parses as many parameters. Here the rows are one JSON text
 (encoded in C), an array of arrays, that the database unpacks itself: `jsonb_array_elements` on
 PostgreSQL, `json_each` on SQLite. The statements are the same on both; only that row source
