@@ -29,3 +29,7 @@ urlpatterns += [
     path("metrics", ops.metrics_view, name="metrics"),
     path("i18n/setlang/", language.set_language, name="set_language"),
 ]
+
+# An uncaught error: 503 with Retry-After while the database is failing (a restart, a failover),
+# else 500 (beian/ops/unavailable.py).
+handler500 = "beian.ops.unavailable.server_error"

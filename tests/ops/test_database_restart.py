@@ -31,6 +31,7 @@ from beian.bureau import simulation
 from beian.bureau.models import OutgoingMessage
 from beian.core import clock as clock_module
 from beian.messaging import outbox, send
+from beian.ops.connections import drop_broken
 from beian.provider import bureau_client, notices, work
 from beian.provider.models import OutgoingNotice
 
@@ -143,3 +144,23 @@ def test_a_notice_sent_as_postgres_restarts_is_recorded_and_never_sent_again(clo
     finally:
         gateway.close()
     assert gateway.received == [str(notice.key)]
+
+
+def test_a_request_that_meets_the_restart_answers_503_with_retry_after(client):
+    """A web request in flight when PostgreSQL drops its connection: the request is not at fault
+    and the same request a moment later succeeds, so the answer says "retry" (503, Retry-After),
+    not 500 (beian/ops/unavailable.py)."""
+    client.raise_request_exception = False
+    assert client.get("/bureau/api/v1/query", {"domain": "example.cn"}).status_code == 200
+    drop_connection("bureau", backend_pid("bureau"))
+
+    answer = client.get("/bureau/api/v1/query", {"domain": "example.cn"})
+    assert answer.status_code == 503
+    assert answer["Retry-After"] == "5"
+    assert answer["Content-Type"] == "application/problem+json"
+    assert answer.json()["code"] == "service_unavailable"
+
+    # A served process closes the broken connection when the request ends (Django's
+    # close_old_connections, which the test client holds back); the next request is answered.
+    assert drop_broken() == ["bureau"]
+    assert client.get("/bureau/api/v1/query", {"domain": "example.cn"}).status_code == 200
