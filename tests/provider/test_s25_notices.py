@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from aiosmtpd.controller import Controller
 
+from beian.accounts import emails
 from beian.bureau import work as bureau_work
 from beian.bureau.models import OutgoingMessage
 from beian.core import clock
@@ -207,7 +208,7 @@ def test_a_notice_is_sent_once_when_the_worker_dies_after_sending_it(people, clo
     assert notices.dispatch() == 2  # the lease ran out: sent again, under the same keys
     assert notices.dispatch() == 0
 
-    assert [m.key for m in send.received(alice.email)] == [
+    assert [m.key for m in send.received(emails.of(alice))] == [
         outbox.message_id(r.key) for r in rows if r.channel == "email"
     ]
     assert [m.key for m in send.received("13600000001")] == [str(r.key) for r in rows if r.channel == "sms"]
