@@ -215,6 +215,23 @@ def test_a_notice_is_sent_once_when_the_worker_dies_after_sending_it(people, clo
     assert set(OutgoingNotice.objects.values_list("attempts", flat=True)) == {2}
 
 
+def test_a_notice_goes_to_the_accounts_sealed_email_as_it_is_now(people):
+    """Issue 14: the address is read from the account's sealed email, not from auth_user.email."""
+    alice = people["alice"]
+    emails.keep(alice, "alice.new@example.cn")  # she changed it since signing up
+    app = applications.create_draft(owner=alice, op_type="new_filing", data=new_filing_data(28, "s25-mail.cn"))
+    notices.tell(app, "expired")
+    assert OutgoingNotice.objects.get(channel="email").recipient == "alice.new@example.cn"
+    assert notices.dispatch() == 2
+    [told] = send.received("alice.new@example.cn")
+    assert "失效" in told.body
+    assert not send.received("alice@example.cn")
+
+    emails.keep(alice, "")  # no email any more: told by SMS alone
+    notices.tell(app, "expired")
+    assert list(OutgoingNotice.objects.filter(attempts=0).values_list("channel", flat=True)) == ["sms"]
+
+
 def test_a_notice_of_a_rolled_back_change_is_never_sent(people):
     from django.db import transaction
 
