@@ -101,7 +101,7 @@ def migrate_to(target: tuple[str, str]) -> None:
     executor.migrate([target])
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, databases=["default", "bureau"], serialized_rollback=True)
 def test_migration_0002_seals_the_emails_a_deployment_holds_and_is_reversible():
     migrate_to(BEFORE)
     try:
