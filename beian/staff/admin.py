@@ -66,7 +66,7 @@ class StaffUserAdmin(UserAdmin):
         return user
 
     def save_model(self, request: HttpRequest, obj: User, form, change: bool) -> None:
-        email = form.cleaned_data.get("email") if "email" in form.cleaned_data else None
+        email = form.cleaned_data.get("email")  # None: this form has no email field (the add form of Django's own)
         obj.email = ""
         super().save_model(request, obj, form, change)
         if email is not None:
