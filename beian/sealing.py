@@ -121,6 +121,8 @@ NORMALISE: dict[str, Callable[[str], str]] = {
     "certificate": lambda value: value.strip().upper(),
     # A sandbox recipient, already canonical (beian.messaging.addresses.normalise).
     "recipient": lambda value: value,
+    # An account's email (beian.accounts): the customer list matched it without regard to case.
+    "email": lambda value: value.strip().lower(),
 }
 
 

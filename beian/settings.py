@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "ninja",
     "beian.messaging",
+    "beian.accounts",  # every deployment's accounts: their emails sealed
     *(["beian.bureau"] if SERVES_BUREAU else []),
     *(["beian.provider", "beian.enforcement"] if SERVES_PROVIDER else []),
     "beian.staff",  # after the sides: its admin of accounts replaces Django's

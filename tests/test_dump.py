@@ -1,7 +1,8 @@
-"""A dump of both databases shows no person's certificate number, mobile or email, nor a filing
-password in flight (issue 14, DESIGN §9): after the demo world, a full filing from draft to filing
-number, and a transfer-in submitted with its filing password and not yet delivered. SQLite is
-dumped with `iterdump`, PostgreSQL with `pg_dump`, each in its own text.
+"""A dump of both databases shows no person's certificate number, mobile or email (a principal's
+or an account's), nor a filing password in flight (issue 14, DESIGN §9): after the demo world, a
+full filing from draft to filing number, and a transfer-in submitted with its filing password and
+not yet delivered. SQLite is dumped with `iterdump`, PostgreSQL with `pg_dump`, each in its own
+text.
 
 The test proves it can fail: every value it looks for is first found in the clear where the
 platform holds it in memory, and a value written to a column that is not sealed (an application's
@@ -17,6 +18,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connections
 
+from beian.accounts import emails
 from beian.bureau import outbox
 from beian.bureau.models import Entity, Operation, Verification, Website
 from beian.demo import world
@@ -65,6 +67,9 @@ def persons_data() -> set[str]:
     found |= {e.cert_number for e in Entity.objects.filter(cert_type="resident_id")}
     found |= {v.mobile for v in Verification.objects.all()}
     found |= {p.mobile for p in Profile.objects.exclude(mobile="")}
+    accounts = get_user_model().objects
+    found |= set(emails.of_many(accounts.values_list("pk", flat=True)).values())
+    found |= set(accounts.exclude(email="").values_list("email", flat=True))  # none, unless one got past
     return found
 
 
@@ -103,7 +108,13 @@ def filed(settings, sim_clock):
     assert Application.objects.get(pk=moving.pk).filing_password == password  # in flight, read in the clear
     Application.objects.filter(pk=app.pk).update(reason=CONTROL)
     issued = {m for r in Entity.objects.all() for m in PASSWORD.findall(_received(r.principal_mobile))}
-    yield {"persons": persons_data(), "passwords": issued | {password}, "numbers": {app.website_number}}
+    # An account's email, given to Django's user as any code may give it, and read back in the clear.
+    users.create_user("dump-erin", "erin.dump@example.cn", "erin-pass")
+    assert emails.of(alice) == "alice@example.cn"
+    assert send.received("alice@example.cn")  # her notices went there, so the sandbox holds it too
+    persons = persons_data()
+    assert {"alice@example.cn", "bob@example.cn", "erin.dump@example.cn"} <= persons
+    yield {"persons": persons, "passwords": issued | {password}, "numbers": {app.website_number}}
     client.close()
 
 

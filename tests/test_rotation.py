@@ -10,6 +10,7 @@ from django.db import connections, router
 from django.test import Client
 
 from beian import sealing
+from beian.accounts import emails
 from beian.bureau import recovery
 from beian.bureau.models import Entity
 from beian.messaging import send
@@ -58,7 +59,9 @@ def read_everything() -> int:
 
 def test_rotation_reseals_everything_and_the_old_key_can_then_leave(world, settings, capsys):
     assert all(ids == {"old"} for ids in key_ids().values())
-    assert {"bureau.Entity", "bureau.Website", "bureau.Operation", "messaging.Message"} <= key_ids().keys()
+    assert {"bureau.Entity", "bureau.Website", "bureau.Operation", "messaging.Message", "accounts.AccountEmail"} <= (
+        key_ids().keys()
+    )
     entity = Entity.objects.order_by("pk").first()
     cert = entity.cert_number
 
@@ -77,6 +80,7 @@ def test_rotation_reseals_everything_and_the_old_key_can_then_leave(world, setti
     settings.BEIAN_DATA_KEYS = (NEW,)
     assert read_everything() > 0
     assert Entity.objects.get(pk=entity.pk).cert_number == cert
+    assert emails.of(emails.users_with("alice@example.cn").get()) == "alice@example.cn"  # an account's, too
     # The look-ups by digest are untouched by a new data key: recovery finds the entity, the
     # sandbox finds a principal's phone.
     assert Entity.objects.filter(cert_digest=sealing.digest("certificate", cert.lower())).get() == entity

@@ -1,7 +1,8 @@
 """Accounts: customers sign up and sign in at /portal/, filing specialists sign in at /console/.
 
 Both use Django's users and sessions. A customer is a user in the group "customers" with a
-`Profile` that holds the mobile number notices go to; a specialist is a user in the group
+`Profile` that holds the mobile number notices go to, and an email sealed apart from Django's user
+(`beian.accounts.emails`); a specialist is a user in the group
 "specialists" (`review.SPECIALISTS`), made by an administrator, never by sign-up.
 """
 
@@ -25,6 +26,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from beian import language
+from beian.accounts import emails
 from beian.core import validators as v
 from beian.core.errors import Invalid
 from beian.provider import review, signin
@@ -163,7 +165,8 @@ def connect_language() -> None:
 def register_customer(*, username: str, email: str, mobile: str, password: str, language: str = "") -> AbstractBaseUser:
     """A new customer account, its profile and its group, in one transaction."""
     with transaction.atomic():
-        user = User.objects.create_user(username=username, email=email, password=password)
+        user = User.objects.create_user(username=username, password=password)
+        emails.keep(user, email)
         Profile.objects.create(user=user, mobile=mobile, language=language)
         user.groups.add(Group.objects.get_or_create(name=CUSTOMERS)[0])
     return user

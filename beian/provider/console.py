@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from beian.accounts import emails
 from beian.core import clock
 from beian.provider import applications, filings, review
 from beian.provider.errors import ProviderError
@@ -84,6 +85,7 @@ def _application_page(request: HttpRequest, app: Application, *, form: ReturnFor
         "form": form,
         "age": _age(app),
         "mobile": Profile.objects.filter(user_id=app.owner_id).values_list("mobile", flat=True).first() or "",
+        "email": emails.of(app.owner),
         "warnings": [w for w in applications.warnings(app) if w.code != "irreversible"],
         "stops_serving": applications.stops_serving(app) if app.kind.irreversible else [],
         "timeline": list(app.timeline.all()),

@@ -20,12 +20,15 @@ from enum import StrEnum
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import F
 
+from beian.accounts import emails
 from beian.core import numbers
 from beian.core.errors import Invalid
 from beian.provider import holders
 from beian.provider.holders import Holder
 from beian.provider.models import FiledEntity, HolderChange
+from beian.sealing import digest
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 50_000
@@ -125,14 +128,16 @@ def _accounts(names: Iterable[str]) -> dict[str, AbstractBaseUser]:
     users = get_user_model().objects.filter(is_active=True)
     names = {n for n in names if n}
     found = {u.get_username(): u for u in users.filter(username__in=names)}
-    by_email: dict[str, list] = {}
-    emails = {n.lower() for n in names if "@" in n and n not in found}
-    if emails:
-        for u in users.filter(email__in=emails):
-            by_email.setdefault(u.email.lower(), []).append(u)
-    for name in names:
-        if name not in found and len(by_email.get(name.lower(), [])) == 1:
-            found[name] = by_email[name.lower()][0]
+    # An address is sealed: it is found by its keyed digest, which ignores case.
+    wanted = {n: digest(emails.KIND, n) for n in names if "@" in n and n not in found}
+    if wanted:
+        holders_of: dict[str, list] = {}
+        candidates = users.filter(sealed_email__email_digest__in=set(wanted.values()))
+        for u in candidates.annotate(matched=F("sealed_email__email_digest")):
+            holders_of.setdefault(u.matched, []).append(u)
+        for name, key in wanted.items():
+            if len(holders_of.get(key, [])) == 1:
+                found[name] = holders_of[key][0]
     return found
 
 

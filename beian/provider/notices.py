@@ -9,6 +9,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from beian.accounts import emails
 from beian.core import clock
 from beian.core.clock import CHINA
 from beian.messaging import outbox
@@ -53,12 +54,11 @@ def tell(app: Application, what: str) -> None:
     with translation.override(profile.get("language") or settings.LANGUAGE_CODE):
         text, subject = _worded(app, what)
     mobile = profile.get("mobile")
+    email = emails.of(owner)
     now = clock.now()
     notices = []
-    if owner.email:
-        notices.append(
-            OutgoingNotice(channel=OutgoingNotice.Channel.EMAIL, recipient=owner.email, subject=subject[:200])
-        )
+    if email:
+        notices.append(OutgoingNotice(channel=OutgoingNotice.Channel.EMAIL, recipient=email, subject=subject[:200]))
     if mobile:
         notices.append(OutgoingNotice(channel=OutgoingNotice.Channel.SMS, recipient=mobile))
     for notice in notices:

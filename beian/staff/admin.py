@@ -12,7 +12,9 @@ from django.contrib.auth.models import Group, User
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from beian.accounts import emails
 from beian.provider import signin
+from beian.sealing import digest
 from beian.staff import roles
 
 admin.site.unregister(User)
@@ -36,15 +38,42 @@ admin.site.login = _throttled_login
 
 @admin.register(User)
 class StaffUserAdmin(UserAdmin):
-    list_display = ("username", "first_name", "email", "groups_shown", "is_active", "is_staff")
+    list_display = ("username", "first_name", "email_shown", "groups_shown", "is_active", "is_staff")
     list_filter = ("groups", "is_active", "is_staff")
+    # An account's email is sealed (beian.accounts): a search finds a whole address by its digest.
+    search_fields = ("username", "first_name", "last_name")
 
     @admin.display(description=_("角色"))
     def groups_shown(self, user: User) -> str:
         return ", ".join(sorted(g.name for g in user.groups.all()))
 
+    @admin.display(description=_("电子邮箱"))
+    def email_shown(self, user: User) -> str:
+        sealed = getattr(user, "sealed_email", None)  # no row: no email
+        return sealed.email if sealed is not None else ""
+
+    def get_search_results(self, request: HttpRequest, queryset, search_term: str):
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        if "@" in term:
+            found |= queryset.filter(sealed_email__email_digest=digest(emails.KIND, term))
+        return found, may_have_duplicates
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field=None):
+        user = super().get_object(request, object_id, from_field)
+        if user is not None:
+            user.email = emails.of(user)  # shown and edited in the form; saving seals it again
+        return user
+
+    def save_model(self, request: HttpRequest, obj: User, form, change: bool) -> None:
+        email = form.cleaned_data.get("email")  # None: this form has no email field (the add form of Django's own)
+        obj.email = ""
+        super().save_model(request, obj, form, change)
+        if email is not None:
+            emails.keep(obj, email)
+
     def get_queryset(self, request: HttpRequest):
-        users = super().get_queryset(request).prefetch_related("groups")
+        users = super().get_queryset(request).select_related("sealed_email").prefetch_related("groups")
         if request.user.is_superuser:
             return users
         return users.filter(is_superuser=False, is_staff=False)

@@ -125,6 +125,13 @@ def test_application_page_offers_a_reason_box_per_field(people, bob):
     assert 'id="timeline"' in page
 
 
+def test_application_page_shows_the_customers_sealed_email_and_mobile(people, bob):
+    app = submitted(people["alice"])
+    page = text(bob.get(f"/console/applications/{app.pk}/"))
+    customer = page.split('id="customer">')[1].split("</dd>")[0]
+    assert customer == "alice · alice@example.cn · 13600000001"
+
+
 def test_claim_then_approve(people, bob):
     app = submitted(people["alice"])
     r = bob.post(f"/console/applications/{app.pk}/claim/")

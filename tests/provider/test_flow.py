@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from beian.accounts import emails
 from beian.bureau import outbox
 from beian.bureau.models import Operation
 from beian.messaging import send
@@ -84,7 +85,7 @@ def test_new_filing_from_draft_to_numbers(people, bureau, django_capture_on_comm
     assert list(site.domains.values_list("name", flat=True)) == ["flow.cn"]
     assert FiledEntity.objects.get(number=app.entity_number).owner == alice
     notices.dispatch()  # the provider's worker sends what the steps wrote to the outbox
-    assert any(app.website_number in m.body for m in send.received(alice.email))
+    assert any(app.website_number in m.body for m in send.received(emails.of(alice)))
     assert [t.to_state for t in app.timeline.all()] == [
         S.DRAFT,
         S.SUBMITTED,
@@ -243,7 +244,7 @@ def test_s12_cancel_access_stops_at_submission_keeps_the_number_and_tells_the_cu
     assert site.access_state == "ended"  # not served here from submission on
     assert site.status == "active"  # the filing number stays valid
     notices.dispatch()
-    told = [m.body for m in send.received(alice.email) if "取消接入" in m.body]
+    told = [m.body for m in send.received(emails.of(alice)) if "取消接入" in m.body]
     assert told
     assert "其他接入商" in told[-1]
 

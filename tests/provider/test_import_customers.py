@@ -117,6 +117,21 @@ def test_s20_the_command_shares_the_importer(filings, people, tmp_path):
     assert HolderChange.objects.count() == 2
 
 
+def test_s20_an_email_finds_its_account_by_its_digest_whatever_its_case_and_only_if_one_has_it(filings, people):
+    from django.contrib.auth.models import User
+
+    for name in ("dan", "erin"):  # two accounts that share an address
+        User.objects.create_user(name, "shared@example.cn")
+    listed = f"账号,主体备案号\nCHARLIE@Example.CN,{E1}\nshared@example.cn,{E3}\nnobody@example.cn,{E3}\n"
+    assert outcomes(text(upload(signed_in(people["bob"]), listed.encode(), dry_run=False))) == {
+        2: "assigned",
+        3: "refused",
+        4: "refused",
+    }
+    assert holders()[E1] == "charlie"
+    assert holders()[E3] is None
+
+
 @pytest.mark.parametrize(
     ("content", "says"),
     [

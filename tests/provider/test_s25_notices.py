@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from aiosmtpd.controller import Controller
 
+from beian.accounts import emails
 from beian.bureau import work as bureau_work
 from beian.bureau.models import OutgoingMessage
 from beian.core import clock
@@ -207,11 +208,28 @@ def test_a_notice_is_sent_once_when_the_worker_dies_after_sending_it(people, clo
     assert notices.dispatch() == 2  # the lease ran out: sent again, under the same keys
     assert notices.dispatch() == 0
 
-    assert [m.key for m in send.received(alice.email)] == [
+    assert [m.key for m in send.received(emails.of(alice))] == [
         outbox.message_id(r.key) for r in rows if r.channel == "email"
     ]
     assert [m.key for m in send.received("13600000001")] == [str(r.key) for r in rows if r.channel == "sms"]
     assert set(OutgoingNotice.objects.values_list("attempts", flat=True)) == {2}
+
+
+def test_a_notice_goes_to_the_accounts_sealed_email_as_it_is_now(people):
+    """Issue 14: the address is read from the account's sealed email, not from auth_user.email."""
+    alice = people["alice"]
+    emails.keep(alice, "alice.new@example.cn")  # she changed it since signing up
+    app = applications.create_draft(owner=alice, op_type="new_filing", data=new_filing_data(28, "s25-mail.cn"))
+    notices.tell(app, "expired")
+    assert OutgoingNotice.objects.get(channel="email").recipient == "alice.new@example.cn"
+    assert notices.dispatch() == 2
+    [told] = send.received("alice.new@example.cn")
+    assert "失效" in told.body
+    assert not send.received("alice@example.cn")
+
+    emails.keep(alice, "")  # no email any more: told by SMS alone
+    notices.tell(app, "expired")
+    assert list(OutgoingNotice.objects.filter(attempts=0).values_list("channel", flat=True)) == ["sms"]
 
 
 def test_a_notice_of_a_rolled_back_change_is_never_sent(people):

@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from beian.accounts import emails
 from beian.bureau import secrets
 from beian.bureau.models import AuditRecord, Provider, Reviewer
 from beian.staff import roles
@@ -61,6 +62,8 @@ def test_s20_provider_admin_adds_a_specialist(ada):
     assert not sam.is_staff
     assert not sam.is_superuser
     assert sam.check_password(STRONG)
+    assert emails.of(sam) == "sam@example.cn"  # sealed (issue 14), never in auth_user.email
+    assert User.objects.filter(pk=sam.pk).values_list("email", flat=True).get() == ""
     signed = Client()
     assert signed.post("/console/login/", {"username": "sam", "password": STRONG}).status_code == 302
 
@@ -111,6 +114,33 @@ def test_s20_provider_admin_cannot_raise_anyone(people, ada):  # people first: i
     assert ada.get("/admin/bureau/reviewer/").status_code == 403
     assert ada.get("/admin/bureau/provider/add/").status_code == 403
     assert ada.get("/admin/auth/group/").status_code == 403
+
+
+def test_the_admin_shows_finds_changes_and_removes_an_accounts_sealed_email(people, ada):
+    alice = people["alice"]
+    listed = ada.get("/admin/auth/user/").content.decode()
+    assert "alice@example.cn" in listed
+    assert "charlie@example.cn" in listed
+    # A whole address finds its account by the digest, whatever its case; a part of one does not.
+    found = ada.get("/admin/auth/user/", {"q": "ALICE@example.cn"}).content.decode()
+    assert "alice@example.cn" in found
+    assert "charlie@example.cn" not in found
+    assert "alice@example.cn" not in ada.get("/admin/auth/user/", {"q": "alice@example"}).content.decode()
+    assert "alice@example.cn" in ada.get("/admin/auth/user/", {"q": "alice"}).content.decode()  # by username
+
+    page = ada.get(f"/admin/auth/user/{alice.pk}/change/").content.decode()
+    assert 'value="alice@example.cn"' in page
+    change = {"username": "alice", "is_active": "on", "groups": group_ids("customers")}
+    response = ada.post(f"/admin/auth/user/{alice.pk}/change/", {**change, "email": "alice.wu@example.cn"})
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert emails.of(alice) == "alice.wu@example.cn"
+    assert User.objects.filter(pk=alice.pk).values_list("email", flat=True).get() == ""
+    response = ada.post(f"/admin/auth/user/{alice.pk}/change/", {**change, "email": "not-an-address"})
+    assert response.status_code == 200  # the field's error, nothing changed
+    assert "email" in response.context["adminform"].form.errors
+    assert emails.of(alice) == "alice.wu@example.cn"
+    assert ada.post(f"/admin/auth/user/{alice.pk}/change/", {**change, "email": ""}).status_code == 302
+    assert emails.of(alice) == ""
 
 
 def test_s20_bureau_admin_adds_a_reviewer_by_province_and_a_provider_with_its_key(bea):

@@ -8,6 +8,7 @@ from django.contrib.auth.hashers import check_password
 from django.contrib.auth.models import User
 from django.core.management.base import CommandError
 
+from beian.accounts import emails
 from beian.bureau.models import AuditRecord, Reviewer
 from beian.staff import roles
 from tests.staff.conftest import PASSWORD
@@ -30,6 +31,8 @@ def test_s20_each_role_gets_its_group_and_exactly_its_permissions(staff):
     staff("oli", "--role", "operator")
 
     root = User.objects.get(username="root")
+    assert emails.of(root) == "root@example.cn"  # sealed (issue 14): auth_user.email stays empty
+    assert root.email == ""
     assert root.is_superuser
     assert root.is_staff
     assert root.check_password(PASSWORD)
@@ -71,6 +74,7 @@ def test_s20_a_reviewer_for_a_province_is_the_bureaus_own_account_and_audited(st
         (("zhou", "--role", "reviewer"), PASSWORD, "A reviewer needs --name"),
         (("zhou", "--role", "reviewer", "--name", "周", "--province", "99"), PASSWORD, "No province 99"),
         (("sam", "--role", "boss"), PASSWORD, "invalid choice: 'boss'"),
+        (("sam", "--role", "specialist", "--email", "sam@"), PASSWORD, "The email address is not valid"),
     ],
 )
 def test_s20_create_staff_refuses_bad_input_and_changes_nothing(staff, args, password, says):

@@ -16,6 +16,9 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from beian.accounts import emails
+from beian.core import validators as v
+from beian.core.errors import Invalid
 from beian.staff import roles
 
 CHOICES = (*roles.ROLES, roles.REVIEWER)
@@ -50,6 +53,11 @@ class Command(BaseCommand):
             raise CommandError(
                 f"这个部署不提供 {role} 角色（BEIAN_DEPLOYMENT）/ This deployment has no {role} role (BEIAN_DEPLOYMENT)"
             )
+        if email:
+            try:
+                email = v.email(email)
+            except Invalid as exc:
+                raise CommandError(f"{exc.message} / {exc.message_en}") from None
         if role == roles.REVIEWER:
             self._reviewer(username, name, province)
         else:
@@ -85,13 +93,13 @@ class Command(BaseCommand):
                 groups = roles.ensure()
                 user = User.objects.create_user(
                     username,
-                    email=email,
                     password=password,
                     first_name=name,
                     is_staff=spec.staff or superuser,
                     is_superuser=superuser,
                 )
                 user.groups.add(groups[spec.group])
+                emails.keep(user, email)  # sealed, never in auth_user.email
         except roles.MissingPermission as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"{role} {username} created" + (" (superuser)" if superuser else ""))
