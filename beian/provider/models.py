@@ -241,7 +241,7 @@ class BureauCalendar(models.Model):
 class FiledEntity(models.Model):
     """The mirror of an entity that has (or had) a website accessed with this provider."""
 
-    number = models.CharField(max_length=40, unique=True)
+    number = models.CharField(max_length=40)
     name = models.CharField(max_length=100)
     unit_type = models.CharField(max_length=40)
     province = models.CharField(max_length=2)
@@ -256,6 +256,12 @@ class FiledEntity(models.Model):
     )
     updated_at = models.DateTimeField(default=_now)
 
+    class Meta:
+        # Unique by a constraint rather than `unique=True`, which on PostgreSQL adds a second,
+        # `varchar_pattern_ops` index for LIKE 'prefix%' that nothing here asks: each index of the
+        # mirror is paid on every row the feed's catch-up writes (docs/performance.md).
+        constraints = [models.UniqueConstraint(fields=["number"], name="filed_entity_number_once")]
+
     def __str__(self) -> str:
         return f"{self.number} {self.name}"
 
@@ -267,7 +273,7 @@ class FiledWebsite(models.Model):
     SERVED_HERE = ("active", "provisional")
 
     entity = models.ForeignKey(FiledEntity, on_delete=models.PROTECT, related_name="websites")
-    number = models.CharField(max_length=44, unique=True)
+    number = models.CharField(max_length=44)
     name = models.CharField(max_length=50)
     home_url = models.CharField(max_length=300)
     status = models.CharField(max_length=20)
@@ -283,16 +289,21 @@ class FiledWebsite(models.Model):
     version = models.PositiveBigIntegerField(default=0, db_index=True)
     updated_at = models.DateTimeField(default=_now)
 
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["number"], name="filed_website_number_once")]
+
     def __str__(self) -> str:
         return f"{self.number} {self.name}"
 
 
 class FiledDomain(models.Model):
-    website = models.ForeignKey(FiledWebsite, on_delete=models.CASCADE, related_name="domains")
-    name = models.CharField(max_length=253, db_index=True)
+    # No index of its own: the unique (website, name) index begins with it.
+    website = models.ForeignKey(FiledWebsite, on_delete=models.CASCADE, related_name="domains", db_index=False)
+    name = models.CharField(max_length=253)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["website", "name"], name="filed_domain_once_per_website")]
+        indexes = [models.Index(fields=["name"], name="filed_domain_by_name")]
 
 
 class ApiToken(models.Model):
