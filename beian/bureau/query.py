@@ -68,6 +68,9 @@ _DOMAINS = {
 _KEYSET = " AND (w.entity_id > %s OR (w.entity_id = %s AND w.seq > %s))"
 
 
+_EXPLICIT_ONLY = 2**62
+
+
 class _Prepared(psycopg.Cursor):
     """A cursor whose statements PostgreSQL plans once per connection and keeps (server-side
     binding; Django's own cursors bind on the client, so every statement is planned afresh)."""
@@ -85,8 +88,13 @@ def _fetch(sql: str, params: list, *, prepared: bool) -> list[tuple]:
     # Through Django's wrapper all the same: its error translation, and the statement log of tests.
     db.close_if_health_check_failed()
     db.ensure_connection()
+    raw = db.connection
+    if raw.prepare_threshold is None:
+        # Django turns psycopg's preparing off (threshold None), which refuses even an explicit
+        # prepare: a threshold no statement reaches keeps every other statement unprepared.
+        raw.prepare_threshold = _EXPLICIT_ONLY
     with db.wrap_database_errors:
-        cur = db._prepare_cursor(_Prepared(db.connection))
+        cur = db._prepare_cursor(_Prepared(raw))
     with cur:
         cur.execute(sql, params)
         return cur.fetchall()

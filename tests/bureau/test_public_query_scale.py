@@ -252,3 +252,24 @@ def test_s24_the_query_page_pages_by_name(registry, client):
     bad = client.get("/bureau/query/", {"kind": "name", "q": "有限", "after": "nonsense"})
     assert bad.status_code == 200
     assert "翻页参数" in bad.content.decode()
+
+
+def test_s24_by_domain_and_number_postgresql_plans_once_per_connection(registry):
+    """The two statements whose plan does not depend on the value are prepared (psycopg, server-side
+    binding); a name's plan does, and is made for each text."""
+    db = connections["bureau"]
+    if db.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    website = Website.objects.filter(status=Status.ACTIVE, entity__status=Status.ACTIVE).order_by("pk")[2]
+    domain = Domain.objects.filter(website=website, active=True).first().name
+    for _ in range(2):
+        assert [r["website_number"] for r in query.by_domain(domain).results] == [website.number]
+        assert [r["website_number"] for r in query.by_number(website.number).results] == [website.number]
+        query.by_name("有限")
+    with db.cursor() as cur:
+        cur.execute("SELECT statement FROM pg_prepared_statements WHERE name LIKE '_pg3_%%'")
+        prepared = [row[0] for row in cur.fetchall()]
+    assert len(prepared) == 2
+    assert any("FROM bureau_domain WHERE name = $1" in sql for sql in prepared)
+    assert any("w.number = $1" in sql for sql in prepared)
+    assert not any("LIKE" in sql for sql in prepared)
