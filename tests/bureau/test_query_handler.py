@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import sys
 from urllib.parse import quote, urlencode
 
@@ -204,3 +205,16 @@ def test_the_simulated_outage_is_answered_alike(registry, apps):
     assert status.startswith("503")
     assert headers["Content-Type"] == "application/problem+json"
     assert b"bureau_unavailable" in body
+
+
+def test_a_dropped_answer_is_dropped_through_it_as_through_django(registry, apps):
+    """The simulation's faults: with every answer lost, the connection is closed once the answer is
+    made, whichever handler made it (DropConnections, kept in the lean chain)."""
+    simulation.set_faults(fail_share=0, drop_share=1)
+    for app in apps:
+        ours, theirs = socket.socketpair()
+        with ours, theirs:
+            theirs.settimeout(5)
+            status, _, _ = call(app, "domain=example.cn", **{"gunicorn.socket": ours})
+            assert status == "200 OK"
+            assert theirs.recv(1) == b""  # closed before anything was written
