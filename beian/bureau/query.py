@@ -78,6 +78,12 @@ class _Prepared(psycopg.Cursor):
     def execute(self, query, params=None, *, prepare=None, binary=None):
         return super().execute(query, params, prepare=True, binary=binary)
 
+    def _send_query_prepared(self, name, pgq, *, binary=None):
+        # psycopg keeps the statement it ran in `_query` except when it runs a prepared one; Django's
+        # statement log (and what tests capture) reads it from there.
+        self._query = pgq
+        return super()._send_query_prepared(name, pgq, binary=binary)
+
 
 def _fetch(sql: str, params: list, *, prepared: bool) -> list[tuple]:
     db = connections["bureau"]
