@@ -210,6 +210,14 @@ def problem_response(problem: Problem) -> HttpResponse:
     return response
 
 
+def refusal(error: type[Problem], exc: Problem | ValidationFailed) -> HttpResponse:
+    """The problem document of a side's own refusal or of its field errors, as its API answers them
+    (and as a handler outside ninja must, beian/bureau/query_handler.py)."""
+    if isinstance(exc, ValidationFailed):
+        return problem_response(error("validation_failed", errors=exc.errors))
+    return problem_response(exc)
+
+
 def invalid_json(error: type[Problem]) -> Problem:
     return error("malformed_request", detail="请求体不是有效的 JSON", detail_en="The body is not valid JSON")
 
@@ -238,7 +246,7 @@ def install_problem_handlers(
         return problem_response(exc)
 
     def _invalid(request, exc: ValidationFailed):
-        return problem_response(error("validation_failed", errors=exc.errors))
+        return refusal(error, exc)
 
     def _shape(request, exc: NinjaValidationError):
         if path_not_found and any(tuple(e.get("loc", ()))[:1] == ("path",) for e in exc.errors):

@@ -322,6 +322,13 @@ def public_query(request, params: Query[QueryParams]):
     """By domain (a subdomain finds its registrable domain), filing number (entity or website, in
     any form people paste) or part of an entity's name: public fields only (DESIGN §7a), 50 records
     a page, the next page by `after`."""
+    return answer_query(request, params)
+
+
+def answer_query(request: HttpRequest, params: QueryParams) -> dict:
+    """The public query's answer to well-shaped parameters, or the BureauError / ValidationFailed
+    that says why not: the one place of its rules, for this route and for the public query's lean
+    handler (beian/bureau/query_handler.py)."""
     _available(request)
     throttle.hit("query", client_address(request), per_minute=request_limit())
     given = {k: val for k, val in params.dict().items() if val and k != "after"}

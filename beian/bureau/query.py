@@ -1,12 +1,12 @@
 """The public query (DESIGN §7a, S17, S24): approved filings only, public fields only. Never
 certificate numbers, phones, emails or addresses.
 
-Every answer costs the same few queries however many records it holds: one for the websites with
-their entities and whether any access is live, one for their domains. By domain, the registrable
-domain of what was typed is looked up on the domain index; by number, the unique number indexes;
-by name, the name index of migration 0003 (bigrams: a GIN expression index on PostgreSQL, an FTS5
-table on SQLite). Name and number answers are paged with a keyset (`after`: the last record's
-entity id and website sequence), so page 1,000 costs what page 1 costs.
+Every answer is one statement however many records it holds: the websites with their entities,
+whether any access is live and their domains; on PostgreSQL, by domain or number, a prepared one.
+By domain, the registrable domain of what was typed is looked up on the domain index; by number,
+the unique number indexes; by name, the name index of migration 0003 (bigrams: a GIN expression
+index on PostgreSQL, an FTS5 table on SQLite). Name and number answers are paged with a keyset
+(`after`: the last record's entity id and website sequence), so page 1,000 costs what page 1 costs.
 
 A name matches when it contains the text as typed, with the Latin letters A-Z compared without
 regard to case (as SQLite's LIKE compares them): `name.translate(ASCII_LOWER)` contains
@@ -15,11 +15,13 @@ regard to case (as SQLite's LIKE compares them): `name.translate(ASCII_LOWER)` c
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from dataclasses import dataclass
 from datetime import UTC
 
+import psycopg
 from django.db import connections
 from django.db.models.expressions import RawSQL
 
@@ -46,32 +48,74 @@ def _unit_names() -> dict[str, str]:
 
 _UNIT_NAMES = _unit_names()
 
-# One statement for the records of a page, written out rather than built by the ORM: at thousands
-# of answers a second, compiling the query would cost more than running it.
+# One statement for a page, written out rather than built by the ORM: at thousands of answers a
+# second, compiling the query would cost more than running it. Each website's domains come with it
+# (a second statement for them cost a round trip and as much again of the database's time).
 _RECORDS = (
     "SELECT w.id, w.entity_id, w.seq, w.number, w.name, w.home_url, w.approved_at, "
     "e.name, e.unit_type, e.number, "
-    "EXISTS (SELECT 1 FROM bureau_access a WHERE a.website_id = w.id AND a.state IN ('provisional', 'active')) "
+    "EXISTS (SELECT 1 FROM bureau_access a WHERE a.website_id = w.id AND a.state IN ('provisional', 'active')), "
+    "{domains} "
     "FROM bureau_website w JOIN bureau_entity e ON e.id = w.entity_id "
     "WHERE w.status = 'active' AND e.status = 'active' AND {where} "
     "ORDER BY w.entity_id, w.seq LIMIT %s"
 )
-_DOMAINS = "SELECT website_id, name FROM bureau_domain WHERE website_id IN ({ids}) AND active ORDER BY name"
+_DOMAINS = {
+    "postgresql": "ARRAY(SELECT d.name FROM bureau_domain d WHERE d.website_id = w.id AND d.active ORDER BY d.name)",
+    # SQLite has no arrays: a JSON array, put in order here (Python's order of str is SQLite's BINARY).
+    "sqlite": "(SELECT json_group_array(d.name) FROM bureau_domain d WHERE d.website_id = w.id AND d.active)",
+}
 _KEYSET = " AND (w.entity_id > %s OR (w.entity_id = %s AND w.seq > %s))"
+
+
+_EXPLICIT_ONLY = 2**62
+
+
+class _Prepared(psycopg.Cursor):
+    """A cursor whose statements PostgreSQL plans once per connection and keeps (server-side
+    binding; Django's own cursors bind on the client, so every statement is planned afresh)."""
+
+    def execute(self, query, params=None, *, prepare=None, binary=None):
+        return super().execute(query, params, prepare=True, binary=binary)
+
+    def _send_query_prepared(self, name, pgq, *, binary=None):
+        # psycopg keeps the statement it ran in `_query` except when it runs a prepared one; Django's
+        # statement log (and what tests capture) reads it from there.
+        self._query = pgq
+        return super()._send_query_prepared(name, pgq, binary=binary)
+
+
+def _fetch(sql: str, params: list, *, prepared: bool) -> list[tuple]:
+    db = connections["bureau"]
+    if not (prepared and db.vendor == "postgresql"):
+        with db.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall()
+    # Through Django's wrapper all the same: its error translation, and the statement log of tests.
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    raw = db.connection
+    if raw.prepare_threshold is None:
+        # Django turns psycopg's preparing off (threshold None), which refuses even an explicit
+        # prepare: a threshold no statement reaches keeps every other statement unprepared.
+        raw.prepare_threshold = _EXPLICIT_ONLY
+    with db.wrap_database_errors:
+        cur = db._prepare_cursor(_Prepared(raw))
+    with cur:
+        cur.execute(sql, params)
+        return cur.fetchall()
 
 
 def _aware(moment):
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)  # SQLite gives naive UTC
 
 
+def _domains(value) -> list[str]:
+    return value if isinstance(value, list) else sorted(json.loads(value))
+
+
 def _records(rows: list[tuple]) -> list[dict]:
-    """The public record of each website row: one more query, for all their domains at once."""
-    domains: dict[int, list[str]] = {}
-    if rows:
-        with connections["bureau"].cursor() as cur:
-            cur.execute(_DOMAINS.format(ids=", ".join(["%s"] * len(rows))), [r[0] for r in rows])
-            for website_id, name in cur.fetchall():
-                domains.setdefault(website_id, []).append(name)
+    """The public record of each website row."""
     return [
         {
             "entity_name": entity_name,
@@ -80,23 +124,24 @@ def _records(rows: list[tuple]) -> list[dict]:
             "entity_number": entity_number,
             "website_number": number,
             "website_name": name,
-            "domains": domains.get(website_id, []),
+            "domains": _domains(domains),
             "home_url": home_url,
             "approved_on": clock.local_date(_aware(approved_at)).isoformat(),
             # 是否限制接入: a shell website has no access anywhere.
             "access_limited": not live,
         }
-        for website_id, _, _, number, name, home_url, approved_at, entity_name, unit_type, entity_number, live in rows
+        for _, _, _, number, name, home_url, approved_at, entity_name, unit_type, entity_number, live, domains in rows
     ]
 
 
-def _page(where: str, params: list, cursor: tuple[int, int] | None = None) -> Page:
+def _page(where: str, params: list, cursor: tuple[int, int] | None = None, *, prepared: bool = False) -> Page:
+    """`prepared`: a statement whose plan does not depend on its values (an equality on a unique
+    index); a name's plan does, and is made for each."""
     if cursor is not None:
         where += _KEYSET
         params = [*params, cursor[0], cursor[0], cursor[1]]
-    with connections["bureau"].cursor() as cur:
-        cur.execute(_RECORDS.format(where=where), [*params, LIMIT + 1])
-        rows = cur.fetchall()
+    sql = _RECORDS.format(where=where, domains=_DOMAINS[connections["bureau"].vendor])
+    rows = _fetch(sql, [*params, LIMIT + 1], prepared=prepared)
     more = len(rows) > LIMIT
     rows = rows[:LIMIT]
     return Page(_records(rows), f"{rows[-1][1]}.{rows[-1][2]}" if more else None)
@@ -123,7 +168,7 @@ def by_domain(text: str) -> Page:
     name = v.registrable_domain(text.strip())
     if name is None:
         return Page([])
-    return _page("w.id IN (SELECT website_id FROM bureau_domain WHERE name = %s AND active)", [name])
+    return _page("w.id IN (SELECT website_id FROM bureau_domain WHERE name = %s AND active)", [name], prepared=True)
 
 
 def by_number(text: str, after: str | None = None) -> Page:
@@ -133,8 +178,8 @@ def by_number(text: str, after: str | None = None) -> Page:
     except Invalid:
         return Page([])
     if parsed.website is not None:
-        return _page("w.number = %s", [str(parsed)])
-    return _page("e.number = %s", [parsed.entity_number], parse_cursor(after))
+        return _page("w.number = %s", [str(parsed)], prepared=True)
+    return _page("e.number = %s", [parsed.entity_number], parse_cursor(after), prepared=True)
 
 
 def name_text(text: str) -> str:

@@ -1,0 +1,220 @@
+"""The public query's lean handler (beian/bureau/query_handler.py, issue 10): in front of Django's
+handler it gives every request the same answer Django's handler gives (status, every header, the
+same bytes), keeps the public rate limit's one count, and leaves to Django whatever it does not take."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import sys
+from urllib.parse import quote, urlencode
+
+import pytest
+from django.core import signals
+from django.core.handlers.wsgi import WSGIHandler
+from django.db import close_old_connections
+
+from beian.bureau import bulkload, query_handler, simulation
+from beian.bureau.models import Domain, Entity, Status, Website
+
+pytestmark = pytest.mark.django_db(databases=["default", "bureau"])
+
+PATH = "/bureau/api/v1/query"
+
+
+@pytest.fixture
+def registry(world, settings):
+    settings.BEIAN_PUBLIC_RATE_PER_MINUTE = 1_000_000
+    bulkload.load(entities=40, websites=100, seed=5, provider="operator", batch=40, jobs=0)
+    op = world.file("caps-name.cn")
+    Entity.objects.filter(pk=op.entity_id).update(name="深圳市ABC Cloud（南山）有限公司")
+    return world
+
+
+@pytest.fixture(autouse=True)
+def connections_kept():
+    """As Django's test client does: a request's end must not close the test's connection (which
+    holds the test's transaction)."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def apps():
+    """Django's handler alone, and the same with the lean handler in front (as beian/wsgi.py mounts it)."""
+    django = WSGIHandler()
+    return django, query_handler.mount(django)
+
+
+def call(app, query_string: str, *, path: str = PATH, method: str = "GET", **extra) -> tuple[str, dict, bytes]:
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": query_string,
+        "SCRIPT_NAME": "",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": "testserver",
+        "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        "wsgi.version": (1, 0),
+        **extra,
+    }
+    answered: list = []
+    body = app(environ, lambda status, headers, exc_info=None: answered.extend([status, headers]))
+    try:
+        content = b"".join(body)
+    finally:
+        body.close()
+    status, headers = answered
+    return status, dict(headers), content
+
+
+def both(apps, query_string: str, **extra) -> tuple[str, dict, bytes]:
+    django, mounted = apps
+    expected = call(django, query_string, **extra)
+    assert call(mounted, query_string, **extra) == expected, query_string
+    return expected
+
+
+def taken(query_string: str) -> bool:
+    return query_handler.shaped(query_string) is not None
+
+
+def test_the_lean_handler_answers_as_django_does_by_domain_number_and_name(registry, apps):
+    websites = list(Website.objects.filter(status=Status.ACTIVE).select_related("entity").order_by("pk")[:12])
+    domains = list(Domain.objects.filter(active=True).values_list("name", flat=True)[:12])
+    queries = [{"domain": d} for d in domains]
+    queries += [{"domain": f"www.{domains[0].upper()}."}, {"domain": "nothing-filed.cn"}, {"domain": "not a domain"}]
+    queries += [{"number": w.number} for w in websites] + [{"number": w.entity.number} for w in websites]
+    queries += [{"number": websites[0].number.replace("ICP", "icp")}, {"number": "粤ICP备1号"}]
+    queries += [{"name": w.entity.name[2:5]} for w in websites]
+    queries += [{"name": "abc cloud"}, {"name": "有限"}, {"name": "犇犇"}, {"name": "a"}, {"name": "  "}]
+    queries += [{"domain": domains[0], "after": "x.1"}]  # after means nothing by domain: ignored
+    for params in queries:
+        query_string = urlencode(params)
+        assert taken(query_string), params
+        status, headers, _ = both(apps, query_string)
+        assert status == "200 OK"
+        assert headers["Content-Type"] == "application/json; charset=utf-8"
+
+
+def test_every_page_by_name_and_number_is_the_same_through_it(registry, apps):
+    for params in ({"name": "有限"}, {"number": Entity.objects.order_by("-next_website_seq")[0].number}):
+        pages, after = 0, None
+        while True:
+            _, _, body = both(apps, urlencode({**params, **({"after": after} if after else {})}))
+            after = json.loads(body)["next"]
+            pages += 1
+            if after is None:
+                break
+        assert pages >= 1
+
+
+def test_the_security_headers_and_the_language_are_django_s(registry, apps, settings):
+    domain = Domain.objects.filter(active=True).first().name
+    _, headers, _ = both(apps, urlencode({"domain": domain}))
+    for name in ("X-Frame-Options", "X-Content-Type-Options", "Referrer-Policy", "Content-Security-Policy"):
+        assert name in headers
+    assert headers["Content-Language"] == "zh-hans"
+    _, headers, _ = both(apps, urlencode({"domain": domain}), HTTP_ACCEPT_LANGUAGE="en-GB,en;q=0.9")
+    assert headers["Content-Language"] == "en"
+    settings.SECURE_HSTS_SECONDS = 3600  # read by the middleware when it is made
+    django = WSGIHandler()
+    apps = (django, query_handler.mount(django))
+    _, headers, _ = both(apps, urlencode({"domain": domain}), **{"wsgi.url_scheme": "https", "SERVER_PORT": "443"})
+    assert headers["Strict-Transport-Security"].startswith("max-age=3600")
+
+
+def test_a_language_chosen_in_the_session_still_outranks_the_browser(registry, apps, client):
+    from beian.language import SESSION_KEY
+
+    session = client.session
+    session[SESSION_KEY] = "en"
+    session.save()
+    cookie = f"sessionid={session.session_key}"
+    domain = Domain.objects.filter(active=True).first().name
+    _, headers, _ = both(apps, urlencode({"domain": domain}), HTTP_COOKIE=cookie, HTTP_ACCEPT_LANGUAGE="zh-CN")
+    assert headers["Content-Language"] == "en"
+
+
+def test_a_host_not_allowed_is_refused_as_before(registry, apps):
+    status, _, _ = both(apps, "domain=example.cn", HTTP_HOST="evil.example")
+    assert status.startswith("400")
+
+
+@pytest.mark.parametrize(
+    "query_string",
+    [
+        "",
+        "domain=a.cn&name=ab",  # two kinds at once
+        "domain=",
+        "name=" + "长" * 301,  # longer than a query may be
+        "domain=a%00.cn",  # NUL
+        "number=%ff%fe",  # not UTF-8
+        "domain=a.cn&domain=b.cn",  # the last of a repeated name, as ninja reads it
+        "name=%E6%9C%89%E9%99%90&after=nonsense",  # a bad page parameter: a field error
+        "domain=a.cn&unknown=1",
+    ],
+)
+def test_what_ninja_refuses_or_reads_oddly_gets_the_same_answer(registry, apps, query_string):
+    both(apps, query_string)
+
+
+def test_what_it_does_not_take_goes_to_django(registry, apps):
+    assert not taken("domain=a%00.cn")
+    assert not taken("name=" + quote("长" * 301))
+    django, mounted = apps
+    for method in ("HEAD", "POST", "OPTIONS"):
+        assert call(mounted, "domain=a.cn", method=method)[0] == call(django, "domain=a.cn", method=method)[0]
+    assert call(mounted, "domain=a.cn", path=PATH + "/")[0] == call(django, "domain=a.cn", path=PATH + "/")[0]
+
+
+def test_the_rate_limit_counts_once_whichever_handler_answers(registry, apps, settings):
+    settings.BEIAN_PUBLIC_RATE_PER_MINUTE = 3
+    django, mounted = apps
+    # A request ninja refuses field by field is refused before the limit counts, as before.
+    for _ in range(4):
+        assert call(mounted, "domain=a%00.cn")[0].startswith("422")
+    assert call(mounted, "domain=rate.cn")[0] == "200 OK"
+    assert call(django, "domain=rate.cn")[0] == "200 OK"
+    assert call(mounted, "domain=rate.cn")[0] == "200 OK"
+    status, headers, body = call(mounted, "domain=rate.cn")
+    assert status.startswith("429")
+    assert headers["Content-Type"] == "application/problem+json"
+    assert int(headers["Retry-After"]) > 0
+    assert b'"code": "rate_limited"' in body
+    assert call(django, "domain=rate.cn")[:2] == (status, headers)
+    # Another client has its own count.
+    assert call(mounted, "domain=rate.cn", REMOTE_ADDR="203.0.113.9")[0] == "200 OK"
+
+
+def test_the_simulated_outage_is_answered_alike(registry, apps):
+    simulation.set_outage(True)
+    status, headers, body = both(apps, "domain=example.cn")
+    assert status.startswith("503")
+    assert headers["Content-Type"] == "application/problem+json"
+    assert b"bureau_unavailable" in body
+
+
+def test_a_dropped_answer_is_dropped_through_it_as_through_django(registry, apps):
+    """The simulation's faults: with every answer lost, the connection is closed once the answer is
+    made, whichever handler made it (DropConnections, kept in the lean chain)."""
+    simulation.set_faults(fail_share=0, drop_share=1)
+    for app in apps:
+        ours, theirs = socket.socketpair()
+        with ours, theirs:
+            theirs.settimeout(5)
+            status, _, _ = call(app, "domain=example.cn", **{"gunicorn.socket": ours})
+            assert status == "200 OK"
+            assert theirs.recv(1) == b""  # closed before anything was written
