@@ -144,14 +144,19 @@ def filing(n: int) -> tuple[dict, str, str]:
 class Platform:
     """gunicorn, provider workers and bureau workers, started as make run starts them."""
 
-    def __init__(self, env: dict, tmp: Path):
+    def __init__(self, env: dict, tmp: Path, profile: Path | None = None):
         self.env = env
         self.tmp = tmp
+        self.profile = profile  # each process profiled into it (bench/profiled.py)
+        self._runs = itertools.count()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env["BEIAN_BUREAU_URL"] = f"{self.url}/bureau/api/v1"
+        config = "bench/profiled_gunicorn.py" if profile else "beian/gunicorn_conf.py"
+        if profile:
+            self.env["BEIAN_PROFILE_DIR"] = str(profile)
         self.web = self._start("web", [str(Path(PY).parent / "gunicorn"), "beian.wsgi:application",
-                                       "--config", "beian/gunicorn_conf.py", "--access-logfile", "/dev/null"],
+                                       "--config", config, "--access-logfile", "/dev/null"],
                                BEIAN_BIND=f"127.0.0.1:{self.port}")  # fmt: skip
         self.workers: list[subprocess.Popen] = []
         deadline = time.monotonic() + 60
@@ -169,8 +174,11 @@ class Platform:
 
     def start_workers(self, count: int) -> None:
         for i in range(count):
-            self.workers.append(self._start(f"provider-{i}", [PY, "-m", "beian", "provider_worker", "--interval", "1"]))
-            self.workers.append(self._start(f"bureau-{i}", [PY, "-m", "beian", "bureau_worker", "--interval", "1"]))
+            for kind in ("provider", "bureau"):
+                command = ["beian", f"{kind}_worker", "--interval", "1"]
+                if self.profile:
+                    command = ["bench.profiled", str(self.profile), f"{kind}-{next(self._runs)}", "--", *command]
+                self.workers.append(self._start(f"{kind}-{i}", [PY, "-m", *command]))
 
     def stop_workers(self) -> None:
         for proc in self.workers:
@@ -217,6 +225,19 @@ def cpu_seconds(pids: list[int]) -> float:
             continue
         total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
+
+
+def transactions() -> int:
+    """Transactions committed and rolled back so far in the run's two databases (PostgreSQL's
+    statistics, flushed by each backend within a second of its transaction)."""
+    import psycopg
+
+    with closing(psycopg.connect(f"{PG}/postgres", autocommit=True)) as conn:
+        row = conn.execute(
+            "SELECT coalesce(sum(xact_commit + xact_rollback), 0) FROM pg_stat_database WHERE datname = ANY(%s)",
+            (list(DATABASES),),
+        ).fetchone()
+    return int(row[0])
 
 
 def postgres_pids() -> list[int]:
@@ -460,6 +481,10 @@ class Phase:
     result: Result
     cpu: dict[str, float]
     activity: list[tuple[str, float]]
+    # What one application cost, whatever the machine's load: CPU seconds by kind of process, and
+    # PostgreSQL transactions (both databases, the bench's own few included).
+    per_application: dict[str, float] = field(default_factory=dict)
+    transactions: float = 0.0
 
 
 def phase(platform: Platform, driver: Driver, name: str, numbers: range, clients: int, workers: int) -> Phase:
@@ -468,16 +493,29 @@ def phase(platform: Platform, driver: Driver, name: str, numbers: range, clients
     pids = platform.pids()
     before = {role: cpu_seconds(p) for role, p in pids.items()}
     driver_before = cpu_seconds([os.getpid()])
+    xacts_before = transactions()
     with Activity() as activity:
         result = driver.file_all(numbers, clients, deadline_s=600)
-    cpu = {role: cpu_seconds(p) - before[role] for role, p in pids.items()}
-    cpu["PostgreSQL backends"] = activity.postgres_cpu()
-    cpu["the bench's clients"] = cpu_seconds([os.getpid()]) - driver_before
+    seconds = {role: cpu_seconds(p) - before[role] for role, p in pids.items()}
+    seconds["PostgreSQL backends"] = activity.postgres_cpu()
+    seconds["the bench's clients"] = cpu_seconds([os.getpid()]) - driver_before
     platform.stop_workers()
+    time.sleep(1.5)  # the backends flush their transaction counts within a second
+    filed = max(result.filed, 1)
+    per_application = {role: s / filed for role, s in seconds.items()}
+    xacts = (transactions() - xacts_before) / filed
     elapsed = max(result.finished - result.started, 1e-9)
-    cpu = {role: seconds / elapsed for role, seconds in cpu.items()}  # cores busy on average
+    cpu = {role: s / elapsed for role, s in seconds.items()}  # cores busy on average
     report(name, result, cpu, activity.busy())
-    return Phase(name, workers, result, cpu, activity.busy())
+    costs = ", ".join(f"{role} {s:.3f}" for role, s in per_application.items())
+    print(f"   CPU seconds an application: {costs}; platform {platform_cpu(per_application):.3f}; "
+          f"{xacts:.1f} PostgreSQL transactions", flush=True)  # fmt: skip
+    return Phase(name, workers, result, cpu, activity.busy(), per_application, xacts)
+
+
+def platform_cpu(per_application: dict[str, float]) -> float:
+    """The platform's CPU an application: every process but the bench's clients."""
+    return sum(s for role, s in per_application.items() if role != "the bench's clients")
 
 
 def report(name: str, result: Result, cpu: dict[str, float], busy: list[tuple[str, float]]) -> None:
@@ -500,7 +538,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="of bare API round trips")
     parser.add_argument("--out", default=str(ROOT / "docs" / "performance.md"))
     parser.add_argument("--label", default="", help="names the run in docs/performance.md (e.g. before, after)")
+    parser.add_argument("--profile", type=Path, help="profile every process into this directory "
+                        "(bench/profiled.py); the figures are then not written into the docs")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
 
     for name in DATABASES:
         pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', pg=PG)
@@ -515,7 +557,7 @@ def main(argv: list[str] | None = None) -> None:
             out = run([PY, "-m", "beian", "shell", "-c", setup], env)
             secrets = json.loads(out.strip().splitlines()[-1])
             env["BEIAN_BUREAU_API_KEY"] = secrets["key"]
-            platform = Platform(env, tmp)
+            platform = Platform(env, tmp, args.profile.resolve() if args.profile else None)
             try:
                 driver = Driver(platform.url, secrets)
                 trips = driver.round_trips(args.clients, args.seconds)
@@ -534,7 +576,8 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         for name in DATABASES:
             pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', pg=PG)
-    write(Path(args.out), args, trips, [one, many], chain)
+    if not args.profile:
+        write(Path(args.out), args, trips, [one, many], chain)
 
 
 def write(out: Path, args, trips: Result, phases: list[Phase], chain: str) -> None:
@@ -552,12 +595,24 @@ def write(out: Path, args, trips: Result, phases: list[Phase], chain: str) -> No
         lines.append(f"| {p.name} | {r.filed:,} | {len(r.failed)} | {r.rate:,.2f} | "
                      f"{percentile(r.latencies, .5):.2f} | {percentile(r.latencies, .99):.2f} | "
                      f"≥ {TARGET_RATE:.0f}/s |")  # fmt: skip
+    kinds = list(phases[-1].per_application)
+    lines += [
+        "",
+        "CPU seconds an application, by kind of process, and PostgreSQL transactions an application:",
+        "",
+        "| run | " + " | ".join(kinds) + " | platform (all but the clients) | transactions |",
+        "| --- |" + " ---: |" * (len(kinds) + 2),
+    ]
+    for p in phases:
+        lines.append(f"| {p.name} | " + " | ".join(f"{p.per_application.get(k, 0):.3f}" for k in kinds)
+                     + f" | {platform_cpu(p.per_application):.3f} | {p.transactions:.1f} |")  # fmt: skip
     many = phases[-1]
     lines += [
         "",
         f"Cores busy during the last run: {', '.join(f'{role} {c:.2f}' for role, c in many.cpu.items())}. "
         f"PostgreSQL backends on average: {'; '.join(f'{w}: {n:.2f}' for w, n in many.activity)}. "
-        f"Afterwards: {chain}.",
+        f"Afterwards: {chain}. The machine's load average (1, 5, 15 min) at the end: "
+        f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}.",
         "",
     ]
     write_block(out, MARKER, END, lines)
