@@ -16,6 +16,7 @@ import os
 import re
 import sys
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -28,6 +29,7 @@ class Statements:
     def __init__(self) -> None:
         self.by_task: Counter[str] = Counter()
         self.runs: Counter[str] = Counter()
+        self.texts: dict[str, Counter[str]] = {}  # task → its statements' openings, counted
         self._local = threading.local()
         self._lock = threading.Lock()
 
@@ -46,6 +48,7 @@ class Statements:
         task = getattr(self._local, "task", None) or "(outside a task)"
         with self._lock:
             self.by_task[task] += 1
+            self.texts.setdefault(task, Counter())[_ID.sub("…", sql[:160])] += 1
         return execute(sql, params, many, context)
 
     def begin(self, task: str) -> None:
@@ -58,7 +61,14 @@ class Statements:
 
     def dump(self, path: Path) -> None:
         tasks = sorted(set(self.by_task) | set(self.runs))
-        rows = {t: {"runs": self.runs[t], "statements": self.by_task[t]} for t in tasks}
+        rows = {
+            t: {
+                "runs": self.runs[t],
+                "statements": self.by_task[t],
+                "texts": dict(self.texts.get(t, Counter()).most_common(40)),
+            }
+            for t in tasks
+        }
         path.write_text(json.dumps(rows, indent=1, ensure_ascii=False))
 
 
@@ -95,7 +105,7 @@ def main() -> None:
             jobs[job_name] = counted(job_name, job)
     from django.core.management import execute_from_command_line
 
-    profile = cProfile.Profile()
+    profile = cProfile.Profile(time.thread_time)  # CPU, not the waits of a loaded machine
     profile.enable()
     try:
         execute_from_command_line(["beian", *command[1:]])

@@ -1,11 +1,13 @@
 """gunicorn as beian/gunicorn_conf.py runs it, each worker process profiled (bench/profiled.py):
-every request's thread has its own cProfile profile, and at the worker's exit their sum is written
-to $BEIAN_PROFILE_DIR/gunicorn-<pid>.prof, and the statements by request to gunicorn-<pid>.json."""
+every request's thread has its own cProfile profile of CPU time, and at the worker's exit their
+sum is written to $BEIAN_PROFILE_DIR/gunicorn-<pid>.prof, and the statements by request to
+gunicorn-<pid>.json."""
 
 import cProfile
 import os
 import pstats
 import threading
+import time
 from pathlib import Path
 
 from beian.gunicorn_conf import *  # noqa: F403 (the project's config, with hooks added)
@@ -26,7 +28,7 @@ def post_worker_init(worker) -> None:
     def profiled(environ, start_response):
         profile = getattr(_local, "profile", None)
         if profile is None:
-            profile = _local.profile = cProfile.Profile()
+            profile = _local.profile = cProfile.Profile(time.thread_time)
             _profiles.append(profile)
         _statements.begin(task_of(environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")))
         profile.enable()

@@ -180,6 +180,24 @@ class Platform:
                     command = ["bench.profiled", str(self.profile), f"{kind}-{next(self._runs)}", "--", *command]
                 self.workers.append(self._start(f"{kind}-{i}", [PY, "-m", *command]))
 
+    def wait_for_workers(self, timeout: float = 300.0) -> None:
+        """Until every worker has finished its first round (its heartbeat row, named by its pid): on a
+        loaded machine their start takes many seconds of CPU, which a fixed pause would count as the
+        applications'."""
+        import psycopg
+
+        tables = {"provider_workerheartbeat": DATABASES[0], "bureau_workerheartbeat": DATABASES[1]}
+        waiting = {p.pid for p in self.workers}
+        deadline = time.monotonic() + timeout
+        while waiting and time.monotonic() < deadline:
+            for table, database in tables.items():
+                with closing(psycopg.connect(f"{PG}/{database}", autocommit=True)) as conn:
+                    names = [r[0] for r in conn.execute(f"SELECT worker FROM {table}").fetchall()]
+                waiting -= {int(name.rsplit(":", 1)[1]) for name in names}
+            time.sleep(0.2)
+        if waiting:
+            raise SystemExit(f"workers {sorted(waiting)} did not start")
+
     def stop_workers(self) -> None:
         for proc in self.workers:
             proc.terminate()
@@ -489,7 +507,7 @@ class Phase:
 
 def phase(platform: Platform, driver: Driver, name: str, numbers: range, clients: int, workers: int) -> Phase:
     platform.start_workers(workers)
-    time.sleep(1.0)  # the workers' start (Django's import) is not the applications' time
+    platform.wait_for_workers()  # their start (Django's import and checks) is not the applications' time
     pids = platform.pids()
     before = {role: cpu_seconds(p) for role, p in pids.items()}
     driver_before = cpu_seconds([os.getpid()])

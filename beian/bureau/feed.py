@@ -18,11 +18,13 @@ from beian.bureau.models import Access, Entity, Event, FeedCounter, Operation, P
 from beian.core import clock
 
 
-def emit(provider: Provider, kind: str, data: dict) -> Event:
-    counter, _ = FeedCounter.objects.select_for_update().get_or_create(provider=provider)
+def emit(provider: Provider | int, kind: str, data: dict) -> Event:
+    """`provider` or its id: an operation's step names its provider by id, with no query for the row."""
+    provider_id = provider if isinstance(provider, int) else provider.pk
+    counter, _ = FeedCounter.objects.select_for_update().get_or_create(provider_id=provider_id)
     seq = counter.last_seq + 1
-    FeedCounter.objects.filter(provider=provider).update(last_seq=seq)
-    return Event.objects.create(provider=provider, seq=seq, kind=kind, data=data, created_at=clock.now())
+    FeedCounter.objects.filter(provider_id=provider_id).update(last_seq=seq)
+    return Event.objects.create(provider_id=provider_id, seq=seq, kind=kind, data=data, created_at=clock.now())
 
 
 # The most events a page of the feed holds: a provider catching up on a national registry reads

@@ -107,7 +107,7 @@ def recompute_windows(*, years: list[int], by: str) -> list[tuple[str, object, o
                     "to": {"earliest": win.earliest, "latest": win.latest, "provisional": win.provisional},
                 },
             )
-            feed.emit(op.provider, "operation.updated", {**feed.operation_snapshot(op), "window_recomputed": True})
+            feed.emit(op.provider_id, "operation.updated", {**feed.operation_snapshot(op), "window_recomputed": True})
             moved.append((str(op.pk), before[1], win.latest))
         # A shell's deadline is counted in the same calendar: its provider hears the new date (only
         # the shells whose count reaches a changed year: a national registry has many).
@@ -145,7 +145,7 @@ def decide(op: Operation, decision: str, *, actor: str, reason: str = "", reason
             )
             operations.APPROVAL[op.type](op)
             op.refresh_from_db()
-            feed.emit(op.provider, "operation.updated", feed.operation_snapshot(op))
+            feed.emit(op.provider_id, "operation.updated", feed.operation_snapshot(op))
         else:
             op = apply(
                 op,

@@ -92,6 +92,6 @@ def apply(
             data={"type": move.row.type, "reason_code": reason_code},
         )
         if announce:
-            feed.emit(move.row.provider, "operation.updated", feed.operation_snapshot(move.row))
+            feed.emit(move.row.provider_id, "operation.updated", feed.operation_snapshot(move.row))
 
     return MACHINE.apply(op, action, actor=actor, changes=changes, history=history)

@@ -187,7 +187,8 @@ def check(user: AbstractBaseUser, row: Application | FiledEntity, right: Right) 
 
 def application(user: AbstractBaseUser, application_id, right: Right = Right.VIEW) -> Application:
     """An application the person may see (else 404, as if it did not exist) and `right` (else 403)."""
-    app = applications(user).select_related("organisation").filter(pk=application_id).first()
+    # With its owner: every answer about an application names who created it.
+    app = applications(user).select_related("organisation", "owner").filter(pk=application_id).first()
     if app is None:
         raise ProviderError("not_found")
     check(user, app, right)

@@ -4,11 +4,14 @@ field (S15)."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, datetime, time, timedelta
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, User
 from django.db import transaction
 from django.db.models import Q
+from django.db.models.signals import m2m_changed
+from django.dispatch import receiver
 
 from beian.core import clock
 from beian.core.errors import FieldError
@@ -48,8 +51,28 @@ def overdue_q(today: date | None = None) -> Q:
     )
 
 
+# Bumped whenever anyone's groups change in this process, so that what `is_specialist` kept on a user
+# object (for the rest of its request: a review asks at authentication, in the view and in the
+# service) is never older than the groups.
+_generation = itertools.count()
+_current = [next(_generation)]
+
+
+@receiver(m2m_changed, sender=User.groups.through)
+def _groups_changed(**_kwargs) -> None:
+    _current[0] = next(_generation)
+
+
 def is_specialist(user: AbstractBaseUser) -> bool:
-    return user.is_authenticated and user.groups.filter(name=SPECIALISTS).exists()
+    """In the specialists' group: one query, kept on the user object while the groups stay as they are."""
+    if not user.is_authenticated:
+        return False
+    kept = getattr(user, "_beian_specialist", None)
+    if kept is not None and kept[0] == _current[0]:
+        return kept[1]
+    found = user.groups.filter(name=SPECIALISTS).exists()
+    user._beian_specialist = (_current[0], found)
+    return found
 
 
 def is_operator(user: AbstractBaseUser) -> bool:
