@@ -74,9 +74,11 @@ def world(settings, bureau, sim_clock):
 EXPECTED = {
     "sqlite": {
         "create draft": 16,
-        "submit": 22,
+        "submit": 21,  # 22 before a person's own application was found without their memberships
         "approve": 26,  # 29 before the specialist's group was kept on the user for the request
-        "read application": 3,  # 4 before its owner came with it (every poll of a waiting client)
+        # Every poll of a waiting client: 4 before its owner came with it and a person's own
+        # application was found without a read of their memberships.
+        "read application": 2,
         "deliver (both sides)": 49,  # 51 before the feed named the provider by id
         "send the customer's notices": 11,
         "send the SMS code": 6,
@@ -89,9 +91,11 @@ EXPECTED = {
     },
     "postgresql": {
         "create draft": 16,
-        "submit": 22,
+        "submit": 21,  # 22 before a person's own application was found without their memberships
         "approve": 26,  # 29 before the specialist's group was kept on the user for the request
-        "read application": 3,  # 4 before its owner came with it (every poll of a waiting client)
+        # Every poll of a waiting client: 4 before its owner came with it and a person's own
+        # application was found without a read of their memberships.
+        "read application": 2,
         "deliver (both sides)": 49,  # 51 before the feed named the provider by id
         "send the customer's notices": 11,
         "send the SMS code": 6,
