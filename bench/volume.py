@@ -331,6 +331,7 @@ class Result:
     requests: int = 0
     started: float = 0.0
     finished: float = 0.0
+    cpu: float = 0.0  # CPU seconds a request (bare round trips only)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -578,10 +579,18 @@ def main(argv: list[str] | None = None) -> None:
             platform = Platform(env, tmp, args.profile.resolve() if args.profile else None)
             try:
                 driver = Driver(platform.url, secrets)
-                trips = driver.round_trips(args.clients, args.seconds)
+                web_before = cpu_seconds(platform.pids()["gunicorn"])
+                with Activity() as activity:
+                    trips = driver.round_trips(args.clients, args.seconds)
+                # What one request costs the web tier and the database, whatever the machine's load:
+                # the floor under an application's ~15 requests.
+                trips.cpu = (cpu_seconds(platform.pids()["gunicorn"]) - web_before + activity.postgres_cpu()) / max(
+                    trips.filed, 1
+                )
                 print(f"== bare API round trip: {trips.rate:.0f} requests/s, p50 "
                       f"{percentile(trips.latencies, .5) * 1000:.1f} ms, p99 "
-                      f"{percentile(trips.latencies, .99) * 1000:.1f} ms", flush=True)  # fmt: skip
+                      f"{percentile(trips.latencies, .99) * 1000:.1f} ms; "
+                      f"{trips.cpu * 1000:.1f} ms of CPU a request (gunicorn and PostgreSQL)", flush=True)  # fmt: skip
                 first = range(1, args.baseline_applications + 1)
                 one = phase(platform, driver, "one worker of each", first, args.clients, 1)
                 start = args.baseline_applications + 1
@@ -615,6 +624,8 @@ def write(out: Path, args, trips: Result, phases: list[Phase], chain: str) -> No
                      f"≥ {TARGET_RATE:.0f}/s |")  # fmt: skip
     kinds = list(phases[-1].per_application)
     lines += [
+        "",
+        f"A bare API round trip cost {trips.cpu * 1000:.1f} ms of CPU (gunicorn and PostgreSQL).",
         "",
         "CPU seconds an application, by kind of process, and PostgreSQL transactions an application:",
         "",
