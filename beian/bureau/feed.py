@@ -90,8 +90,8 @@ def entity_snapshot(entity: Entity) -> dict:
     }
 
 
-def website_snapshot(website: Website, provider: Provider) -> dict:
-    """The website as one provider may see it: its own access only."""
+def website_snapshot(website: Website, provider: Provider | int) -> dict:
+    """The website as one provider (or the provider of this id) may see it: its own access only."""
     access = Access.objects.filter(website=website, provider=provider).order_by("-since", "-id").first()
     return {
         "number": website.number,
@@ -127,16 +127,15 @@ def _domains(website: Website) -> list[str]:
     return sorted(names.values_list("name", flat=True))
 
 
-def providers_concerned(websites: Iterable[Website]) -> list[Provider]:
-    """Every provider that has or had an access to one of these websites: a provider keeps
-    hearing about a website it once served, so it learns of a later deregistration (S13)."""
-    ids = {w.pk for w in websites}
-    return list(Provider.objects.filter(accesses__website_id__in=ids).distinct().order_by("pk"))
-
-
 def websites_changed(websites: Iterable[Website]) -> None:
+    """Each provider that has or had an access to one of these websites hears of it: a provider
+    keeps hearing about a website it once served, so it learns of a later deregistration (S13).
+    Who had which is one query (not one a provider and website), provider by provider in order."""
     websites = list(websites)
-    for provider in providers_concerned(websites):
+    served = set(
+        Access.objects.filter(website_id__in={w.pk for w in websites}).values_list("provider_id", "website_id")
+    )
+    for provider_id in sorted({provider_id for provider_id, _ in served}):
         for website in websites:
-            if Access.objects.filter(website=website, provider=provider).exists():
-                emit(provider, "website.updated", website_snapshot(website, provider))
+            if (provider_id, website.pk) in served:
+                emit(provider_id, "website.updated", website_snapshot(website, provider_id))
