@@ -79,13 +79,13 @@ EXPECTED = {
         # Every poll of a waiting client: 4 before its owner came with it and a person's own
         # application was found without a read of their memberships.
         "read application": 2,
-        "deliver (both sides)": 49,  # 51 before the feed named the provider by id
+        "deliver (both sides)": 50,  # 52 before the feed named the provider by id and the notice
         "send the customer's notices": 11,
         "send the SMS code": 6,
         "read the SMS sandbox": 2,
         "confirm the code": 19,  # 20 before
         "decide (approval)": 48,  # 50 before; and who served the website is one query
-        "sync (both sides)": 52,  # 2 more before: a notice read the owner and the profile apart
+        "sync (both sides)": 54,  # 2 more before: a notice loaded its owner
         "send the customer's notices again": 21,
         "idle sync (both sides)": 5,
     },
@@ -96,13 +96,13 @@ EXPECTED = {
         # Every poll of a waiting client: 4 before its owner came with it and a person's own
         # application was found without a read of their memberships.
         "read application": 2,
-        "deliver (both sides)": 49,  # 51 before the feed named the provider by id
+        "deliver (both sides)": 50,  # 52 before the feed named the provider by id and the notice
         "send the customer's notices": 11,
         "send the SMS code": 6,
         "read the SMS sandbox": 2,
         "confirm the code": 19,  # 20 before
         "decide (approval)": 48,  # 50 before; and who served the website is one query
-        "sync (both sides)": 53,  # 2 more before: a notice read the owner and the profile apart
+        "sync (both sides)": 55,  # 2 more before: a notice loaded its owner
         "send the customer's notices again": 21,
         "idle sync (both sides)": 5,
     },
