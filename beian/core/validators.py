@@ -131,13 +131,15 @@ def resident_id(value: str, *, today: date | None = None) -> str:
 # character, checked as well as the USCC's own.
 _ORG_CODE = slice(8, 17)
 _ORG_CODE_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
+# GB 11714's value table: 0-9 are themselves, A-Z are 10-35 (as int(ch, 36) reads them).
+_ORG_CODE_VALUE = {ch: int(ch, 36) for ch in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"}
 _ORG_CODE_CHECK_CHARS = {10: "X", 11: "0"}  # 11 - sum % 11 runs 1..11; two values are not one digit
 
 
 def organisation_code_check(body: str) -> str:
     """The GB 11714 check character of an 8-character organisation code body."""
-    # int(ch, 36) is GB 11714's value table: 0-9 are themselves, A-Z are 10-35.
-    total = sum(w * int(ch, 36) for w, ch in zip(_ORG_CODE_WEIGHTS, body, strict=True))
+    value = _ORG_CODE_VALUE
+    total = sum([w * value[ch] for w, ch in zip(_ORG_CODE_WEIGHTS, body, strict=True)])
     check = 11 - total % 11
     return _ORG_CODE_CHECK_CHARS.get(check, str(check))
 

@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.db import connections
 from stdnum.cn import ric, uscc
 
-from beian.bureau import audit, bulkload, feed, holidays, national, registry
+from beian.bureau import audit, bulkload, feed, holidays, national, query, registry
 from beian.bureau.models import (
     Access,
     AuditRecord,
@@ -310,6 +310,10 @@ def test_a_load_that_doubles_the_registry_sets_its_indexes_aside_and_makes_them_
     assert "domain_active_once" in set_aside
     assert set(finished.data["set_aside_made_again"]) == set_aside
     assert audit.verify().ok
+    # The name search finds a loaded entity (on SQLite its FTS rows were filled after the load).
+    entity = Entity.objects.filter(status=Status.ACTIVE, websites__status=Status.ACTIVE).order_by("-id").first()
+    found = query.by_name(entity.name)
+    assert entity.number in {r["entity_number"] for r in found.results}
     # The rows passed the rebuilt unique indexes and validated foreign keys; the registry goes on.
     op = world.file("after-the-load.cn", province="44")
     assert Entity.objects.filter(number=op.result["entity_number"]).exists()
