@@ -535,20 +535,35 @@ MAINTENANCE_WORK_MEM = "1GB"
 
 def restore_set_aside() -> int:
     """Make again whatever an earlier load set aside and did not get to make again (it stopped).
-    Read from the loads' `registry_bulk_load_started` records. Returns how many were made."""
+    Read from the `registry_bulk_load_started` records of loads that neither finished nor were
+    restored already (what a later migration removed must stay removed); each restored load gets
+    a `registry_bulk_load_restored` record. Returns how many were made."""
     conn = connections[DB]
     if conn.in_atomic_block:
         return 0
+    closed = AuditRecord.objects.filter(
+        action__in=("registry_bulk_load_finished", "registry_bulk_load_restored")
+    ).values("subject")
+    started = AuditRecord.objects.filter(action="registry_bulk_load_started", data__has_key="set_aside").exclude(
+        subject__in=closed
+    )
+    loads = list(started.order_by("-id").values_list("subject", "data"))
     wanted: dict[str, SetAside] = {}
-    started = AuditRecord.objects.filter(action="registry_bulk_load_started", data__has_key="set_aside")
-    for data in started.order_by("-id").values_list("data", flat=True)[:20]:
+    for _, data in loads:
         for kind, table, name, create in data["set_aside"]:
             wanted.setdefault(name, SetAside(kind, table, name, tuple(create)))
-    if not wanted:
-        return 0
     with conn.cursor() as cur:
         missing = [item for item in wanted.values() if not _exists(cur, item)]
     _make_again(sorted(missing, key=lambda item: _KIND_ORDER[item.kind]))
+    if loads:
+        with transaction.atomic(using=DB):
+            for subject, _ in loads:
+                audit.append(
+                    actor="cli:load_national",
+                    action="registry_bulk_load_restored",
+                    subject=subject,
+                    data={"made_again": [item.name for item in missing]},
+                )
     return len(missing)
 
 

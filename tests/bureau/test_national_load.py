@@ -336,5 +336,7 @@ def test_what_a_load_that_stopped_set_aside_is_made_again_by_the_next(world):
     assert Entity.objects.count() == 120
     assert bulkload.restore_set_aside() > 0
     assert _schema() == before
+    assert AuditRecord.objects.filter(action="registry_bulk_load_restored").count() == 1
+    assert bulkload.restore_set_aside() == 0  # that load is closed now
     bulkload.load(entities=50, websites=60, seed=8, provider="operator", batch=120, jobs=0)
     assert _schema() == before
