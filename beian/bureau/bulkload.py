@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import multiprocessing
+import re
 import time
 import uuid
 from collections import Counter
@@ -37,11 +38,12 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import IntegrityError, connections, transaction
+from django.db.models import Q
 
 from beian import sealing
 from beian.bureau import audit, holidays, national, providers
-from beian.bureau.models import Entity, FeedCounter, NumberSerial, Provider
+from beian.bureau.models import AuditRecord, Entity, FeedCounter, NumberSerial, Provider
 from beian.bureau.registry import province as province_row
 from beian.core import clock, numbers, provinces
 
@@ -63,10 +65,20 @@ class Result:
     provider: str
     provider_key: str | None  # printed once when the selected provider was created by the load
     database_bytes: int | None
+    phases: dict[str, float] = dataclasses.field(default_factory=dict)  # wall seconds by phase of the loader
 
 
 class LoadError(Exception):
     pass
+
+
+@contextlib.contextmanager
+def _timed(phases: Counter, name: str) -> Iterator[None]:
+    began = time.perf_counter()
+    try:
+        yield
+    finally:
+        phases[name] += time.perf_counter() - began
 
 
 # ---------------------------------------------------------------- providers
@@ -97,29 +109,50 @@ def _providers(selected_slug: str) -> tuple[Provider, str | None, list[tuple[int
 
 def _reserve_serials(need: Counter) -> dict[tuple[str, int], list[int]]:
     """For each (province, year) the serials of `need` new entity numbers, taken from the counter
-    under its row lock and skipping numbers that already stand in the registry."""
+    under its row lock and skipping numbers that already stand in the registry. A national load
+    needs hundreds of (province, year) counters: they are read, locked, checked and moved set-wise,
+    in a handful of statements rather than a handful per counter."""
+    rows = {code: province_row(code) for code in sorted({code for code, _ in need})}
+    NumberSerial.objects.bulk_create(
+        [NumberSerial(province=rows[code], year=year) for code, year in sorted(need)], ignore_conflicts=True
+    )
+    wanted = Q()
+    for code, year in need:
+        wanted |= Q(province_id=code, year=year)
+    # Locked in one order (by id), as every other taker of several counters would.
+    serials = {
+        (s.province_id, s.year): s for s in NumberSerial.objects.select_for_update().filter(wanted).order_by("pk")
+    }
+    ranges = {key: [serials[key].last + 1, serials[key].last + count] for key, count in need.items()}
     taken: dict[tuple[str, int], list[int]] = {}
-    for (code, year), count in sorted(need.items()):
-        prov = province_row(code)
-        NumberSerial.objects.get_or_create(province=prov, year=year)
-        serial = NumberSerial.objects.select_for_update().get(province=prov, year=year)
-        lo = serial.last + 1
-        hi = lo + count - 1
-        existing: set[int] = set()
-        while True:
+    while ranges:
+        existing: dict[tuple[str, int], set[int]] = {key: set() for key in ranges}
+        between = Q()
+        for (code, year), (lo, hi) in ranges.items():
             if hi > numbers.SERIAL_MAX:
-                raise LoadError(f"{prov.short} {year}: no serials left (a year holds {numbers.SERIAL_MAX:,})")
-            found = Entity.objects.filter(
-                number__gte=numbers.entity_number(prov.short, year, lo),
-                number__lte=numbers.entity_number(prov.short, year, hi),
-            ).values_list("number", flat=True)
-            existing |= {numbers.parse(n).digits for n in found}
-            free = [s for s in range(lo, hi + 1) if f"{year}{s:06d}" not in existing]
-            if len(free) >= count:
-                break
-            hi += count - len(free)
-        taken[(code, year)] = free[:count]
-        NumberSerial.objects.filter(pk=serial.pk).update(last=taken[(code, year)][-1])
+                short = rows[code].short
+                raise LoadError(f"{short} {year}: no serials left (a year holds {numbers.SERIAL_MAX:,})")
+            short = rows[code].short
+            between |= Q(
+                number__gte=numbers.entity_number(short, year, lo), number__lte=numbers.entity_number(short, year, hi)
+            )
+        by_short = {rows[code].short: code for code, _ in ranges}
+        for found in Entity.objects.filter(between).values_list("number", flat=True):
+            parsed = numbers.parse(found)
+            key = (by_short.get(parsed.province), int(parsed.digits[:4]))
+            if key in existing:
+                existing[key].add(int(parsed.digits[4:]))
+        unfinished = {}
+        for key, (lo, hi) in ranges.items():
+            free = [s for s in range(lo, hi + 1) if s not in existing[key]]
+            if len(free) >= need[key]:
+                taken[key] = free[: need[key]]
+            else:
+                unfinished[key] = [lo, hi + need[key] - len(free)]
+        ranges = unfinished
+    for key, values in taken.items():
+        serials[key].last = values[-1]
+    NumberSerial.objects.bulk_update(list(serials.values()), ["last"], batch_size=1000)
     return taken
 
 
@@ -160,7 +193,7 @@ def _reserve_ids(sizes: dict[str, int]) -> dict[str, int]:
 # ---------------------------------------------------------------- writing a batch
 
 
-def _copy_text(rows: list[tuple]) -> bytes:
+def _copy_text(rows: list) -> bytes:
     """COPY's text format. The generator writes no tab, newline or backslash into a value (a test
     holds it to that), so no escaping is needed; NULL is already `\\N`."""
     return ("\n".join(["\t".join(row) for row in rows]) + "\n").encode()
@@ -180,19 +213,63 @@ CERT_NUMBER = national.COLUMNS["bureau_entity"].index("cert_number")
 COLUMNS = {**national.COLUMNS, "bureau_entity": (*national.COLUMNS["bureau_entity"], "cert_digest")}
 
 
+# A principal's ID number, mobile and email come from the load's synthetic people
+# (`national.PEOPLE` of them), so the same clear value recurs in thousands of rows: each is sealed
+# once per worker process and column, and the rows share its ciphertext. Sealing was a third of
+# the generator's time. What this gives away, that rows with the same ciphertext have the same
+# principal, is about synthetic people, in a command that runs only in simulation mode; a value
+# filed through the registry is sealed afresh every time.
+PRINCIPAL_SEALED = frozenset({"principal_id_number", "principal_mobile", "principal_email"})
+_SEALED_ONCE: dict[tuple[str, str], str] = {}
+_SEALED_ONCE_MAX = 500_000  # an individual's own resident ID recurs only in its websites
+
+
 def _seal(table: str, rows: list[tuple]) -> list[tuple]:
     positions = SEALED.get(table)
     if not positions:
         return rows
+    if len(_SEALED_ONCE) > _SEALED_ONCE_MAX:
+        _SEALED_ONCE.clear()
+    names = national.COLUMNS[table]
+    plan = [(i, f"{table}.{names[i]}", names[i] in PRINCIPAL_SEALED) for i in positions]
+    once = _SEALED_ONCE
+    seal = sealing.seal
+    entity = table == "bureau_entity"
     sealed = []
     for row in rows:
         values = list(row)
-        for i in positions:
-            values[i] = sealing.seal(row[i], f"{table}.{national.COLUMNS[table][i]}")
-        if table == "bureau_entity":
+        for i, context, shared in plan:
+            clear = row[i]
+            if shared:
+                key = (clear, context)
+                value = once.get(key)
+                if value is None:
+                    value = once[key] = seal(clear, context)
+                values[i] = value
+            else:
+                values[i] = seal(clear, context)
+        if entity:
             values.append(sealing.digest("certificate", row[CERT_NUMBER]))
-        sealed.append(tuple(values))
+        sealed.append(values)
     return sealed
+
+
+def _warm(seed: int) -> None:
+    """The load's people, the website names the rules allow, and the people's sealed values, made
+    once here before the workers are forked rather than once in every worker."""
+    people = national.people(seed)
+    for unit in national.UNIT_WEIGHTS:
+        national.website_names(unit)
+    for table in SEALED:
+        names = national.COLUMNS[table]
+        for i in SEALED[table]:
+            if names[i] in PRINCIPAL_SEALED:
+                at = national.PRINCIPAL.index(names[i])
+                context = f"{table}.{names[i]}"
+                for person in people:
+                    key = (person[at], context)
+                    if key not in _SEALED_ONCE:
+                        _SEALED_ONCE[key] = sealing.seal(person[at], context)
 
 
 def _prepare(spec: national.Spec) -> tuple[national.Batch, dict[str, bytes] | None]:
@@ -213,7 +290,7 @@ def _next_event_ids(count: int) -> int:
     return _reserve_ids({"bureau_event": count})["bureau_event"]
 
 
-def _write(batch: national.Batch, payloads: dict[str, bytes] | None, selected: Provider) -> dict:
+def _write(batch: national.Batch, payloads: dict[str, bytes] | None, selected: Provider, phases: Counter) -> dict:
     """One batch, in the caller's transaction. Returns what the audit record states of its events."""
     conn = connections[DB]
     events = batch.events
@@ -227,7 +304,7 @@ def _write(batch: national.Batch, payloads: dict[str, bytes] | None, selected: P
             raw = cur.cursor
             raw.execute("SET LOCAL synchronous_commit = off")  # a bulk load can redo its last batch
             for table in TABLES:
-                with raw.copy(f"COPY {table} ({', '.join(COLUMNS[table])}) FROM STDIN") as copy:
+                with _timed(phases, table), raw.copy(f"COPY {table} ({', '.join(COLUMNS[table])}) FROM STDIN") as copy:
                     copy.write(payloads[table])
             if events:
                 lines = [
@@ -241,7 +318,8 @@ def _write(batch: national.Batch, payloads: dict[str, bytes] | None, selected: P
             for table in TABLES:
                 columns = COLUMNS[table]
                 sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-                raw.executemany(sql, batch.rows[table])
+                with _timed(phases, table):
+                    raw.executemany(sql, batch.rows[table])
             if events:
                 raw.executemany(
                     f"INSERT INTO bureau_event ({', '.join(national.EVENT_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)",
@@ -289,40 +367,211 @@ def database_bytes() -> int | None:
         return cur.fetchone()[0]
 
 
-# The name index of migration 0003 (PostgreSQL). Kept up row by row, it is most of a large load's
-# time; a load that at least doubles the entities drops it and builds it again at the end, which
-# costs a fraction of that. Every load first makes sure it exists (a load that was killed may have
-# left it dropped).
-NAME_INDEX = "bureau_entity_name_grams"
-NAME_INDEX_DDL = (
-    f"CREATE INDEX IF NOT EXISTS {NAME_INDEX} ON bureau_entity USING gin (beian_name_grams(name))",
-    f"ALTER INDEX {NAME_INDEX} ALTER COLUMN 1 SET STATISTICS 1000",
+# ---------------------------------------------------------------- secondary indexes and constraints
+#
+# Kept up row by row, the loaded tables' secondary indexes are most of a large load's time: keys
+# such as certificate digests and domain names land all over their B-trees, and every row queues a
+# check of each foreign key. A load that at least doubles the registry does what pg_restore does:
+# it sets the indexes, unique constraints and foreign keys of the four tables aside (primary keys
+# stay; they are what keeps a concurrent writer's row from taking a loaded id), loads, and makes
+# them again from sorted data at the end: foreign keys added NOT VALID and then validated, so the
+# database itself checks every loaded row once. What was set aside is read from the catalog, so it
+# is always what the migrations made, and it is written into the load's `registry_bulk_load_started`
+# audit record before anything is dropped: a load that stops half-way leaves the indexes missing,
+# and the next load (or `restore_set_aside`) makes them again from that record.
+#
+# While they are aside, a filing made at the same time is checked for duplicates by the registry's
+# own lookups only (and slowly, without the indexes); making a unique index again then refuses a
+# duplicate that slipped in, and the load stops with a LoadError naming it. A national load is run
+# before the registry opens, so this window is accepted rather than locking writers out for minutes.
+
+
+@dataclasses.dataclass(frozen=True)
+class SetAside:
+    kind: str  # "index", "unique", "foreign_key" or "trigger": the order they are made again in
+    table: str
+    name: str
+    create: tuple[str, ...]  # the statements that make it again
+
+
+_KIND_ORDER = {"index": 0, "unique": 1, "foreign_key": 2, "trigger": 3}
+
+
+def _secondary(cur, first_ids: dict[str, int]) -> list[SetAside]:
+    """What of the loaded tables may be set aside: everything but primary keys and checks."""
+    found: list[SetAside] = []
+    if connections[DB].vendor == "postgresql":
+        cur.execute(
+            """
+            SELECT c.relname, i.relname, pg_get_indexdef(x.indexrelid),
+                   ARRAY(SELECT format('ALTER INDEX %%I ALTER COLUMN %%s SET STATISTICS %%s', i.relname, a.attnum,
+                                       a.attstattarget)
+                         FROM pg_attribute a WHERE a.attrelid = i.oid AND a.attstattarget > 0 ORDER BY a.attnum),
+                   k.conname
+            FROM pg_index x
+            JOIN pg_class i ON i.oid = x.indexrelid
+            JOIN pg_class c ON c.oid = x.indrelid
+            LEFT JOIN pg_constraint k ON k.conindid = x.indexrelid AND k.conrelid = x.indrelid AND k.contype = 'u'
+            WHERE c.relname = ANY(%s) AND c.relnamespace = 'public'::regnamespace AND NOT x.indisprimary
+            ORDER BY c.relname, i.relname
+            """,
+            [list(TABLES)],
+        )
+        for table, index, definition, statistics, constraint in cur.fetchall():
+            if constraint is None:
+                found.append(SetAside("index", table, index, (definition, *statistics)))
+            else:
+                using = f'ALTER TABLE {table} ADD CONSTRAINT "{constraint}" UNIQUE USING INDEX "{index}"'
+                found.append(SetAside("unique", table, constraint, (definition, *statistics, using)))
+        cur.execute(
+            """
+            SELECT c.relname, k.conname, pg_get_constraintdef(k.oid)
+            FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+            WHERE k.contype = 'f' AND c.relname = ANY(%s) AND c.relnamespace = 'public'::regnamespace
+            ORDER BY c.relname, k.conname
+            """,
+            [list(TABLES)],
+        )
+        for table, constraint, definition in cur.fetchall():
+            found.append(
+                SetAside(
+                    "foreign_key",
+                    table,
+                    constraint,
+                    (
+                        f'ALTER TABLE {table} ADD CONSTRAINT "{constraint}" {definition} NOT VALID',
+                        f'ALTER TABLE {table} VALIDATE CONSTRAINT "{constraint}"',
+                    ),
+                )
+            )
+    else:
+        # SQLite: the indexes made by CREATE INDEX; a column's own UNIQUE and the foreign keys are
+        # part of its table and stay.
+        placeholders = ", ".join("%s" for _ in TABLES)
+        cur.execute(
+            f"SELECT tbl_name, name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+            f"AND tbl_name IN ({placeholders}) ORDER BY tbl_name, name",
+            list(TABLES),
+        )
+        found = [SetAside("index", table, name, (sql,)) for table, name, sql in cur.fetchall()]
+        # The name search's FTS5 table is filled by a trigger, row by row: 250 µs an entity, most of
+        # a SQLite load. Set aside, it is filled at the end by one INSERT … SELECT of the trigger's
+        # own expression (the trigger's NEW becomes the table's alias), for every row from the
+        # load's first id on (so a row filed beside the load is indexed too).
+        cur.execute(
+            f"SELECT tbl_name, name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN ({placeholders}) "
+            "ORDER BY name",
+            list(TABLES),
+        )
+        for table, name, sql in cur.fetchall():
+            body = _INSERT_TRIGGER.fullmatch(sql.strip())
+            if body is None or body["table"] != table:
+                continue  # the update and delete triggers stay
+            fill = f"{body['insert']} SELECT {body['values']} FROM {table} AS new WHERE new.id >= {first_ids[table]}"
+            found.append(SetAside("trigger", table, name, (fill, sql)))
+    return sorted(found, key=lambda item: _KIND_ORDER[item.kind])
+
+
+_INSERT_TRIGGER = re.compile(
+    r"CREATE TRIGGER \S+ AFTER INSERT ON (?P<table>\w+) BEGIN "
+    r"(?P<insert>INSERT INTO [^;]*?) VALUES \((?P<values>.*)\); END",
+    re.S,
 )
 
 
-def _ensure_name_index() -> None:
-    conn = connections[DB]
-    if conn.vendor != "postgresql" or conn.in_atomic_block:
-        return  # inside a caller's transaction (the tests) the index stays as it is
-    with conn.cursor() as cur:
-        cur.execute("SET maintenance_work_mem = '512MB'")
-        for statement in NAME_INDEX_DDL:
-            cur.execute(statement)
-        cur.execute("RESET maintenance_work_mem")
+def _exists(cur, item: SetAside) -> bool:
+    if connections[DB].vendor != "postgresql":
+        cur.execute("SELECT 1 FROM sqlite_master WHERE type = %s AND name = %s", [item.kind, item.name])
+    elif item.kind == "index":
+        cur.execute("SELECT 1 FROM pg_class WHERE relname = %s AND relnamespace = 'public'::regnamespace", [item.name])
+    else:
+        cur.execute(
+            "SELECT 1 FROM pg_constraint WHERE conname = %s AND conrelid = %s::regclass", [item.name, item.table]
+        )
+    return cur.fetchone() is not None
 
 
-@contextlib.contextmanager
-def _name_index_set_aside(entities: int) -> Iterator[None]:
+def _drop(cur, items: list[SetAside]) -> None:
+    for item in reversed(items):  # foreign keys first: a unique constraint may be what one refers to
+        if item.kind == "index":
+            cur.execute(f'DROP INDEX IF EXISTS "{item.name}"')
+        elif item.kind == "trigger":
+            cur.execute(f'DROP TRIGGER IF EXISTS "{item.name}"')
+        else:
+            cur.execute(f'ALTER TABLE {item.table} DROP CONSTRAINT IF EXISTS "{item.name}"')
+
+
+def _make_again(items: list[SetAside], phases: Counter | None = None) -> None:
+    """Make what was set aside, in its order, each with a large sort memory (PostgreSQL builds a
+    B-tree with parallel workers as well). Each in its own transaction: what is made stays made."""
     conn = connections[DB]
-    if conn.vendor != "postgresql" or conn.in_atomic_block or entities < Entity.objects.count():
-        yield
-        return
+    phases = Counter() if phases is None else phases
     with conn.cursor() as cur:
-        cur.execute(f"DROP INDEX IF EXISTS {NAME_INDEX}")
-    try:
-        yield
-    finally:
-        _ensure_name_index()
+        if conn.vendor == "postgresql":
+            cur.execute(f"SET maintenance_work_mem = '{MAINTENANCE_WORK_MEM}'")
+            cur.execute("SET max_parallel_maintenance_workers = 2")
+        try:
+            for item in items:
+                if _exists(cur, item):
+                    continue
+                try:
+                    with _timed(phases, f"make {item.name}"), transaction.atomic(using=DB):
+                        for statement in item.create:
+                            cur.execute(statement)
+                except IntegrityError as exc:
+                    raise LoadError(
+                        f"{item.name} could not be made again on {item.table}: {exc} "
+                        "(a row written beside the load breaks it; python -m beian load_national "
+                        "makes it again once that row is put right)"
+                    ) from exc
+        finally:
+            if conn.vendor == "postgresql":
+                cur.execute("RESET maintenance_work_mem")
+                cur.execute("RESET max_parallel_maintenance_workers")
+
+
+MAINTENANCE_WORK_MEM = "1GB"
+
+
+def restore_set_aside() -> int:
+    """Make again whatever an earlier load set aside and did not get to make again (it stopped).
+    Read from the `registry_bulk_load_started` records of loads that neither finished nor were
+    restored already (what a later migration removed must stay removed); each restored load gets
+    a `registry_bulk_load_restored` record. Returns how many were made."""
+    conn = connections[DB]
+    if conn.in_atomic_block:
+        return 0
+    closed = AuditRecord.objects.filter(
+        action__in=("registry_bulk_load_finished", "registry_bulk_load_restored")
+    ).values("subject")
+    started = AuditRecord.objects.filter(action="registry_bulk_load_started", data__has_key="set_aside").exclude(
+        subject__in=closed
+    )
+    loads = list(started.order_by("-id").values_list("subject", "data"))
+    wanted: dict[str, SetAside] = {}
+    for _, data in loads:
+        for kind, table, name, create in data["set_aside"]:
+            wanted.setdefault(name, SetAside(kind, table, name, tuple(create)))
+    with conn.cursor() as cur:
+        missing = [item for item in wanted.values() if not _exists(cur, item)]
+    _make_again(sorted(missing, key=lambda item: _KIND_ORDER[item.kind]))
+    if loads:
+        with transaction.atomic(using=DB):
+            for subject, _ in loads:
+                audit.append(
+                    actor="cli:load_national",
+                    action="registry_bulk_load_restored",
+                    subject=subject,
+                    data={"made_again": [item.name for item in missing]},
+                )
+    return len(missing)
+
+
+def _sets_aside(entities: int) -> bool:
+    """A load that at least doubles the entities, outside a caller's transaction (the tests keep
+    theirs, and DDL there would hold the tables until the test ends)."""
+    conn = connections[DB]
+    return not conn.in_atomic_block and entities >= Entity.objects.count()
 
 
 def _analyze() -> None:
@@ -360,11 +609,19 @@ def load(
     plans = [national.province_years(n, seed, i, year) for i, (n, _) in enumerate(sizes)]
     load_id = str(uuid.uuid4())
 
-    with transaction.atomic(using=DB):
+    phases: Counter = Counter()
+    with _timed(phases, "restore"):
+        restore_set_aside()
+    set_aside: list[SetAside] = []
+    setting_aside = _sets_aside(entities)
+    with _timed(phases, "reserve"), transaction.atomic(using=DB):
         selected, key, others = _providers(provider)
         serials = _reserve_serials(sum(plans, Counter()))
         blocks = [national.id_blocks(n, w) for n, w in sizes]
         first_ids = _reserve_ids({t: sum(b[t] for b in blocks) for t in TABLES})
+        if setting_aside:
+            with conn.cursor() as cur:
+                set_aside = _secondary(cur, first_ids)
         audit.append(
             actor="cli:load_national",
             action="registry_bulk_load_started",
@@ -378,8 +635,12 @@ def load(
                 "database": dialect.name,
                 "first_ids": first_ids,
                 "serials": {f"{code}:{y}": [s[0], s[-1], len(s)] for (code, y), s in sorted(serials.items())},
+                "set_aside": [[i.kind, i.table, i.name, list(i.create)] for i in set_aside],
             },
         )
+        # Dropped in the transaction that records them: never one without the other.
+        with conn.cursor() as cur:
+            _drop(cur, set_aside)
 
     # Hand each batch its own serials and id blocks, in order.
     specs = []
@@ -411,12 +672,13 @@ def load(
         for table in TABLES:
             cursor_ids[table] += block[table]
 
+    with _timed(phases, "people"):
+        _warm(seed)
     totals: Counter = Counter()
-    _ensure_name_index()
-    with _bulk_pragmas(), _name_index_set_aside(entities):
-        for batch_rows, payloads in _batches(specs, jobs):
+    with _bulk_pragmas():
+        for batch_rows, payloads in _batches(specs, jobs, phases):
             with transaction.atomic(using=DB):
-                feed_range = _write(batch_rows, payloads, selected)
+                feed_range = _write(batch_rows, payloads, selected, phases)
                 audit.append(
                     actor="cli:load_national",
                     action="registry_bulk_load_batch",
@@ -431,10 +693,15 @@ def load(
                         "digest": f"sha256:{batch_rows.digest}",
                     },
                 )
+                commit_started = time.perf_counter()
+            phases["commit"] += time.perf_counter() - commit_started
             totals.update(batch_rows.counts)
             if progress is not None:
                 progress(batch_rows)
-    _analyze()
+        with _timed(phases, "indexes"):
+            _make_again(set_aside, phases)
+    with _timed(phases, "analyze"):
+        _analyze()
     size = database_bytes()
     seconds = time.perf_counter() - started
     with transaction.atomic(using=DB):
@@ -442,7 +709,12 @@ def load(
             actor="cli:load_national",
             action="registry_bulk_load_finished",
             subject=f"load:{load_id}",
-            data={"counts": dict(totals), "seconds": round(seconds, 1), "database_bytes": size},
+            data={
+                "counts": dict(totals),
+                "seconds": round(seconds, 1),
+                "database_bytes": size,
+                "set_aside_made_again": [item.name for item in set_aside],
+            },
         )
     return Result(
         load_id=load_id,
@@ -456,16 +728,23 @@ def load(
         provider=selected.slug,
         provider_key=key,
         database_bytes=size,
+        phases={name: round(value, 2) for name, value in phases.items()},
     )
 
 
-def _batches(specs: list[national.Spec], jobs: int | None) -> Iterator[tuple[national.Batch, dict | None]]:
+def _batches(
+    specs: list[national.Spec], jobs: int | None, phases: Counter
+) -> Iterator[tuple[national.Batch, dict | None]]:
     """The batches in order, built ahead by `jobs` worker processes (none: in this process)."""
     if jobs is None:
-        jobs = max(1, (multiprocessing.cpu_count() or 2) - 1)
+        # One per core: with the indexes set aside the database keeps up, and the loader mostly
+        # waits for the workers (the `wait_for_workers` phase).
+        jobs = max(1, multiprocessing.cpu_count() or 2)
     if jobs == 0 or len(specs) == 1:
         for spec in specs:
-            yield _prepare(spec)
+            with _timed(phases, "build"):
+                prepared = _prepare(spec)
+            yield prepared
         return
     # The workers are forked: they must not share this process's database connections.
     connections.close_all()
@@ -478,7 +757,8 @@ def _batches(specs: list[national.Spec], jobs: int | None) -> Iterator[tuple[nat
             if len(pending) > jobs:
                 break
         while pending:
-            done = pending.pop(0).result()
+            with _timed(phases, "wait_for_workers"):
+                done = pending.pop(0).result()
             nxt = next(upcoming, None)
             if nxt is not None:
                 pending.append(pool.submit(_prepare, nxt))

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.db import connections
 from stdnum.cn import ric, uscc
 
-from beian.bureau import audit, bulkload, feed, holidays, national, registry
+from beian.bureau import audit, bulkload, feed, holidays, national, query, registry
 from beian.bureau.models import (
     Access,
     AuditRecord,
@@ -48,13 +49,17 @@ def loaded(world):
     return load()
 
 
-def test_the_check_digit_makers_agree_with_stdnum():
+def test_the_check_characters_the_validators_compute_agree_with_stdnum():
+    """One home for the rules: the validators' check characters are the generator's too
+    (synthetic uses them), and they agree with python-stdnum's."""
     rnd = random.Random(1)
-    for _ in range(500):
+    for _ in range(2000):
         digits = "".join(rnd.choice("0123456789") for _ in range(17))
-        assert synthetic.resident_id_check(digits) == ric.calc_check_digit(digits + "0")
-        body = "".join(rnd.choice(synthetic.USCC_ALPHABET) for _ in range(17))
-        assert synthetic.uscc_check(body) == uscc.calc_check_digit(body)
+        assert v.resident_id_check(digits) == ric.calc_check_digit(digits + "0")
+        body = "".join(rnd.choice(v.USCC_ALPHABET) for _ in range(17))
+        assert v.uscc_check(body) == uscc.calc_check_digit(body)
+    assert synthetic.resident_id_check is v.resident_id_check
+    assert synthetic.uscc_check is v.uscc_check
 
 
 def test_generated_values_need_no_escaping_in_copy_text(world):
@@ -268,3 +273,70 @@ def test_the_command_loads_and_creates_the_selected_provider(world, capsys):
     assert "loaded 40 entities, 70 websites" in out
     assert Provider.objects.filter(slug="bulk-test").exists()
     assert Website.objects.count() == 70
+
+
+# ---------------------------------------------------------------- indexes set aside (committed loads)
+
+committed = pytest.mark.django_db(transaction=True, databases=["default", "bureau"], serialized_rollback=True)
+
+
+def _schema() -> set[tuple]:
+    """The loaded tables' indexes and constraints as the database holds them: name, and on
+    PostgreSQL kind and whether it is validated."""
+    conn = connections["bureau"]
+    tables = list(bulkload.TABLES)
+    with conn.cursor() as cur:
+        if conn.vendor == "postgresql":
+            cur.execute("SELECT indexname, '' , true FROM pg_indexes WHERE tablename = ANY(%s)", [tables])
+            found = set(cur.fetchall())
+            cur.execute(
+                "SELECT conname, contype, convalidated FROM pg_constraint WHERE conrelid::regclass::text = ANY(%s)",
+                [tables],
+            )
+            return found | set(cur.fetchall())
+        marks = ", ".join("%s" for _ in tables)
+        cur.execute(f"SELECT name, sql, 1 FROM sqlite_master WHERE type = 'index' AND tbl_name IN ({marks})", tables)
+        return set(cur.fetchall())
+
+
+@committed
+def test_a_load_that_doubles_the_registry_sets_its_indexes_aside_and_makes_them_again(world):
+    before = _schema()
+    bulkload.load(entities=300, websites=640, seed=7, provider="operator", batch=120, jobs=0)
+    assert _schema() == before
+    started = AuditRecord.objects.get(action="registry_bulk_load_started")
+    finished = AuditRecord.objects.get(action="registry_bulk_load_finished")
+    set_aside = {name for _, _, name, _ in started.data["set_aside"]}
+    assert "domain_active_once" in set_aside
+    assert set(finished.data["set_aside_made_again"]) == set_aside
+    assert audit.verify().ok
+    # The name search finds a loaded entity (on SQLite its FTS rows were filled after the load).
+    entity = Entity.objects.filter(status=Status.ACTIVE, websites__status=Status.ACTIVE).order_by("-id").first()
+    found = query.by_name(entity.name)
+    assert entity.number in {r["entity_number"] for r in found.results}
+    # The rows passed the rebuilt unique indexes and validated foreign keys; the registry goes on.
+    op = world.file("after-the-load.cn", province="44")
+    assert Entity.objects.filter(number=op.result["entity_number"]).exists()
+
+
+class _Stop(Exception):
+    pass
+
+
+@committed
+def test_what_a_load_that_stopped_set_aside_is_made_again_by_the_next(world):
+    before = _schema()
+
+    def stop(batch):
+        raise _Stop
+
+    with pytest.raises(_Stop):
+        bulkload.load(entities=300, websites=640, seed=7, provider="operator", batch=120, jobs=0, progress=stop)
+    assert _schema() != before  # the first batch is in; its indexes are not
+    assert Entity.objects.count() == 120
+    assert bulkload.restore_set_aside() > 0
+    assert _schema() == before
+    assert AuditRecord.objects.filter(action="registry_bulk_load_restored").count() == 1
+    assert bulkload.restore_set_aside() == 0  # that load is closed now
+    bulkload.load(entities=50, websites=60, seed=8, provider="operator", batch=120, jobs=0)
+    assert _schema() == before

@@ -65,3 +65,6 @@ class Command(BaseCommand):
             f"in {result.batches} batches, {result.seconds:.1f} s "
             f"({result.websites / result.seconds:,.0f} websites/s); bureau database {size}"
         )
+        if options["verbosity"] >= 2:
+            # Where the loader's time went: waiting for workers, each table's COPY, commits, indexes.
+            self.stdout.write("phases (s): " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(result.phases.items())))
