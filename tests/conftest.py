@@ -151,6 +151,19 @@ def _fast_hashing(settings):
     settings.BEIAN_ARGON2_MEMORY_KIB = 64
 
 
+@pytest.fixture(autouse=True)
+def _calendar_read_afresh():
+    """The provider keeps the bureau's calendar per process for a minute of real time
+    (beian.provider.holidays): each test reads it afresh, so that what one test stored, or when
+    another ran, never shows in the next (statement counts included)."""
+    from django.apps import apps
+
+    if apps.is_installed("beian.provider"):
+        from beian.provider import holidays
+
+        holidays.forget_cache()
+
+
 # Where every test's manual clock starts: 10:00 on Monday 2026-03-02 in China.
 START = datetime(2026, 3, 2, 10, 0, tzinfo=CHINA)
 
