@@ -148,11 +148,12 @@ def haproxy_config(*, port: int, bare_port: int, map_path: Path, sock: Path) -> 
         ("/etc/haproxy/beian-served.map", str(map_path)),
         ("/run/haproxy/admin.sock mode 660 group haproxy", f"{sock} mode 600"),
         ("bind :80", f"bind 127.0.0.1:{port}"),
+        ("/etc/haproxy/beian-ended.map", str(map_path.with_name("beian-ended.map"))),
         ("stats timeout 30s", "stats timeout 30s\n    nbthread 1\n    maxconn 4096"),
+        ("use_backend beian_blocked unless", "http-request return status 403 unless"),
         (
-            "use_backend beian_blocked unless beian_host_ok beian_served\n    default_backend customer_backend",
-            "http-request return status 403 unless beian_host_ok beian_served\n"
-            '    http-request return status 200 content-type text/plain string "served"',
+            "default_backend customer_backend",
+            'http-request return status 200 content-type text/plain string "served"',
         ),
     ):
         if old not in text:
