@@ -213,6 +213,13 @@ class HaproxyMap:
         self.file.changed()
         self._wake.set()
 
+    def compact(self) -> None:
+        """Make the served map whole again from the index at the next pass, however few changes
+        came since the last time."""
+        with self._lock:
+            self._whole = False
+        self._wake.set()
+
     def _write_ended_file(self) -> None:
         # What HAProxy loads when it starts: empty, the served file being whole as of its version.
         nginx.write_atomically(self.ended_path, [ENDED_HEADER])  # left alone if it is so already

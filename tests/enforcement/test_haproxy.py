@@ -305,7 +305,8 @@ def test_a_name_cancelled_then_served_again_goes_through_the_ended_map(rows, tmp
     follower.step()
     keeper.sync()
     assert agrees(haproxy, follower.index)["news.cn"]
-    assert keeper.resyncs == 0 and haproxy.proc.poll() is None
+    assert keeper.resyncs == 0
+    assert haproxy.proc.poll() is None
 
 
 def test_an_ended_suffix_beats_the_served_map_and_a_longer_served_one_beats_it(rows, tmp_path, haproxy):
@@ -319,9 +320,11 @@ def test_an_ended_suffix_beats_the_served_map_and_a_longer_served_one_beats_it(r
     follower.step()
     keeper.sync()
     decided = agrees(haproxy, follower.index)
-    assert not decided["www.shop.cn"] and not decided["b.shop.cn"]  # shop.cn, in both maps, is ended
+    assert not decided["www.shop.cn"]
+    assert not decided["b.shop.cn"]
     assert decided["x.a.b.shop.cn"]  # a.b.shop.cn, only in the served map, is served still
-    assert not decided["img.site.com.cn"] and decided["m.fresh.cn"]
+    assert not decided["img.site.com.cn"]
+    assert decided["m.fresh.cn"]
     assert held(haproxy, haproxy.ended) == ["shop.cn", "site.com.cn"]
 
 
@@ -336,7 +339,8 @@ def test_compaction_keeps_the_answers_the_same_during_and_after(rows, tmp_path, 
     keeper.sync(chunks=0)  # applied, and past the bound: the next pass begins a rebuild
     agrees(haproxy, follower.index)
     keeper.sync(chunks=1)  # the new version has the version entry and one name, uncommitted
-    assert keeper._rebuild is not None and keeper._rebuild.done == 1
+    assert keeper._rebuild is not None
+    assert keeper._rebuild.done == 1
     keeper.compact_after = 100  # the changes below, counted from the rebuild's start, begin no other
     agrees(haproxy, follower.index)
     # Changes while the rebuild goes on: applied to the map HAProxy answers from, and to the new one.
@@ -350,13 +354,16 @@ def test_compaction_keeps_the_answers_the_same_during_and_after(rows, tmp_path, 
     keeper.sync()  # to the commit
     assert (keeper._rebuild, keeper.resyncs) == (None, 1)
     decided = agrees(haproxy, follower.index)
-    assert decided["fresh.cn"] and not decided["shop.cn"] and not decided["news.cn"]
+    assert decided["fresh.cn"]
+    assert not decided["shop.cn"]
+    assert not decided["news.cn"]
     # The served map is the index as the rebuild read it, and what began since (shop.cn, fresh.cn:
     # added to both versions); the ended map keeps only what ended since the rebuild began (shop.cn
     # again): news.cn ended before it, and is in neither now.
     assert held(haproxy, haproxy.map) == ["-version", "fresh.cn", "one.cn", "shop.cn", "site.com.cn", "two.cn"]
     assert held(haproxy, haproxy.ended) == ["shop.cn"]
-    assert keeper.sync() == 0 and keeper.resyncs == 1  # not past the bound again
+    assert keeper.sync() == 0
+    assert keeper.resyncs == 1
 
 
 def test_haproxy_restarted_in_the_middle_of_a_compaction_is_made_whole(rows, tmp_path, haproxy):
@@ -371,7 +378,8 @@ def test_haproxy_restarted_in_the_middle_of_a_compaction_is_made_whole(rows, tmp
     assert keeper._rebuild is not None
     haproxy.stop()
     haproxy.start()  # the files on disk: the served one of the first version, the ended one empty
-    assert served(haproxy, "shop.cn") and not served(haproxy, "fresh.cn")
+    assert served(haproxy, "shop.cn")
+    assert not served(haproxy, "fresh.cn")
     keeper.sync()
     assert keeper.resyncs == 1
     agrees(haproxy, follower.index)
