@@ -343,8 +343,11 @@ class HaproxyMap:
                 if name in self._ended:
                     commands.append(f"del map {self.ended_name} {quoted}")
                     unended.append(name)
-            elif name not in self._ended:
-                commands.append(f"add map {self.ended_name} {quoted} 0")
+            else:
+                if name not in self._ended:
+                    commands.append(f"add map {self.ended_name} {quoted} 0")
+                # Of this round even if it is there already: a rebuild under way may have read it
+                # served, and its entry must outlive the commit.
                 ended[name] = self._round
         for command, answer in zip(commands, runtime.run(commands), strict=True):
             if answer and answer.lower() not in NOT_FOUND:
