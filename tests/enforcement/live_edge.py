@@ -212,7 +212,15 @@ class Haproxy:
     def start(self) -> subprocess.Popen:
         self.check()
         self.proc = serve(
-            self.procs, "haproxy", lambda: _listening(self.port), self.binary, "-db", "-f", str(self.conf)
+            self.procs,
+            "haproxy",
+            # HAProxy binds its stats socket under a temporary name and renames it once started,
+            # which may come after the port listens.
+            lambda: _listening(self.port) and self.socket.exists(),
+            self.binary,
+            "-db",
+            "-f",
+            str(self.conf),
         )
         return self.proc
 
