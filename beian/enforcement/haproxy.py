@@ -61,6 +61,9 @@ ENDED_FILE = "beian-ended.map"  # the ended map's file, beside the served map's 
 VERSION_KEY = "-version"
 PIPELINE = 1000  # commands sent before their answers are read: well inside the socket's buffers
 PROMPT = b"\n> "
+# HAProxy answers `commit map` once it has freed the old version's entries, a hundred at a time
+# between the requests it serves: a minute or more at millions of names on a busy machine.
+COMMIT_TIMEOUT = 900.0
 NOT_FOUND = ("entry not found.", "key not found.")
 # Changes applied since the served map was made whole before it is made whole again: each adds an
 # entry to one map or the other (HAProxy's memory, and the ended map's length, which its deletes
@@ -106,13 +109,20 @@ class Runtime:
         answer, self._buffer = self._buffer[:end], self._buffer[end + len(PROMPT) :]
         return answer.decode("utf-8", "replace").strip()
 
-    def run(self, commands: Sequence[str]) -> list[str]:
-        """The answers to `commands`, in order ("" for a command that succeeded silently)."""
+    def run(self, commands: Sequence[str], *, timeout: float | None = None) -> list[str]:
+        """The answers to `commands`, in order ("" for a command that succeeded silently); each
+        answer waited for up to `timeout` seconds (None: the connection's)."""
         answers: list[str] = []
-        for start in range(0, len(commands), PIPELINE):
-            chunk = commands[start : start + PIPELINE]
-            self.sock.sendall("".join(f"{command}\n" for command in chunk).encode())
-            answers.extend(self._answer() for _ in chunk)
+        default = self.sock.gettimeout()
+        if timeout is not None:
+            self.sock.settimeout(timeout)
+        try:
+            for start in range(0, len(commands), PIPELINE):
+                chunk = commands[start : start + PIPELINE]
+                self.sock.sendall("".join(f"{command}\n" for command in chunk).encode())
+                answers.extend(self._answer() for _ in chunk)
+        finally:
+            self.sock.settimeout(default)
         return answers
 
     def process(self) -> tuple[str, str]:
@@ -147,6 +157,7 @@ class Rebuild:
     index_version: int
     round: int
     done: int = 0
+    committing: bool = False  # the commit was sent (HAProxy may have made it, answer or not)
 
 
 class HaproxyMap:
@@ -296,7 +307,11 @@ class HaproxyMap:
         rebuild.done += len(names)
         if rebuild.done < len(rebuild.names):
             return
-        self._check(runtime.run([f"commit map @{rebuild.version} {self.name}"]))
+        sent_before, rebuild.committing = rebuild.committing, True
+        answer = runtime.run([f"commit map @{rebuild.version} {self.name}"], timeout=COMMIT_TIMEOUT)[0]
+        # Out of range after a commit sent before (its answer lost with the connection): committed.
+        if answer and not (sent_before and "out of range" in answer.lower()):
+            raise HaproxyError(f"commit map @{rebuild.version} {self.name}: {answer}"[:300])
         # The ended map's entries from before the rebuild began name no entry of the new version
         # (they were not served when it was read, nor since): it is replaced by the rest.
         kept = {n: r for n, r in self._ended.items() if r >= rebuild.round}
@@ -305,7 +320,7 @@ class HaproxyMap:
             raise HaproxyError(f"prepare map {self.ended_name}: {answer}")
         version = answer.rsplit(":", 1)[1].strip()
         commands = [f"add map @{version} {self.ended_name} {_quoted(n)} 0" for n in kept]
-        self._check(runtime.run([*commands, f"commit map @{version} {self.ended_name}"]))
+        self._check(runtime.run([*commands, f"commit map @{version} {self.ended_name}"], timeout=COMMIT_TIMEOUT))
         self._ended = kept
         self._rebuild = None
         self.resyncs += 1
