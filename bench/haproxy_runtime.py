@@ -237,11 +237,11 @@ def summary(values: list[float]) -> str:
     return f"p50 {ms(p50)}, p99 {ms(p99)}, max {ms(values[-1])}"
 
 
-def decisions_while(port: int, hosts: dict[str, bool], until) -> tuple[list[float], int]:
+def decisions_while(port: int, hosts: dict[str, bool], until) -> tuple[list[float], int, int]:
     """Decisions asked back to back over one keep-alive connection until `until()`: their
-    latencies, and how many answers were wrong."""
+    latencies, how many answers were wrong, and how many did not come within 5 s."""
     asker = fleet.Asker(port)
-    took, wrong = [], 0
+    took, wrong, unanswered = [], 0, 0
     names = list(hosts)
     k = 0
     while not until():
@@ -250,8 +250,11 @@ def decisions_while(port: int, hosts: dict[str, bool], until) -> tuple[list[floa
         began = time.perf_counter()
         answer = asker.served(host)
         took.append(time.perf_counter() - began)
-        wrong += answer != hosts[host]
-    return sorted(took), wrong
+        if answer is None:
+            unanswered += 1  # no answer within the connection's 5 s
+        else:
+            wrong += answer != hosts[host]
+    return sorted(took), wrong, unanswered
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -319,8 +322,9 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def wrk_round(tmp: Path, port: int, seconds: float) -> tuple[float, float, int]:
-    """One wrk run over the Host mix, pinned to core 0 (HAProxy is on core 1): p99, max (ms), requests."""
+def wrk_round(tmp: Path, port: int, seconds: float) -> tuple[float, float, int, int]:
+    """One wrk run over the Host mix, pinned to core 0 (HAProxy is on core 1): p99, max (ms),
+    requests, and requests not answered within 5 s."""
     args = ["wrk", "-t1", "-c20", f"-d{seconds:g}s", "--latency", "--timeout", "5s", "-s", str(tmp / "rotate-host.lua")]
     args += [f"http://127.0.0.1:{port}/", "--", str(tmp / "hosts.txt"), "/"]
     if (os.cpu_count() or 1) > 1:
@@ -329,9 +333,10 @@ def wrk_round(tmp: Path, port: int, seconds: float) -> tuple[float, float, int]:
     latency = re.search(r"Latency\s+(\S+)\s+(\S+)\s+(\S+)", out)
     p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
     requests = re.search(r"(\d+) requests in", out)
+    timeouts = re.search(r"timeout (\d+)", out)
     if not (latency and p99 and requests):
         raise SystemExit(f"wrk failed:\n{out}")
-    return edge_bench._ms(p99[1]), edge_bench._ms(latency[3]), int(requests[1])
+    return edge_bench._ms(p99[1]), edge_bench._ms(latency[3]), int(requests[1]), int(timeouts[1]) if timeouts else 0
 
 
 def compaction(keeper: HaproxyMap, flow: Flow, haproxy: Haproxy, args, tmp: Path) -> None:
@@ -360,10 +365,10 @@ def compaction(keeper: HaproxyMap, flow: Flow, haproxy: Haproxy, args, tmp: Path
     def done() -> bool:
         return keeper.resyncs > resyncs or time.perf_counter() - began > 1800
 
-    wrong = [0]
+    wrong = [0, 0]
 
     def answers() -> None:
-        wrong[0] = decisions_while(haproxy.port, hosts, lambda: stop.is_set())[1]
+        wrong[:] = decisions_while(haproxy.port, hosts, lambda: stop.is_set())[1:]
 
     threads = [threading.Thread(target=changes, name="bench-changes"), threading.Thread(target=answers)]
     for thread in threads:
@@ -381,9 +386,11 @@ def compaction(keeper: HaproxyMap, flow: Flow, haproxy: Haproxy, args, tmp: Path
         during = [wrk_round(tmp, haproxy.port, 1.0)]
     print(
         f"  compaction of the served map ({keeper.chunk:,} names a pass), {args.rate:.0f} changes/s flowing:"
-        f" {took:.1f} s, HAProxy's CPU {cpu:.1f} s, {wrong[0]} wrong answers asked meanwhile;"
+        f" {took:.1f} s, HAProxy's CPU {cpu:.1f} s; asked meanwhile: {wrong[0]} wrong answers,"
+        f" {wrong[1]} not given within 5 s;"
         f" wrk meanwhile ({len(during)} runs of 2 s): p99 up to {max(d[0] for d in during):,.1f} ms,"
-        f" max {max(d[1] for d in during):,.0f} ms, {sum(d[2] for d in during) / (2 * len(during)):,.0f} req/s;"
+        f" max {max(d[1] for d in during):,.0f} ms, {sum(d[2] for d in during) / (2 * len(during)):,.0f} req/s,"
+        f" {sum(d[3] for d in during)} not answered within 5 s;"
         f" baseline, 3 runs just before: p99 up to {max(b[0] for b in before):,.1f} ms,"
         f" max {max(b[1] for b in before):,.0f} ms, {sum(b[2] for b in before) / 6:,.0f} req/s"
         f" (load average {os.getloadavg()[0]:.1f})",
