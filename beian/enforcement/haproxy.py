@@ -209,6 +209,9 @@ class HaproxyMap:
         """A new index (the first, or a fresh snapshot): HAProxy's maps are made whole from it."""
         with self._lock:
             self.index = index
+            # Words of the index it replaces: the rebuild from this one covers them, and one of
+            # them applied after it could contradict it.
+            self._pending.clear()
             self._whole = False
         self._write_ended_file()
         self.file.use(index)
