@@ -282,6 +282,10 @@ if __name__ == "__main__":
         from bench import fleet
 
         fleet.main(sys.argv[2:])
+    elif sys.argv[1:2] == ["haproxy-runtime"]:  # HAProxy's live maps at scale (bench/haproxy_runtime.py)
+        from bench import haproxy_runtime
+
+        haproxy_runtime.main(sys.argv[2:])
     elif sys.argv[1:2] == ["tokens"]:  # python -m bench tokens [options]: API authentication (bench/tokens.py)
         from bench import tokens
 

@@ -58,6 +58,7 @@ class MapKeeper:
         self.reloads = 0
         self.last_error = ""
         self._owed = False  # a reload that failed, owed with the next write
+        self._written: tuple[Index, int] | None = None  # the index and version last written
         self._dirty = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -74,8 +75,13 @@ class MapKeeper:
         index = self.index
         if index is None or not index.loaded:
             return False
+        version = index.version
+        if self._written == (index, version) and not self._owed and self.path.exists():
+            # Nothing changed since: at millions of names a write is seconds of this process's CPU.
+            return False
         names = index.served_names(ordered=self.ordered)
-        _, changed = nginx.write_atomically(self.path, self.body(names, index.version))
+        _, changed = nginx.write_atomically(self.path, self.body(names, version))
+        self._written = (index, version)
         if changed:
             self.writes += 1
             log.info("edge agent: %s written, %d domain(s), version %d", self.path, len(names), index.version)

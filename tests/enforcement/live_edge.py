@@ -180,6 +180,7 @@ def documented_haproxy(*, port: int, customer_port: int, platform_port: int, tmp
     text = blocks[0]
     for old, new in (
         ("/etc/haproxy/beian-served.map", str(tmp / "beian-served.map")),
+        ("/etc/haproxy/beian-ended.map", str(tmp / "beian-ended.map")),
         ("/run/haproxy/admin.sock mode 660 group haproxy", f"{tmp / 'admin.sock'} mode 600"),
         ("bind :80", f"bind 127.0.0.1:{port}"),
         ("127.0.0.1:8080", f"127.0.0.1:{customer_port}"),
@@ -200,6 +201,7 @@ class Haproxy:
         self.conf = tmp / "haproxy.cfg"
         self.conf.write_text(config, encoding="utf-8")
         self.map = tmp / "beian-served.map"
+        self.ended = tmp / "beian-ended.map"
         self.socket = tmp / "admin.sock"
         self.proc: subprocess.Popen | None = None
 
@@ -210,7 +212,15 @@ class Haproxy:
     def start(self) -> subprocess.Popen:
         self.check()
         self.proc = serve(
-            self.procs, "haproxy", lambda: _listening(self.port), self.binary, "-db", "-f", str(self.conf)
+            self.procs,
+            "haproxy",
+            # HAProxy binds its stats socket under a temporary name and renames it once started,
+            # which may come after the port listens.
+            lambda: _listening(self.port) and self.socket.exists(),
+            self.binary,
+            "-db",
+            "-f",
+            str(self.conf),
         )
         return self.proc
 

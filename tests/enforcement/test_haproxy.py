@@ -135,7 +135,8 @@ def test_a_cancel_access_lands_in_the_live_map_without_a_reload(rows, tmp_path, 
 
     rows.change(news, access="ended", ended=AccessEnded.CANCELLED)
     follower.step()
-    assert keeper.sync() == 1  # one name, one `del map`
+    assert keeper.sync() == 1  # one name, one `add map` to the ended map
+    assert held(haproxy, haproxy.ended) == ["news.cn"]
     assert not served(haproxy, "www.news.cn")
     rows.change(news, access="active", ended="")  # restored
     rows.website("fresh.cn")
@@ -145,9 +146,17 @@ def test_a_cancel_access_lands_in_the_live_map_without_a_reload(rows, tmp_path, 
     assert served(haproxy, "fresh.cn")
     assert served(haproxy, "shop.cn")
     assert (haproxy.proc.pid, haproxy.proc.poll(), keeper.resyncs) == (pid, None, 0)  # the same process throughout
-    with Runtime(haproxy.socket) as runtime:
-        held = runtime.run([f"show map {haproxy.map}"])[0].split("\n")
-    assert sorted(line.split()[1] for line in held) == ["-version", "fresh.cn", "news.cn", "shop.cn"]
+    # Nothing was ever deleted from the served map (a walk of the whole map in HAProxy 2.6): news.cn
+    # ended went into the ended map, and out of it again when restored.
+    assert held(haproxy, haproxy.map) == ["-version", "fresh.cn", "news.cn", "news.cn", "shop.cn"]
+    assert held(haproxy, haproxy.ended) == []
+
+
+def held(server: Haproxy, path) -> list[str]:
+    """The keys of one of HAProxy's live maps, sorted."""
+    with Runtime(server.socket) as runtime:
+        answer = runtime.run([f"show map {path}"])[0]
+    return sorted(line.split()[1] for line in answer.split("\n") if line)
 
 
 def test_a_restarted_haproxy_is_made_whole_again(rows, tmp_path, haproxy):
@@ -244,6 +253,135 @@ def test_the_edge_agent_command_takes_one_edge_and_its_socket(tmp_path):
 
 def test_haproxy_checks_the_deployed_file_as_it_stands(haproxy):
     haproxy.map.write_text("")
+    haproxy.ended.write_text("")
     haproxy.check()
     done = subprocess.run([haproxy.binary, "-c", "-f", str(haproxy.conf)], capture_output=True, text=True)
     assert "Configuration file is valid" in done.stdout + done.stderr
+
+
+# ---------------------------------------------------------------- the ended map and compaction
+
+# Hosts under the names the tests below change, asked of HAProxy and of the index: the two must agree.
+SUFFIX_HOSTS = [
+    "shop.cn",
+    "www.shop.cn",
+    "a.b.shop.cn",
+    "x.a.b.shop.cn",
+    "b.shop.cn",
+    "news.cn",
+    "www.news.cn",
+    "fresh.cn",
+    "m.fresh.cn",
+    "site.com.cn",
+    "img.site.com.cn",
+    "com.cn",
+    "unfiled.cn",
+]
+
+
+def agrees(server: Haproxy, index: Index, hosts=SUFFIX_HOSTS) -> dict[str, bool]:
+    decided = {host: served(server, host) for host in hosts}
+    assert decided == {host: index.verdict(host).served for host in hosts}
+    return decided
+
+
+def test_a_name_cancelled_then_served_again_goes_through_the_ended_map(rows, tmp_path, haproxy):
+    news = rows.website("news.cn")
+    follower, keeper = started(rows, tmp_path, haproxy)
+    rows.change(news, access="ended", ended=AccessEnded.CANCELLED)
+    follower.step()
+    keeper.sync()
+    assert not agrees(haproxy, follower.index)["www.news.cn"]
+    assert held(haproxy, haproxy.ended) == ["news.cn"]
+    assert held(haproxy, haproxy.map) == ["-version", "news.cn"]  # left as loaded
+    rows.change(news, access="active", ended="")
+    follower.step()
+    keeper.sync()
+    assert agrees(haproxy, follower.index)["www.news.cn"]
+    assert held(haproxy, haproxy.ended) == []
+    # Cancelled and restored within one page: the latest word is applied, once.
+    rows.change(news, access="ended", ended=AccessEnded.CANCELLED)
+    rows.change(news, access="active", ended="")
+    follower.step()
+    keeper.sync()
+    assert agrees(haproxy, follower.index)["news.cn"]
+    assert keeper.resyncs == 0
+    assert haproxy.proc.poll() is None
+
+
+def test_an_ended_suffix_beats_the_served_map_and_a_longer_served_one_beats_it(rows, tmp_path, haproxy):
+    shop = rows.website("shop.cn")
+    rows.website("a.b.shop.cn")  # a domain of its own under shop.cn
+    site = rows.website("site.com.cn")
+    follower, keeper = started(rows, tmp_path, haproxy)
+    agrees(haproxy, follower.index)
+    rows.change(shop, access="ended", ended=AccessEnded.CANCELLED)
+    rows.change(site, domains=["fresh.cn"])  # site.com.cn ends, fresh.cn begins
+    follower.step()
+    keeper.sync()
+    decided = agrees(haproxy, follower.index)
+    assert not decided["www.shop.cn"]
+    assert not decided["b.shop.cn"]
+    assert decided["x.a.b.shop.cn"]  # a.b.shop.cn, only in the served map, is served still
+    assert not decided["img.site.com.cn"]
+    assert decided["m.fresh.cn"]
+    assert held(haproxy, haproxy.ended) == ["shop.cn", "site.com.cn"]
+
+
+def test_compaction_keeps_the_answers_the_same_during_and_after(rows, tmp_path, haproxy):
+    shop, news = rows.website("shop.cn"), rows.website("news.cn")
+    rows.website("site.com.cn", "one.cn", "two.cn")  # three chunks of one name to the commit
+    follower, keeper = started(rows, tmp_path, haproxy)
+    keeper.compact_after, keeper.chunk = 2, 1
+    rows.change(news, access="ended", ended=AccessEnded.CANCELLED)
+    rows.change(shop, access="ended", ended=AccessEnded.CANCELLED)
+    follower.step()
+    keeper.sync(chunks=0)  # applied, and past the bound: the next pass begins a rebuild
+    agrees(haproxy, follower.index)
+    keeper.sync(chunks=1)  # the new version has the version entry and one name, uncommitted
+    assert keeper._rebuild is not None
+    assert keeper._rebuild.done == 1
+    keeper.compact_after = 100  # the changes below, counted from the rebuild's start, begin no other
+    agrees(haproxy, follower.index)
+    # Changes while the rebuild goes on: applied to the map HAProxy answers from, and to the new one.
+    rows.change(shop, access="active", ended="")
+    rows.website("fresh.cn")
+    follower.step()
+    keeper.sync(chunks=1)
+    agrees(haproxy, follower.index)
+    rows.change(shop, access="ended", ended=AccessEnded.CANCELLED)  # ended again, after the rebuild began
+    follower.step()
+    keeper.sync()  # to the commit
+    assert (keeper._rebuild, keeper.resyncs) == (None, 1)
+    decided = agrees(haproxy, follower.index)
+    assert decided["fresh.cn"]
+    assert not decided["shop.cn"]
+    assert not decided["news.cn"]
+    # The served map is the index as the rebuild read it, and what began since (shop.cn, fresh.cn:
+    # added to both versions); the ended map keeps only what ended since the rebuild began (shop.cn
+    # again): news.cn ended before it, and is in neither now.
+    assert held(haproxy, haproxy.map) == ["-version", "fresh.cn", "one.cn", "shop.cn", "site.com.cn", "two.cn"]
+    assert held(haproxy, haproxy.ended) == ["shop.cn"]
+    assert keeper.sync() == 0
+    assert keeper.resyncs == 1
+
+
+def test_haproxy_restarted_in_the_middle_of_a_compaction_is_made_whole(rows, tmp_path, haproxy):
+    shop = rows.website("shop.cn")
+    rows.website("site.com.cn")
+    follower, keeper = started(rows, tmp_path, haproxy)
+    keeper.compact_after, keeper.chunk = 1, 1
+    rows.change(shop, access="ended", ended=AccessEnded.CANCELLED)
+    rows.website("fresh.cn")
+    follower.step()
+    keeper.sync(chunks=1)
+    assert keeper._rebuild is not None
+    haproxy.stop()
+    haproxy.start()  # the files on disk: the served one of the first version, the ended one empty
+    assert served(haproxy, "shop.cn")
+    assert not served(haproxy, "fresh.cn")
+    keeper.sync()
+    assert keeper.resyncs == 1
+    agrees(haproxy, follower.index)
+    assert held(haproxy, haproxy.map) == ["-version", "fresh.cn", "site.com.cn"]
+    assert held(haproxy, haproxy.ended) == []

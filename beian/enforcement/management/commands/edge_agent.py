@@ -40,6 +40,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--haproxy-socket", metavar="SOCK", help="HAProxy's stats socket (level admin)")
         parser.add_argument(
+            "--haproxy-ended-map",
+            metavar="PATH",
+            help="the map of the names that ended since the served map was made whole, named so in HAProxy's"
+            " configuration (default: beian-ended.map beside --haproxy-map)",
+        )
+        parser.add_argument(
             "--file-interval",
             type=float,
             default=60.0,
@@ -61,6 +67,8 @@ class Command(BaseCommand):
             raise CommandError("one of --nginx-map and --haproxy-map")
         if bool(haproxy_map) != bool(haproxy_socket):
             raise CommandError("--haproxy-map and --haproxy-socket go together")
+        if options["haproxy_ended_map"] and not haproxy_map:
+            raise CommandError("--haproxy-ended-map goes with --haproxy-map")
         target = Path(nginx_map or haproxy_map)
         if not target.parent.is_dir():
             raise CommandError(f"{target.parent} is not a directory")
@@ -71,7 +79,15 @@ class Command(BaseCommand):
         # reloaded after each burst, HAProxy's is changed entry by entry and its file kept for restarts.
         keeper: MapKeeper | HaproxyMap
         if haproxy_map:
-            keeper = HaproxyMap(target, Path(haproxy_socket), name=haproxy_map, file_interval=file_interval)
+            ended = options["haproxy_ended_map"]
+            keeper = HaproxyMap(
+                target,
+                Path(haproxy_socket),
+                name=haproxy_map,
+                ended_path=Path(ended) if ended else None,
+                ended_name=ended,
+                file_interval=file_interval,
+            )
             on_served = keeper.served
             on_change = None
         else:
