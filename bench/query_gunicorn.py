@@ -23,7 +23,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.scale import LUA, ROOT, free_port, samples
+from bench.scale import LUA, ROOT, access_log_since, free_port, samples
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -96,10 +96,7 @@ class Server:
         done = subprocess.run([*wrk[:3], f"-d{seconds:g}s", *wrk[3:]], capture_output=True, text=True)
         after = (sum(map(_ticks, workers)), sum(map(_ticks, backends)))
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", done.stdout)[1])
-        time.sleep(0.5)  # the access log is written after the response
-        with self.log.open() as f:
-            f.seek(start)
-            lines = [line.split() for line in f if line.strip()]
+        lines = access_log_since(self.log, start)
         micros = sorted(int(d) for d, status in lines if status == "200")
         n = max(len(lines), 1)
         q = statistics.quantiles(micros, n=100) if len(micros) > 100 else [0.0] * 99

@@ -73,6 +73,14 @@ def run(args: list[str], env: dict, *, timeout: float = 7200) -> str:
     return done.stdout
 
 
+def access_log_since(log: Path, start: int) -> list[list[str]]:
+    """The access log's lines (server time in µs, status) written after byte `start`."""
+    time.sleep(0.5)  # gunicorn writes a request's line after its response
+    with log.open() as f:
+        f.seek(start)
+        return [line.split() for line in f if line.strip()]
+
+
 def free_port() -> int:
     with closing(socket.socket()) as s:
         s.bind(("127.0.0.1", 0))
@@ -221,10 +229,7 @@ class Gunicorn:
             text=True,
         )
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", done.stdout)[1])
-        time.sleep(0.5)  # the access log is written after the response
-        with self.log.open() as f:
-            f.seek(start)
-            lines = [line.split() for line in f if line.strip()]
+        lines = access_log_since(self.log, start)
         micros = sorted(int(d) for d, status in lines if status == "200")
         bad = sum(1 for _, status in lines if status != "200")
         q = statistics.quantiles(micros, n=100) if len(micros) > 100 else [0.0] * 99
