@@ -454,8 +454,8 @@ def _secondary(cur, first_ids: dict[str, int]) -> list[SetAside]:
             list(TABLES),
         )
         found = [SetAside("index", table, name, (sql,)) for table, name, sql in cur.fetchall()]
-        # The name search's FTS5 table is filled by a trigger, row by row: 250 µs an entity, most of
-        # a SQLite load. Set aside, it is filled at the end by one INSERT … SELECT of the trigger's
+        # The name search's FTS5 table is filled by a trigger, row by row: most of a SQLite load's
+        # time (docs/performance.md). Set aside, it is filled at the end by one INSERT … SELECT of the trigger's
         # own expression (the trigger's NEW becomes the table's alias), for every row from the
         # load's first id on (so a row filed beside the load is indexed too).
         cur.execute(
