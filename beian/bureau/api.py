@@ -105,10 +105,11 @@ def install_handlers(target: NinjaAPI) -> None:
 install_handlers(api)
 
 
-def _available(request) -> None:
+def _available(request, faults: simulation.Faults | None = None) -> None:
     """Refuses the request while the simulated bureau is down, and as the simulation's faults
-    draw it: a share of requests refused, a share whose answer is lost (beian.bureau.simulation)."""
-    faults = simulation.faults()
+    draw it: a share of requests refused, a share whose answer is lost (beian.bureau.simulation).
+    `faults` as read already, or read now."""
+    faults = simulation.faults() if faults is None else faults
     if faults.outage:
         raise BureauError("bureau_unavailable", retry_after=30)
     if faults.fails():
@@ -328,8 +329,9 @@ def public_query(request, params: Query[QueryParams]):
 def answer_query(request: HttpRequest, params: QueryParams) -> dict:
     """The public query's answer to well-shaped parameters, or the BureauError / ValidationFailed
     that says why not: the one place of its rules, for this route and for the public query's lean
-    handler (beian/bureau/query_handler.py)."""
-    _available(request)
+    handler (beian/bureau/query_handler.py). The simulation's switches as read within the last
+    second (`simulation.recent_faults`): one round trip an answer, not two."""
+    _available(request, simulation.recent_faults())
     throttle.hit("query", client_address(request), per_minute=request_limit())
     given = {k: val for k, val in params.dict().items() if val and k != "after"}
     if len(given) != 1:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC
 
 import psycopg
-from django.db import connections
+from django.db import InterfaceError, OperationalError, connections
 from django.db.models.expressions import RawSQL
 
 from beian.core import clock, numbers
@@ -85,8 +85,23 @@ class _Prepared(psycopg.Cursor):
         return super()._send_query_prepared(name, pgq, binary=binary)
 
 
-def _fetch(sql: str, params: list, *, prepared: bool) -> list[tuple]:
+def fetch(sql: str, params: list, *, prepared: bool = False) -> list[tuple]:
+    """The rows of one read of the bureau's database. A kept connection found lost (the server
+    restarted, a network cut) is opened again and the read sent once more, outside a transaction:
+    the public query's lean handler skips Django's health check (a `SELECT 1` round trip a request,
+    `CONN_HEALTH_CHECKS`) and relies on this instead (beian/bureau/query_handler.py)."""
     db = connections["bureau"]
+    try:
+        return _fetch(db, sql, params, prepared=prepared)
+    except (OperationalError, InterfaceError):
+        raw = db.connection
+        if db.in_atomic_block or not (raw is None or raw.closed or getattr(raw, "broken", False)):
+            raise
+        db.close()
+        return _fetch(db, sql, params, prepared=prepared)
+
+
+def _fetch(db, sql: str, params: list, *, prepared: bool) -> list[tuple]:
     if not (prepared and db.vendor == "postgresql"):
         with db.cursor() as cur:
             cur.execute(sql, params)
@@ -141,7 +156,7 @@ def _page(where: str, params: list, cursor: tuple[int, int] | None = None, *, pr
         where += _KEYSET
         params = [*params, cursor[0], cursor[0], cursor[1]]
     sql = _RECORDS.format(where=where, domains=_DOMAINS[connections["bureau"].vendor])
-    rows = _fetch(sql, [*params, LIMIT + 1], prepared=prepared)
+    rows = fetch(sql, [*params, LIMIT + 1], prepared=prepared)
     more = len(rows) > LIMIT
     rows = rows[:LIMIT]
     return Page(_records(rows), f"{rows[-1][1]}.{rows[-1][2]}" if more else None)

@@ -17,25 +17,48 @@ Anything else goes to Django's own handler unchanged: another method, a body, a 
 parameters ninja would refuse field by field (so that it is refused as before, and counted by the
 rate limit once, as before: the refusal comes before the limit in both). `mount` puts this in
 front of Django's handler in beian/wsgi.py where the bureau is served.
+
+The plain request (`Plain`): the shape API clients send, a GET without cookies whose host is
+allowed and that no middleware would redirect, is answered without the middleware chain and
+Django's response object. What the chain adds to such an answer depends only on the settings,
+whether the request came by HTTPS, the language Accept-Language chose and the status: `Plain` runs
+the chain's own middleware once for each such combination on a copy of the request and an empty
+answer, keeps the headers they added, and gives every later answer of that combination the same
+(its Content-Length its own). What the call-style middleware do (metrics, the unread body, the
+language chosen in a session, the simulation's dropped connections) it does by their functions.
+Django's request_started and request_finished signals are sent as Django's handler sends them,
+but the bureau's connection is not health-checked (a `SELECT 1` round trip a request):
+`query.fetch` opens a lost connection again and sends its read once more instead.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable
 
 from django.conf import settings
-from django.core.handlers.exception import convert_exception_to_response
-from django.core.handlers.wsgi import WSGIHandler
+from django.conf.urls.i18n import is_language_prefix_patterns_used
+from django.core import signals
+from django.core.exceptions import DisallowedHost
+from django.core.handlers.exception import convert_exception_to_response, response_for_exception
+from django.core.handlers.wsgi import WSGIHandler, WSGIRequest
+from django.core.signals import setting_changed
+from django.db import connections
 from django.http import HttpRequest, HttpResponse, QueryDict
-from django.urls import resolve, reverse
+from django.middleware.security import SecurityMiddleware
+from django.urls import ResolverMatch, resolve, reverse, set_urlconf
+from django.urls.base import set_script_prefix
+from django.utils import translation
+from django.utils.log import log_response
 from django.utils.module_loading import import_string
 from pydantic import ValidationError
 
-from beian.bureau import api
+from beian.bureau import api, simulation
 from beian.bureau.errors import BureauError
 from beian.core.errors import ValidationFailed
 from beian.httpapi import refusal
+from beian.ops import metrics
 
 # Middleware of settings.MIDDLEWARE left out of the public query's chain, and why it has nothing to
 # do there. Everything else runs as on any request: metrics, the unread body, the security headers
@@ -47,6 +70,12 @@ SKIPPED: dict[str, str] = {
     "whitenoise.middleware.WhiteNoiseMiddleware": "it serves /static/ only",
     "django.middleware.csrf.CsrfViewMiddleware": "a GET changes nothing and the answer sets no CSRF cookie",
     "django.contrib.messages.middleware.MessageMiddleware": "a JSON answer shows no one-off messages",
+}
+
+# Middleware of the chain whose work the plain request's answer does itself, by their functions.
+DONE_HERE: dict[str, str] = {
+    "beian.ops.metrics.RequestMetrics": "metrics.count, once the answer is made",
+    "beian.bureau.simulation.DropConnections": "simulation.drop_if_marked",
 }
 
 ANSWERS = "application/json; charset=utf-8"  # what ninja's JSON renderer says
@@ -111,15 +140,116 @@ class QueryHandler(WSGIHandler):
         return shaped(environ.get("QUERY_STRING", ""))
 
 
+Headers = list[tuple[str, str]]
+
+
+class Plain:
+    """The plain request's answer, without the middleware chain (the module's docstring)."""
+
+    def __init__(self, match: ResolverMatch) -> None:
+        self.match = match
+        self.security = SecurityMiddleware(_unused)  # reads its settings when made, as in the chain
+        self.added: dict[tuple[bool, str, int], Headers] = {}
+        # With i18n_patterns the language may come from the path: LocaleMiddleware's to choose.
+        self.usable = not is_language_prefix_patterns_used(settings.ROOT_URLCONF)[0]
+        setting_changed.connect(self._forget, weak=False)
+
+    def _forget(self, **_) -> None:
+        self.added = {}
+        self.security = SecurityMiddleware(_unused)
+
+    def request(self, environ: dict) -> WSGIRequest | None:
+        """The request, if it is plain; None for the chain to answer."""
+        if not self.usable or "HTTP_COOKIE" in environ or settings.DISALLOWED_USER_AGENTS or settings.PREPEND_WWW:
+            return None  # a session, a language cookie; CommonMiddleware's refusals and redirects
+        request = WSGIRequest(environ)
+        try:
+            request.get_host()
+        except DisallowedHost:
+            return None
+        if self.security.process_request(request) is not None:  # to HTTPS
+            return None
+        return request
+
+    def __call__(self, request: WSGIRequest, start_response: Callable) -> Iterable[bytes]:
+        began = time.perf_counter()
+        environ = request.environ
+        set_script_prefix("/")  # what Django's handler sets for an empty SCRIPT_NAME
+        signals.request_started.send(sender=WSGIHandler, environ=environ)
+        connections["bureau"].health_check_done = True  # query.fetch's retry instead (the docstring)
+        try:
+            set_urlconf(settings.ROOT_URLCONF)
+            request.resolver_match = self.match
+            # LocaleMiddleware's choice with no cookie and no language in the path: Accept-Language.
+            translation.activate(translation.get_language_from_request(request))
+            request.LANGUAGE_CODE = language = translation.get_language()
+            response = _answered(request)
+            if isinstance(response, HttpResponse):
+                status, reason, content = response.status_code, response.reason_phrase, response.content
+                headers = list(response.items())
+            else:
+                status, reason, content, headers = 200, "OK", response, [("Content-Type", ANSWERS)]
+            key = (request.is_secure(), language, status)
+            added = self.added.get(key)
+            if added is None:
+                added = self.added[key] = self._added(environ, status)
+            headers += [(k, str(len(content)) if k == "Content-Length" else v) for k, v in added]
+            simulation.drop_if_marked(environ)
+            if status >= 400:  # as Django's handler logs it (once: a 500 was logged when it was made)
+                log_response("%s: %s", reason, request.path, response=response, request=request)
+            metrics.count(request, status, time.perf_counter() - began)
+            start_response(f"{status} {reason}", headers)
+            return [content]
+        finally:
+            signals.request_finished.send(sender=WSGIHandler)
+
+    def _added(self, environ: dict, status: int) -> Headers:
+        """The headers the chain adds to an answer of `status` to a request like this one: the
+        chain but for `DONE_HERE` run on a copy of the request around an empty answer (Content-Length's
+        value is each answer's own)."""
+        template = HttpResponse(status=status)
+        given = set(template.headers)
+        handler: Callable = convert_exception_to_response(lambda request: template)
+        for path in reversed(QueryHandler.chain()):
+            if path not in DONE_HERE:
+                handler = convert_exception_to_response(import_string(path)(handler))
+        copy = WSGIRequest({k: v for k, v in environ.items() if k != simulation.DROP})
+        copy.resolver_match = self.match
+        response = handler(copy)
+        if response is not template or response.cookies:
+            raise AssertionError(f"the chain answers a plain request otherwise: {response!r}")
+        return [(k, v) for k, v in response.items() if k not in given]
+
+
+def _unused(request: HttpRequest) -> HttpResponse:
+    raise AssertionError("a middleware made to read its settings is never called")
+
+
+def _answered(request: WSGIRequest) -> bytes | HttpResponse:
+    """The page's bytes (`answer`'s, without a response object), or the refusal's response; an
+    error as Django's chain makes it, a 500 logged."""
+    try:
+        body = api.answer_query(request, request.META[PARAMS])
+    except (BureauError, ValidationFailed) as exc:
+        return refusal(BureauError, exc)
+    except Exception as exc:  # Django's handler would make a 500 of it as well
+        return response_for_exception(request, exc)
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
 def mount(django: Callable) -> Callable:
     """`django` (Django's WSGI application) with the public query's lean handler in front of it."""
     handler = QueryHandler(reverse("bureau-api:public_query"))
+    plain = Plain(handler.match)
 
     def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
         params = handler.takes(environ)
         if params is None:
             return django(environ, start_response)
         environ[PARAMS] = params
-        return handler(environ, start_response)
+        request = plain.request(environ)
+        if request is None:
+            return handler(environ, start_response)
+        return plain(request, start_response)
 
     return application

@@ -2,7 +2,9 @@
 
 They live in the bureau's database so that the web server's processes and the worker see the same
 simulated time and the same outage. The offset is cached for a second per process; the process
-that moves the clock sees the move at once.
+that moves the clock sees the move at once. The public query, asked thousands of times a second,
+reads the outage and the faults the same way (`recent_faults`, at most once a second per process);
+every other request to the bureau's API reads them afresh.
 
 Faults are what a real authority's API does on a bad day, drawn at random for each request to the
 bureau's API that an outage would refuse (`beian.bureau.api._available`):
@@ -27,9 +29,10 @@ from datetime import date, datetime, timedelta
 from datetime import time as time_of_day
 
 from django.conf import settings
-from django.db import DatabaseError, connections, transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F
 
+from beian.bureau import query
 from beian.bureau.models import Operation, SimState
 from beian.core import clock
 
@@ -104,6 +107,7 @@ def set_outage(on: bool) -> None:
     with transaction.atomic(using="bureau"):
         state()
         SimState.objects.filter(id=1).update(outage=on)
+    forget_faults()
 
 
 def outage() -> bool:
@@ -132,16 +136,38 @@ def faults() -> Faults:
         return NO_FAULTS
     # Asked by every request to the bureau's API: written out, since compiling the ORM's query
     # costs more than reading the row (`beian.bureau.query` does the same for the records).
-    with connections["bureau"].cursor() as cur:
-        cur.execute(f"SELECT outage, fail_share, drop_share FROM {SimState._meta.db_table} WHERE id = 1")
-        row = cur.fetchone()
-    return Faults(bool(row[0]), row[1], row[2]) if row else NO_FAULTS
+    rows = query.fetch(f"SELECT outage, fail_share, drop_share FROM {SimState._meta.db_table} WHERE id = 1", [])
+    return Faults(bool(rows[0][0]), rows[0][1], rows[0][2]) if rows else NO_FAULTS
 
 
 def set_faults(*, fail_share: float, drop_share: float) -> None:
     with transaction.atomic(using="bureau"):
         state()
         SimState.objects.filter(id=1).update(fail_share=fail_share, drop_share=drop_share)
+    forget_faults()
+
+
+_FAULTS_SECONDS = 1.0
+_faults_read: tuple[float, Faults] | None = None  # (when, by time.monotonic; what)
+
+
+def recent_faults(now: float | None = None) -> Faults:
+    """The switches as read at most `_FAULTS_SECONDS` ago in this process: what the public query
+    asks, so that its answers cost no round trip for them (issue 10). Another process's switch is
+    seen within that second; this process's own at once (`set_outage`, `set_faults`)."""
+    global _faults_read
+    now = time.monotonic() if now is None else now
+    kept = _faults_read
+    if kept is not None and 0 <= now - kept[0] <= _FAULTS_SECONDS:
+        return kept[1]
+    read = faults()
+    _faults_read = (now, read)
+    return read
+
+
+def forget_faults() -> None:
+    global _faults_read
+    _faults_read = None
 
 
 DROP = "beian.drop_connection"
@@ -162,11 +188,16 @@ class DropConnections:
 
     def __call__(self, request):
         response = self.get_response(request)
-        sock = request.META.get("gunicorn.socket") if request.META.get(DROP) else None
-        if sock is not None:
-            with suppress(OSError):  # the client has gone already
-                sock.shutdown(socket.SHUT_RDWR)
+        drop_if_marked(request.META)
         return response
+
+
+def drop_if_marked(environ: dict) -> None:
+    """Closes the connection of a request marked by `drop_after_answering` (its environ)."""
+    sock = environ.get("gunicorn.socket") if environ.get(DROP) else None
+    if sock is not None:
+        with suppress(OSError):  # the client has gone already
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def install_clock() -> None:

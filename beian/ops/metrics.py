@@ -141,27 +141,32 @@ class RequestMetrics:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         began = time.perf_counter()
         response = self.get_response(request)
-        elapsed = time.perf_counter() - began
-        route = route_of(request)
-        REQUESTS.labels(request.method, route, str(response.status_code)).inc()
-        LATENCY.labels(request.method, route).observe(elapsed)
-        if settings.BEIAN_LOG_FORMAT == "json":
-            user = getattr(request, "user", None)
-            request_log.info(
-                "%s %s %s",
-                request.method,
-                request.path,
-                response.status_code,
-                extra={
-                    "method": request.method,
-                    "path": request.path,
-                    "route": route,
-                    "status": response.status_code,
-                    "duration_ms": round(elapsed * 1000, 2),
-                    "user_id": user.pk if user is not None and user.is_authenticated else None,
-                },
-            )
+        count(request, response.status_code, time.perf_counter() - began)
         return response
+
+
+def count(request: HttpRequest, status: int, elapsed: float) -> None:
+    """One request answered with `status` in `elapsed` seconds: what `RequestMetrics` records, for
+    it and for a handler that answers without Django's middleware (beian/bureau/query_handler.py)."""
+    route = route_of(request)
+    REQUESTS.labels(request.method, route, str(status)).inc()
+    LATENCY.labels(request.method, route).observe(elapsed)
+    if settings.BEIAN_LOG_FORMAT == "json":
+        user = getattr(request, "user", None)
+        request_log.info(
+            "%s %s %s",
+            request.method,
+            request.path,
+            status,
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "route": route,
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 2),
+                "user_id": user.pk if user is not None and user.is_authenticated else None,
+            },
+        )
 
 
 def permitted(*, authorization: str, peer: str, proxied: bool) -> bool:

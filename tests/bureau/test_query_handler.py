@@ -75,7 +75,8 @@ def call(app, query_string: str, *, path: str = PATH, method: str = "GET", **ext
     try:
         content = b"".join(body)
     finally:
-        body.close()
+        if hasattr(body, "close"):  # optional in WSGI (PEP 3333): the plain answer is a list
+            body.close()
     status, headers = answered
     return status, dict(headers), content
 
