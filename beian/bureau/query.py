@@ -95,7 +95,8 @@ def fetch(sql: str, params: list, *, prepared: bool = False) -> list[tuple]:
         return _fetch(db, sql, params, prepared=prepared)
     except (OperationalError, InterfaceError):
         raw = db.connection
-        if db.in_atomic_block or not (raw is None or raw.closed or getattr(raw, "broken", False)):
+        lost = raw is None or getattr(raw, "closed", False) or getattr(raw, "broken", False)  # psycopg's
+        if db.in_atomic_block or not lost:
             raise
         db.close()
         return _fetch(db, sql, params, prepared=prepared)

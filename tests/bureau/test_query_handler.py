@@ -219,3 +219,105 @@ def test_a_dropped_answer_is_dropped_through_it_as_through_django(registry, apps
             status, _, _ = call(app, "domain=example.cn", **{"gunicorn.socket": ours})
             assert status == "200 OK"
             assert theirs.recv(1) == b""  # closed before anything was written
+
+
+def _chain_refuses(monkeypatch) -> None:
+    def refused(self, environ, start_response):
+        raise AssertionError("answered by the middleware chain")
+
+    monkeypatch.setattr(query_handler.QueryHandler, "__call__", refused)
+
+
+def test_a_plain_request_is_answered_without_the_chain_and_one_with_a_cookie_by_it(registry, monkeypatch):
+    django = WSGIHandler()
+    mounted = query_handler.mount(django)
+    domain = Domain.objects.filter(active=True).first().name
+    _chain_refuses(monkeypatch)
+    for extra in ({}, {"HTTP_ACCEPT_LANGUAGE": "en"}, {"wsgi.url_scheme": "https", "SERVER_PORT": "443"}):
+        assert call(mounted, urlencode({"domain": domain}), **extra) == call(
+            django, urlencode({"domain": domain}), **extra
+        )
+    assert call(mounted, "domain=", **{})[0].startswith("422")  # a refusal too
+    with pytest.raises(AssertionError, match="middleware chain"):
+        call(mounted, urlencode({"domain": domain}), HTTP_COOKIE="sessionid=x")
+    with pytest.raises(AssertionError, match="middleware chain"):  # let the chain refuse it
+        call(mounted, urlencode({"domain": domain}), HTTP_HOST="evil.example")
+
+
+def test_the_plain_answer_redirects_to_https_as_the_chain_does(registry, apps, settings, monkeypatch):
+    settings.SECURE_SSL_REDIRECT = True
+    django = WSGIHandler()
+    apps = (django, query_handler.mount(django))
+    status, headers, _ = both(apps, "domain=example.cn")
+    assert status.startswith("301")
+    assert headers["Location"].startswith("https://")
+    both(apps, "domain=example.cn", **{"wsgi.url_scheme": "https", "SERVER_PORT": "443"})
+
+
+def _count(route: str, status: str) -> float:
+    from beian.ops.metrics import REQUESTS
+
+    return sum(
+        s.value
+        for metric in REQUESTS.collect()
+        for s in metric.samples
+        if s.name.endswith("_total") and s.labels == {"method": "GET", "route": route, "status": status}
+    )
+
+
+def test_the_plain_answer_is_counted_as_the_chain_counts_it(registry, apps):
+    django, mounted = apps
+    route = "/" + query_handler.resolve(PATH).route
+    before = _count(route, "200"), _count(route, "422")
+    call(django, "domain=example.cn")
+    call(mounted, "domain=example.cn")
+    call(mounted, "domain=")
+    assert (_count(route, "200"), _count(route, "422")) == (before[0] + 2, before[1] + 1)
+
+
+def test_a_plain_answer_is_one_statement(registry, apps):
+    from django.db import connections
+    from django.test.utils import CaptureQueriesContext
+
+    _, mounted = apps
+    simulation.forget_faults()
+    call(mounted, "domain=example.cn")  # reads the switches, kept a second
+    number = Website.objects.first().number
+    with CaptureQueriesContext(connections["bureau"]) as bureau, CaptureQueriesContext(connections["default"]) as own:
+        assert call(mounted, urlencode({"number": number}))[0] == "200 OK"
+    assert (len(bureau), len(own)) == (1, 0), [q["sql"] for q in bureau.captured_queries]
+
+
+def test_the_switches_are_read_at_most_once_a_second_and_at_once_where_set(registry):
+    from beian.bureau.models import SimState
+
+    simulation.state()
+    simulation.forget_faults()
+    assert not simulation.recent_faults(now=100.0).outage
+    SimState.objects.filter(id=1).update(outage=True)  # as another process sets it
+    assert not simulation.recent_faults(now=100.9).outage
+    assert simulation.recent_faults(now=101.1).outage
+    simulation.set_outage(False)  # this process: seen at once
+    assert not simulation.recent_faults(now=101.2).outage
+
+
+@pytest.mark.django_db(databases=["default", "bureau"], transaction=True)
+def test_a_lost_connection_is_opened_again_without_a_health_check(world):
+    """The lean handler skips Django's health check: a kept connection that was lost (a server
+    restart) is replaced and the read sent again, not answered with a 500."""
+    from django.db import connections
+
+    from beian.bureau import query
+
+    bureau = connections["bureau"]
+    if bureau.vendor != "postgresql":
+        pytest.skip("a SQLite file is not a connection that can be lost")
+    bureau.ensure_connection()
+    with bureau.cursor() as cur:
+        cur.execute("SELECT pg_backend_pid()")
+        pid = cur.fetchone()[0]
+    with connections["default"].cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(%s)", [pid])
+    bureau.health_check_done = True  # as the lean handler leaves it
+    assert query.fetch("SELECT 1", [], prepared=True) == [(1,)]
+    assert query.fetch("SELECT 2", []) == [(2,)]
