@@ -42,7 +42,7 @@ from django.conf.urls.i18n import is_language_prefix_patterns_used
 from django.core import signals
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.exception import convert_exception_to_response, response_for_exception
-from django.core.handlers.wsgi import WSGIHandler, WSGIRequest
+from django.core.handlers.wsgi import WSGIHandler, WSGIRequest, get_script_name
 from django.core.signals import setting_changed
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, QueryDict
@@ -174,7 +174,7 @@ class Plain:
     def __call__(self, request: WSGIRequest, start_response: Callable) -> Iterable[bytes]:
         began = time.perf_counter()
         environ = request.environ
-        set_script_prefix("/")  # what Django's handler sets for an empty SCRIPT_NAME
+        set_script_prefix(get_script_name(environ))  # as Django's handler does
         signals.request_started.send(sender=WSGIHandler, environ=environ)
         connections["bureau"].health_check_done = True  # query.fetch's retry instead (the docstring)
         try:
@@ -183,13 +183,14 @@ class Plain:
             # LocaleMiddleware's choice with no cookie and no language in the path: Accept-Language.
             translation.activate(translation.get_language_from_request(request))
             request.LANGUAGE_CODE = language = translation.get_language()
+            secure = request.is_secure()
             response = _answered(request)
             if isinstance(response, HttpResponse):
                 status, reason, content = response.status_code, response.reason_phrase, response.content
                 headers = list(response.items())
             else:
                 status, reason, content, headers = 200, "OK", response, [("Content-Type", ANSWERS)]
-            key = (request.is_secure(), language, status)
+            key = (secure, language, status)
             added = self.added.get(key)
             if added is None:
                 added = self.added[key] = self._added(environ, status)
