@@ -24,8 +24,9 @@ Django's response object. What the chain adds to such an answer depends only on 
 whether the request came by HTTPS, the language Accept-Language chose and the status: `Plain` runs
 the chain's own middleware once for each such combination on a copy of the request and an empty
 answer, keeps the headers they added, and gives every later answer of that combination the same
-(its Content-Length its own). What the call-style middleware do (metrics, the unread body, the
-language chosen in a session, the simulation's dropped connections) it does by their functions.
+(its Content-Length its own). Of the call-style middleware, the metrics and the simulation's
+dropped connections it does by their functions (`DONE_HERE`); the others have nothing to do for a
+request without a body or a session.
 Django's request_started and request_finished signals are sent as Django's handler sends them,
 but the bureau's connection is not health-checked (a `SELECT 1` round trip a request):
 `query.fetch` opens a lost connection again and sends its read once more instead.

@@ -299,25 +299,3 @@ def test_the_switches_are_read_at_most_once_a_second_and_at_once_where_set(regis
     assert simulation.recent_faults(now=101.1).outage
     simulation.set_outage(False)  # this process: seen at once
     assert not simulation.recent_faults(now=101.2).outage
-
-
-@pytest.mark.django_db(databases=["default", "bureau"], transaction=True)
-def test_a_lost_connection_is_opened_again_without_a_health_check(world):
-    """The lean handler skips Django's health check: a kept connection that was lost (a server
-    restart) is replaced and the read sent again, not answered with a 500."""
-    from django.db import connections
-
-    from beian.bureau import query
-
-    bureau = connections["bureau"]
-    if bureau.vendor != "postgresql":
-        pytest.skip("a SQLite file is not a connection that can be lost")
-    bureau.ensure_connection()
-    with bureau.cursor() as cur:
-        cur.execute("SELECT pg_backend_pid()")
-        pid = cur.fetchone()[0]
-    with connections["default"].cursor() as cur:
-        cur.execute("SELECT pg_terminate_backend(%s)", [pid])
-    bureau.health_check_done = True  # as the lean handler leaves it
-    assert query.fetch("SELECT 1", [], prepared=True) == [(1,)]
-    assert query.fetch("SELECT 2", []) == [(2,)]

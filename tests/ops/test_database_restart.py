@@ -149,11 +149,13 @@ def test_a_notice_sent_as_postgres_restarts_is_recorded_and_never_sent_again(clo
 def test_a_request_that_meets_the_restart_answers_503_with_retry_after(client):
     """A web request in flight when PostgreSQL drops its connection: the request is not at fault
     and the same request a moment later succeeds, so the answer says "retry" (503, Retry-After),
-    not 500 (beian/ops/unavailable.py)."""
+    not 500 (beian/ops/unavailable.py). Here the request's session is read from the dropped
+    connection (the public query's own read would be sent again: the next test)."""
     client.raise_request_exception = False
     assert client.get("/bureau/api/v1/query", {"domain": "example.cn"}).status_code == 200
-    drop_connection("bureau", backend_pid("bureau"))
+    drop_connection("default", backend_pid("default"))
 
+    client.cookies["sessionid"] = "x" * 32  # a session to look up, in the platform's database
     answer = client.get("/bureau/api/v1/query", {"domain": "example.cn"})
     assert answer.status_code == 503
     assert answer["Retry-After"] == "5"
@@ -162,5 +164,16 @@ def test_a_request_that_meets_the_restart_answers_503_with_retry_after(client):
 
     # A served process closes the broken connection when the request ends (Django's
     # close_old_connections, which the test client holds back); the next request is answered.
-    assert drop_broken() == ["bureau"]
+    assert drop_broken() == ["default"]
+    assert client.get("/bureau/api/v1/query", {"domain": "example.cn"}).status_code == 200
+
+
+def test_the_public_query_reads_again_on_a_new_connection_after_a_restart(client):
+    """The public query's lean handler skips Django's health check (a round trip a request); a
+    kept connection that the server dropped is replaced and the read sent again (`query.fetch`),
+    so the query is answered, not refused."""
+    assert client.get("/bureau/api/v1/query", {"domain": "example.cn"}).status_code == 200
+    drop_connection("bureau", backend_pid("bureau"))
+    simulation.forget_faults()  # the switches' read meets the dropped connection first
+    assert client.get("/bureau/api/v1/query", {"domain": "example.cn"}).status_code == 200
     assert client.get("/bureau/api/v1/query", {"domain": "example.cn"}).status_code == 200
