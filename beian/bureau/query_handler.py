@@ -153,7 +153,7 @@ class Plain:
         self.added: dict[tuple[bool, str, int], Headers] = {}
         # With i18n_patterns the language may come from the path: LocaleMiddleware's to choose.
         self.usable = not is_language_prefix_patterns_used(settings.ROOT_URLCONF)[0]
-        setting_changed.connect(self._forget, weak=False)
+        setting_changed.connect(self._forget)  # weakly: gone with its application
 
     def _forget(self, **_) -> None:
         self.added = {}
