@@ -237,14 +237,14 @@ def test_a_plain_request_is_answered_without_the_chain_and_one_with_a_cookie_by_
         assert call(mounted, urlencode({"domain": domain}), **extra) == call(
             django, urlencode({"domain": domain}), **extra
         )
-    assert call(mounted, "domain=", **{})[0].startswith("422")  # a refusal too
+    assert call(mounted, "domain=")[0].startswith("422")  # a refusal too
     with pytest.raises(AssertionError, match="middleware chain"):
         call(mounted, urlencode({"domain": domain}), HTTP_COOKIE="sessionid=x")
     with pytest.raises(AssertionError, match="middleware chain"):  # let the chain refuse it
         call(mounted, urlencode({"domain": domain}), HTTP_HOST="evil.example")
 
 
-def test_the_plain_answer_redirects_to_https_as_the_chain_does(registry, apps, settings, monkeypatch):
+def test_the_plain_answer_redirects_to_https_as_the_chain_does(registry, settings):
     settings.SECURE_SSL_REDIRECT = True
     django = WSGIHandler()
     apps = (django, query_handler.mount(django))
