@@ -23,10 +23,11 @@ import json
 import random
 from bisect import bisect
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from collections.abc import Sequence
 from itertools import accumulate, repeat
+from operator import itemgetter
 
 from beian.core import clock, provinces, synthetic, workdays
 from beian.core import validators as v
@@ -545,9 +546,10 @@ class _Maker:
         nt = len(trades)
         cities = [CITIES[p] for p in where]
         if unit == "enterprise":
-            ni, nf = len(INDUSTRIES), len(COMPANY_FORMS)
+            kinds, forms = INDUSTRIES, COMPANY_FORMS
+            nk, nf = len(kinds), len(forms)
             return [
-                f"{c[int(r() * len(c))]}{trades[int(r() * nt)]}{INDUSTRIES[int(r() * ni)]}{COMPANY_FORMS[int(r() * nf)]}"
+                f"{c[int(r() * len(c))]}{trades[int(r() * nt)]}{kinds[int(r() * nk)]}{forms[int(r() * nf)]}"
                 for c in cities
             ]
         if unit == "government":
@@ -596,7 +598,8 @@ class _Maker:
                 found.append(("military_certificate", f"JD{province}{year % 100:02d}{serial:06d}"))
             else:
                 # "Y" marks a loaded body: no USCC made elsewhere in beian starts its organisation code so.
-                found.append(("uscc", make(f"{prefix}{province}{year % 100:02d}00", (year - 2000) * 1_000_000 + serial)))
+                unique = (year - 2000) * 1_000_000 + serial
+                found.append(("uscc", make(f"{prefix}{province}{year % 100:02d}00", unique)))
         return found
 
     def provider(self, other_than: int | None = None) -> int:
@@ -711,18 +714,19 @@ class _Maker:
         pools = {unit: (pool, len(pool)) for unit, pool in self.names.items()}
         w_name = [(pool := pools[units[i]])[0][int(r() * pool[1])] for i in w_ent]
 
-        # ---- domains: 1 to 3 registrable names, unique in the registry because they carry the website's id
+        # ---- domains: 1 to 3 registrable names, unique in the registry because they carry the website's id.
+        # Held flat, in id order; a website's are d_name[starts[j]:starts[j + 1]].
         combos = rng.choices(_TLD_COMBOS, cum_weights=_TLD_COMBO_CUM, k=W)
         n_labels = len(_LABELS)
-        domains = [
-            [base + tld for tld in combo]
-            for base, combo in zip([f"{_LABELS[int(r() * n_labels)]}-{w:x}" for w in wids], combos, strict=True)
-        ]
+        bases = [f"{_LABELS[int(r() * n_labels)]}-{w:x}" for w in wids]
+        d_name = [base + tld for base, combo in zip(bases, combos, strict=True) for tld in combo]
+        d_of = [j for j, combo in enumerate(combos) for _ in combo]
+        starts = list(accumulate(map(len, combos), initial=0))
         idn = [j for j in range(W) if r() < IDN_SHARE]
         for j, tld in zip(idn, rng.choices(_IDN_TLDS[0], cum_weights=_IDN_TLDS[1], k=len(idn)), strict=True):
             label = _choice(r, _TRADE_NAMES) + f"{wids[j]:x}"
-            domains[j][0] = f"xn--{label.encode('punycode').decode('ascii')}.{_IDN_TLD_ALABELS[tld]}"
-        w_home = [_SCHEMES[int(r() * 3)] + names_[0] for names_ in domains]
+            d_name[starts[j]] = f"xn--{label.encode('punycode').decode('ascii')}.{_IDN_TLD_ALABELS[tld]}"
+        w_home = [_SCHEMES[int(r() * 3)] + d_name[k] for k in starts[:-1]]
 
         # ---- fates: the common one for all, then the rare ones written over it
         first_provider = rng.choices(self.provider_ids, cum_weights=self.provider_cum, k=W)
@@ -768,10 +772,8 @@ class _Maker:
                 a_until_ts[j] = ts(a_until[j])
 
         # ---- the tables' columns
-        d_of = [j for j, names_ in enumerate(domains) for _ in names_]
-        d_name = [name for names_ in domains for name in names_]
         first_domain = spec.first_domain_id
-        w_principal_columns = list(zip(*w_principal, strict=True))
+        w_principal_columns = [list(map(itemgetter(k), w_principal)) for k in range(len(PRINCIPAL))]
         ip_draws = [int(r() * IP_SETS) for _ in range(W + len(second))]
         first_access = spec.first_access_id
         access_columns = [
@@ -791,7 +793,7 @@ class _Maker:
         columns = {
             "bureau_entity": [
                 e_id,
-                *zip(*principals, strict=True),
+                *(list(map(itemgetter(k), principals)) for k in range(len(PRINCIPAL))),
                 prov,
                 numbers,
                 units,
@@ -833,7 +835,11 @@ class _Maker:
 
         # ---- the selected provider's feed: one event a website it has an access of
         selected = spec.selected_provider
-        mine = {j: (ip_draws[j], a_state[j], w_time[j], a_until[j], a_reason[j]) for j in range(W) if first_provider[j] == selected}
+        mine = {
+            j: (ip_draws[j], a_state[j], w_time[j], a_until[j], a_reason[j])
+            for j in range(W)
+            if first_provider[j] == selected
+        }
         for k, (j, provider, state, since, until, reason) in enumerate(second):
             if provider == selected:
                 mine[j] = (ip_draws[W + k], state, since, until, reason)
@@ -862,7 +868,7 @@ class _Maker:
                 "deregistered_reason": w_reason[j],
                 "shell_since": self.iso(w_shell[j]),
                 "shell_deadline": self.deadline(w_shell[j]),
-                "domains": sorted(domains[j]),
+                "domains": sorted(d_name[starts[j] : starts[j + 1]]),
                 "entity": snapshot,
                 "access": {
                     "state": state,
@@ -872,7 +878,7 @@ class _Maker:
                     "ended_reason": reason,
                 },
             }
-            events.append(("website.updated", json.dumps(data, ensure_ascii=False, separators=(",", ":"))))
+            events.append(("website.updated", _JSON(data)))
 
         batch = Batch(spec.index, columns=columns)
         batch.events = events
@@ -889,6 +895,8 @@ class _Maker:
 
 
 _SCHEMES = ("http://", "https://", "https://www.")
+# json.dumps with arguments makes an encoder per call; one made once does the same work.
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _CANCELLED = WEBSITE_CANCELLED
 _SWEPT = _CANCELLED + WEBSITE_SWEPT
 _SHELL = _SWEPT + WEBSITE_SHELL
