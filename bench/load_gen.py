@@ -21,6 +21,7 @@ def main() -> None:
     parser.add_argument("--sqlite", action="store_true")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--profile", action="store_true", help="print cProfile's top functions")
+    parser.add_argument("--no-gc", action="store_true", help="the cyclic garbage collector off while building")
     args = parser.parse_args()
     sys.path.insert(0, str(Path.cwd()))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "beian.settings")
@@ -59,6 +60,10 @@ def main() -> None:
 
         profiler = cProfile.Profile()
         profiler.enable()
+    if args.no_gc:
+        import gc
+
+        gc.disable()
     began = time.process_time()
     batch, payloads = bulkload._prepare(spec)
     spent = time.process_time() - began

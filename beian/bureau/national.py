@@ -491,6 +491,15 @@ def _tld_combos() -> tuple[list[tuple[str, ...]], list[float]]:
 _TLD_COMBOS, _TLD_COMBO_CUM = _tld_combos()
 
 
+def warm(seed: int) -> None:
+    """Make the tables a batch draws from, once (the loader calls this before it forks its workers)."""
+    people(seed)
+    ip_sets(seed)
+    for unit in UNIT_WEIGHTS:
+        website_names(unit)
+    _USCC.make("91110000", 0)
+
+
 class _Maker:
     """Builds the rows of one batch, column by column. One instance per batch; everything random
     comes from its rng, drawn in a fixed order.
