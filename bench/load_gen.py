@@ -1,6 +1,7 @@
-"""`python -m bench.load_gen [--websites 200000] [--sqlite] [--seed 1]`: the national generator's own CPU
+"""`python -m bench.load_gen [--websites 100000] [--sqlite] [--seed 1]`: the national generator's own CPU
 per website (docs/performance.md, "Load"): one batch built in this process as a worker builds it
-(`bulkload._prepare`: the rows, sealing, and for PostgreSQL the COPY text), no database touched.
+(`bulkload._prepare`: the rows, sealing, and for PostgreSQL the COPY text), no database touched. The
+default, 50,000 entities and 100,000 websites, is the size of one of the loader's batches.
 Run from another checkout's directory (`cd ../main && python /path/to/bench/load_gen.py`) it measures
 that checkout's generator: the baseline in the same run.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--websites", type=int, default=200_000)
+    parser.add_argument("--websites", type=int, default=100_000)
     parser.add_argument("--sqlite", action="store_true")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--profile", action="store_true", help="print cProfile's top functions")

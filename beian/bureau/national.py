@@ -206,11 +206,6 @@ def _cumulative(weights: dict) -> tuple[list, list[float]]:
     return keys, list(accumulate(weights[k] for k in keys))
 
 
-def _pick(rng: random.Random, table: tuple[list, list[float]]):
-    keys, cum = table
-    return keys[bisect(cum, rng.random() * cum[-1])]
-
-
 _PROVINCES = _cumulative(PROVINCE_WEIGHTS)
 _UNITS = _cumulative(UNIT_WEIGHTS)
 _INDIVIDUAL_CERTS = _cumulative(INDIVIDUAL_CERTS)
@@ -264,34 +259,12 @@ class Dialect:
     false: str
     ts_suffix: str  # after "YYYY-MM-DD HH:MM:SS"
 
-    def ts(self, epoch: int | None) -> str | None:
-        if epoch is None:
-            return self.null
-        return _stamp(epoch) + self.ts_suffix
-
 
 POSTGRES = Dialect("postgresql", "\\N", "t", "f", "+00")
 SQLITE = Dialect("sqlite", None, "1", "0", "")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _BIRTHS_FROM = datetime(1950, 1, 1, tzinfo=UTC)
-_DAYS: dict[int, str] = {}
-
-
-def _stamp(epoch: int) -> str:
-    day, second = divmod(epoch, 86400)
-    text = _DAYS.get(day)
-    if text is None:
-        text = _DAYS[day] = (_EPOCH + timedelta(days=day)).strftime("%Y-%m-%d")
-    hour, rest = divmod(second, 3600)
-    return f"{text} {hour:02d}:{rest // 60:02d}:{rest % 60:02d}"
-
-
-def iso(epoch: int | None) -> str | None:
-    """As `datetime.isoformat()` gives it for a UTC time read back from the database (the feed's form)."""
-    if epoch is None:
-        return None
-    return _stamp(epoch).replace(" ", "T") + "+00:00"
 
 
 def epoch_of(moment: datetime) -> int:
