@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 
@@ -34,7 +35,7 @@ def main() -> None:
     from beian.core import provinces
 
     entities = args.websites // 2
-    now = national.epoch_of(__import__("datetime").datetime(2026, 12, 1, 8, tzinfo=__import__("datetime").UTC))
+    now = national.epoch_of(datetime(2026, 12, 1, 8, tzinfo=UTC))
     counts = national.province_years(entities, args.seed, 0, 2026)
     spec = national.Spec(
         seed=args.seed,
