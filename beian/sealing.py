@@ -26,7 +26,7 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -93,6 +93,22 @@ def seal(clear: str, context: str) -> str:
     return f"{MARK}{ring.current_id}{MARK}{base64.urlsafe_b64encode(nonce + sealed).decode().rstrip('=')}"
 
 
+def seal_many(clears: Iterable[str], context: str) -> list[str]:
+    """`seal` of each value, for a bulk writer (`load_national`): the key, the context and one
+    read of the random source for all the nonces are taken once rather than once a value."""
+    clears = list(clears)
+    ring = keyring()
+    encrypt = ring.ciphers[ring.current_id].encrypt
+    head = f"{MARK}{ring.current_id}{MARK}"
+    aad = context.encode()
+    nonces = os.urandom(NONCE_BYTES * len(clears))
+    encode = base64.urlsafe_b64encode
+    return [
+        head + encode((nonce := nonces[i : i + NONCE_BYTES]) + encrypt(nonce, clear.encode(), aad)).decode().rstrip("=")
+        for i, clear in zip(range(0, len(nonces), NONCE_BYTES), clears, strict=True)
+    ]
+
+
 def is_sealed(stored: str) -> bool:
     return stored.startswith(MARK) and stored.count(MARK) >= 2
 
@@ -130,6 +146,14 @@ def digest(kind: str, value: str) -> str:
     """The keyed digest of `value` compared as a `kind` (a key of NORMALISE): 64 hex characters."""
     message = f"{kind}\x00{NORMALISE[kind](value)}".encode()
     return hmac.new(keyring().digest_key, message, hashlib.sha256).hexdigest()
+
+
+def digests(kind: str, values: Iterable[str]) -> list[str]:
+    """`digest` of each value (the one-shot HMAC: the same bytes, a bulk writer's speed)."""
+    key, normalise = keyring().digest_key, NORMALISE[kind]
+    prefix = f"{kind}\x00"
+    one = hmac.digest
+    return [one(key, (prefix + normalise(value)).encode(), "sha256").hex() for value in values]
 
 
 # ---------------------------------------------------------------- model fields

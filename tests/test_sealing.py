@@ -39,6 +39,16 @@ def test_two_sealings_of_one_value_differ_by_their_nonce(two_keys):
     assert one != two
 
 
+def test_sealing_many_at_once_is_sealing_each(two_keys):
+    """The bulk loader's `seal_many` and `digests` give what `seal` and `digest` give, value by value."""
+    clears = ["110101199003077777", "", "alice@example.cn", "13800138000"]
+    stored = sealing.seal_many(clears, "bureau_entity.cert_number")
+    assert [sealing.unseal(s, "bureau_entity.cert_number") for s in stored] == clears
+    assert all(sealing.key_id_of(s) == "k2" for s in stored)
+    assert len({s[:20] for s in stored}) == len(clears)  # each its own nonce
+    assert sealing.digests("certificate", [" 91a ", "x"]) == [sealing.digest("certificate", v) for v in (" 91a ", "x")]
+
+
 def test_a_value_moved_to_another_column_does_not_open(two_keys):
     stored = sealing.seal("alice@example.cn", "bureau_entity.principal_email")
     with pytest.raises(sealing.Unsealable, match="moved"):

@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import multiprocessing
 import re
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 
 from django.conf import settings
@@ -193,10 +194,10 @@ def _reserve_ids(sizes: dict[str, int]) -> dict[str, int]:
 # ---------------------------------------------------------------- writing a batch
 
 
-def _copy_text(rows: list) -> bytes:
-    """COPY's text format. The generator writes no tab, newline or backslash into a value (a test
-    holds it to that), so no escaping is needed; NULL is already `\\N`."""
-    return ("\n".join(["\t".join(row) for row in rows]) + "\n").encode()
+def _copy_text(columns: list) -> bytes:
+    """COPY's text format, a row a line. The generator writes no tab, newline or backslash into a
+    value (a test holds it to that), so no escaping is needed; NULL is already `\\N`."""
+    return ("\n".join(map("\t".join, zip(*columns, strict=True))) + "\n").encode()
 
 
 # The personal data the generator writes, sealed as the models seal it (beian/sealing.py), and the
@@ -218,70 +219,73 @@ COLUMNS = {**national.COLUMNS, "bureau_entity": (*national.COLUMNS["bureau_entit
 # once per worker process and column, and the rows share its ciphertext. Sealing was a third of
 # the generator's time. What this gives away, that rows with the same ciphertext have the same
 # principal, is about synthetic people, in a command that runs only in simulation mode; a value
-# filed through the registry is sealed afresh every time.
+# filed through the registry is sealed afresh every time, and so is the loaded entity's
+# certificate number (a unique column).
 PRINCIPAL_SEALED = frozenset({"principal_id_number", "principal_mobile", "principal_email"})
-_SEALED_ONCE: dict[tuple[str, str], str] = {}
+_SEALED_ONCE: dict[str, dict[str, str]] = {}  # context → clear → sealed
 _SEALED_ONCE_MAX = 500_000  # an individual's own resident ID recurs only in its websites
 
 
-def _seal(table: str, rows: list[tuple]) -> list[tuple]:
+def _sealed_once(column: Sequence[str], context: str) -> list[str]:
+    once = _SEALED_ONCE.setdefault(context, {})
+    if len(once) > _SEALED_ONCE_MAX:
+        once.clear()
+    missing = set(column).difference(once)
+    if missing:
+        ordered = sorted(missing)
+        once.update(zip(ordered, sealing.seal_many(ordered, context), strict=True))
+    return list(map(once.__getitem__, column))
+
+
+def _seal(table: str, columns: list) -> list:
+    """The table's columns with the personal data sealed, column by column."""
     positions = SEALED.get(table)
     if not positions:
-        return rows
-    if len(_SEALED_ONCE) > _SEALED_ONCE_MAX:
-        _SEALED_ONCE.clear()
+        return columns
     names = national.COLUMNS[table]
-    plan = [(i, f"{table}.{names[i]}", names[i] in PRINCIPAL_SEALED) for i in positions]
-    once = _SEALED_ONCE
-    seal = sealing.seal
-    entity = table == "bureau_entity"
-    sealed = []
-    for row in rows:
-        values = list(row)
-        for i, context, shared in plan:
-            clear = row[i]
-            if shared:
-                key = (clear, context)
-                value = once.get(key)
-                if value is None:
-                    value = once[key] = seal(clear, context)
-                values[i] = value
-            else:
-                values[i] = seal(clear, context)
-        if entity:
-            values.append(sealing.digest("certificate", row[CERT_NUMBER]))
-        sealed.append(values)
+    sealed = list(columns)
+    for i in positions:
+        context = f"{table}.{names[i]}"
+        if names[i] in PRINCIPAL_SEALED:
+            sealed[i] = _sealed_once(columns[i], context)
+        else:
+            sealed[i] = sealing.seal_many(columns[i], context)
+    if table == "bureau_entity":
+        sealed.append(sealing.digests("certificate", columns[CERT_NUMBER]))
     return sealed
 
 
 def _warm(seed: int) -> None:
-    """The load's people, the website names the rules allow, and the people's sealed values, made
-    once here before the workers are forked rather than once in every worker."""
+    """The load's people and address sets, the website names the rules allow, and the people's
+    sealed values, made once here before the workers are forked rather than once in every worker."""
     people = national.people(seed)
-    for unit in national.UNIT_WEIGHTS:
-        national.website_names(unit)
+    national.warm(seed)
     for table in SEALED:
         names = national.COLUMNS[table]
         for i in SEALED[table]:
             if names[i] in PRINCIPAL_SEALED:
                 at = national.PRINCIPAL.index(names[i])
-                context = f"{table}.{names[i]}"
-                for person in people:
-                    key = (person[at], context)
-                    if key not in _SEALED_ONCE:
-                        _SEALED_ONCE[key] = sealing.seal(person[at], context)
+                _sealed_once([person[at] for person in people], f"{table}.{names[i]}")
 
 
 def _prepare(spec: national.Spec) -> tuple[national.Batch, dict[str, bytes] | None]:
     """Run in a worker: the batch, and for PostgreSQL its COPY payloads (bytes cross the process
     boundary far cheaper than millions of small strings)."""
-    batch = national.build(spec)
-    batch.rows = {table: _seal(table, rows) for table, rows in batch.rows.items()}
-    if spec.dialect.name != national.POSTGRES.name:
-        return batch, None
-    payloads = {table: _copy_text(rows) for table, rows in batch.rows.items()}
-    batch.rows = {}
-    return batch, payloads
+    # A batch is millions of strings in lists and tuples that refer to no container: nothing the
+    # cyclic collector could free, and its passes over them cost a tenth of the batch's time.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        batch = national.build(spec)
+        batch.columns = {table: _seal(table, columns) for table, columns in batch.columns.items()}
+        if spec.dialect.name != national.POSTGRES.name:
+            return batch, None
+        payloads = {table: _copy_text(columns) for table, columns in batch.columns.items()}
+        batch.columns = {}
+        return batch, payloads
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _next_event_ids(count: int) -> int:
@@ -319,7 +323,7 @@ def _write(batch: national.Batch, payloads: dict[str, bytes] | None, selected: P
                 columns = COLUMNS[table]
                 sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
                 with _timed(phases, table):
-                    raw.executemany(sql, batch.rows[table])
+                    raw.executemany(sql, zip(*batch.columns[table], strict=True))
             if events:
                 raw.executemany(
                     f"INSERT INTO bureau_event ({', '.join(national.EVENT_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)",

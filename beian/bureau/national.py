@@ -23,9 +23,11 @@ import json
 import random
 from bisect import bisect
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from itertools import accumulate
+from itertools import accumulate, repeat
+from operator import itemgetter
 
 from beian.core import clock, provinces, synthetic, workdays
 from beian.core import validators as v
@@ -204,11 +206,6 @@ def _cumulative(weights: dict) -> tuple[list, list[float]]:
     return keys, list(accumulate(weights[k] for k in keys))
 
 
-def _pick(rng: random.Random, table: tuple[list, list[float]]):
-    keys, cum = table
-    return keys[bisect(cum, rng.random() * cum[-1])]
-
-
 _PROVINCES = _cumulative(PROVINCE_WEIGHTS)
 _UNITS = _cumulative(UNIT_WEIGHTS)
 _INDIVIDUAL_CERTS = _cumulative(INDIVIDUAL_CERTS)
@@ -262,34 +259,12 @@ class Dialect:
     false: str
     ts_suffix: str  # after "YYYY-MM-DD HH:MM:SS"
 
-    def ts(self, epoch: int | None) -> str | None:
-        if epoch is None:
-            return self.null
-        return _stamp(epoch) + self.ts_suffix
-
 
 POSTGRES = Dialect("postgresql", "\\N", "t", "f", "+00")
 SQLITE = Dialect("sqlite", None, "1", "0", "")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _BIRTHS_FROM = datetime(1950, 1, 1, tzinfo=UTC)
-_DAYS: dict[int, str] = {}
-
-
-def _stamp(epoch: int) -> str:
-    day, second = divmod(epoch, 86400)
-    text = _DAYS.get(day)
-    if text is None:
-        text = _DAYS[day] = (_EPOCH + timedelta(days=day)).strftime("%Y-%m-%d")
-    hour, rest = divmod(second, 3600)
-    return f"{text} {hour:02d}:{rest // 60:02d}:{rest % 60:02d}"
-
-
-def iso(epoch: int | None) -> str | None:
-    """As `datetime.isoformat()` gives it for a UTC time read back from the database (the feed's form)."""
-    if epoch is None:
-        return None
-    return _stamp(epoch).replace(" ", "T") + "+00:00"
 
 
 def epoch_of(moment: datetime) -> int:
@@ -325,16 +300,21 @@ class Spec:
 
 @dataclass
 class Batch:
-    """The rows of one batch, in the column order of `COLUMNS`, values written for the dialect."""
+    """The rows of one batch, held column by column in the order of `COLUMNS`, values written for
+    the dialect (the loader seals columns and writes rows, each in one pass)."""
 
     index: int
-    rows: dict[str, list[tuple]] = field(default_factory=dict)
+    columns: dict[str, list[Sequence[str | None]]] = field(default_factory=dict)
     # The selected provider's events, without their sequence numbers (given at commit): (kind, data).
     events: list[tuple[str, str]] = field(default_factory=list)
     event_times: list[str] = field(default_factory=list)
     digest: str = ""
     counts: dict[str, int] = field(default_factory=dict)
     numbers: dict[str, str] = field(default_factory=dict)  # first and last entity number (by id)
+
+    @property
+    def rows(self) -> dict[str, list[tuple]]:
+        return {table: list(zip(*columns, strict=True)) for table, columns in self.columns.items()}
 
 
 PRINCIPAL = ("principal_name", "principal_id_type", "principal_id_number", "principal_mobile", "principal_email")
@@ -391,6 +371,7 @@ def province_years(entities: int, seed: int, index: int, now_year: int) -> Count
 
 
 PEOPLE = 1 << 14  # principals are drawn from this many synthetic people per load
+IP_SETS = 1 << 16  # servers' addresses are drawn from this many sets of one or two per load
 
 
 def _choice(r, seq):
@@ -421,15 +402,86 @@ def people(seed: int) -> list[tuple[str, str, str, str, str]]:
     return found
 
 
+_IPS: dict[int, tuple[list[str], list[list[str]]]] = {}
+
+
+def ip_sets(seed: int) -> tuple[list[str], list[list[str]]]:
+    """The load's server address sets, as the access row's JSON holds them and as lists (for the
+    feed): shared hosting puts many websites on one address, so drawing from a pool is realistic."""
+    found = _IPS.get(seed)
+    if found is None:
+        r = random.Random(f"{seed}:ips").random
+        lists = [
+            [f"{_choice(r, IP_NETWORKS)}.{int(r() * 256)}.{1 + int(r() * 254)}" for _ in range(1 + (r() < 0.3))]
+            for _ in range(IP_SETS)
+        ]
+        found = ['["' + '", "'.join(ips) + '"]' for ips in lists], lists
+        _IPS.clear()
+        _IPS[seed] = found
+    return found
+
+
+class _Days(dict):
+    """Day number (since 1970) → "YYYY-MM-DD", made on first use."""
+
+    def __missing__(self, day: int) -> str:
+        text = self[day] = (_EPOCH + timedelta(days=day)).strftime("%Y-%m-%d")
+        return text
+
+
 _HMS = [f"{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(60)]
+_DAY_TEXT = _Days()
 _PROVINCE_NAMES = {p.code: p.name for p in provinces.PROVINCES}
+_LABELS = tuple(a + b for a in SYLLABLES for b in SYLLABLES)  # a domain's first label, before its tag
+_BIRTHS = [f"{_BIRTHS_FROM + timedelta(days=day * 17):%Y%m%d}" for day in range(1000)]  # by serial // 1000
+_USCC = synthetic.UsccSeries()
+
+
+def _tld_combos() -> tuple[list[tuple[str, ...]], list[float]]:
+    """Every ordered set of distinct TLDs a website's domains can have, with its probability: the
+    count from DOMAINS_PER_WEBSITE, then the TLDs drawn by weight without repeats. One weighted draw
+    from this table replaces a loop of draws per website."""
+    total = sum(TLDS.values())
+    combos: list[tuple[str, ...]] = []
+    weights: list[float] = []
+
+    def grow(prefix: tuple[str, ...], p: float, left: int) -> None:
+        if left == 0:
+            combos.append(tuple(f".{tld}" for tld in prefix))
+            weights.append(p)
+            return
+        rest = total - sum(TLDS[t] for t in prefix)
+        for tld, w in TLDS.items():
+            if tld not in prefix:
+                grow((*prefix, tld), p * w / rest, left - 1)
+
+    count_total = sum(DOMAINS_PER_WEBSITE.values())
+    for count, w in DOMAINS_PER_WEBSITE.items():
+        grow((), w / count_total, count)
+    return combos, list(accumulate(weights))
+
+
+_TLD_COMBOS, _TLD_COMBO_CUM = _tld_combos()
+
+
+def warm(seed: int) -> None:
+    """Make the tables a batch draws from, once (the loader calls this before it forks its workers)."""
+    people(seed)
+    ip_sets(seed)
+    for unit in UNIT_WEIGHTS:
+        website_names(unit)
+    _USCC.make("91110000", 0)
 
 
 class _Maker:
-    """Builds the rows of one batch. One instance per batch; everything random comes from its rng.
+    """Builds the rows of one batch, column by column. One instance per batch; everything random
+    comes from its rng, drawn in a fixed order.
 
-    Written for speed (a load makes tens of millions of rows): random draws through `random()`
-    and index arithmetic rather than `choice`/`randrange`, timestamps from tables."""
+    Written for speed (a load makes tens of millions of rows): each column is one comprehension or
+    one `map` over the batch, values are drawn from tables made once (people, address sets, names,
+    domain labels, TLD sets, timestamps' day texts, check-character partial sums) by index
+    arithmetic on `random()`, and the rare cases (deregistered, shells, moved: about one website in
+    six) are written over the common ones afterwards, by index."""
 
     def __init__(self, spec: Spec):
         self.spec = spec
@@ -437,41 +489,30 @@ class _Maker:
         self.r = self.rng.random
         self.d = spec.dialect
         self.people = people(spec.seed)
-        self.entity_rows: list[tuple] = []
-        self.website_rows: list[tuple] = []
-        self.domain_rows: list[tuple] = []
-        self.access_rows: list[tuple] = []
-        self.events: list[tuple[str, str]] = []
-        self.event_times: list[str] = []
-        self.pending: list[dict] = []
-        self.next_website = spec.first_website_id
-        self.next_domain = spec.first_domain_id
-        self.next_access = spec.first_access_id
+        self.ips, self.ip_lists = ip_sets(spec.seed)
         others = [(p, w) for p, w in spec.other_providers if p != spec.selected_provider]
         self.other_ids = [p for p, _ in others]
         self.other_cum = list(accumulate(w for _, w in others))
-        self.keys: list[str] = []  # what the digest covers
+        # The first access's provider, one weighted draw: the selected one's share, the rest by weight.
+        if others:
+            selected = self.other_cum[-1] * SELECTED_PROVIDER_SHARE / (1 - SELECTED_PROVIDER_SHARE)
+            self.provider_ids = [spec.selected_provider, *self.other_ids]
+            self.provider_cum = [selected, *(selected + c for c in self.other_cum)]
+        else:
+            self.provider_ids, self.provider_cum = [spec.selected_provider], [1.0]
         self.names = {unit: website_names(unit) for unit in UNIT_WEIGHTS}
-        self.days: dict[int, str] = {}
+        self.days = _DAY_TEXT
         self.now_ts = self.ts(spec.now)
 
     def ts(self, epoch: int | None) -> str | None:
         if epoch is None:
             return self.d.null
-        day, second = divmod(epoch, 86400)
-        text = self.days.get(day)
-        if text is None:
-            text = self.days[day] = (_EPOCH + timedelta(days=day)).strftime("%Y-%m-%d")
-        return f"{text} {_HMS[second]}{self.d.ts_suffix}"
+        return f"{self.days[epoch // 86400]} {_HMS[epoch % 86400]}{self.d.ts_suffix}"
 
     def iso(self, epoch: int | None) -> str | None:
         if epoch is None:
             return None
-        day, second = divmod(epoch, 86400)
-        text = self.days.get(day)
-        if text is None:
-            text = self.days[day] = (_EPOCH + timedelta(days=day)).strftime("%Y-%m-%d")
-        return f"{text}T{_HMS[second]}+00:00"
+        return f"{self.days[epoch // 86400]}T{_HMS[epoch % 86400]}+00:00"
 
     def deadline(self, shell: int | None) -> str | None:
         """As registry.grace_deadline gives it: working days after the day (in China) it became a shell."""
@@ -482,232 +523,66 @@ class _Maker:
 
     # ------------------------------------------------------------ names and certificates
 
-    def organisation_name(self, unit: str, province: str) -> str:
-        r = self.r
-        city = _choice(r, CITIES[province])
-        trade = _choice(r, _TRADE_NAMES)
+    def organisation_names(self, unit: str, where: list[str]) -> list[str]:
+        r, trades = self.r, _TRADE_NAMES
+        nt = len(trades)
+        cities = [CITIES[p] for p in where]
         if unit == "enterprise":
-            return f"{city}{trade}{_choice(r, INDUSTRIES)}{_choice(r, COMPANY_FORMS)}"
+            kinds, forms = INDUSTRIES, COMPANY_FORMS
+            nk, nf = len(kinds), len(forms)
+            return [
+                f"{c[int(r() * len(c))]}{trades[int(r() * nt)]}{kinds[int(r() * nk)]}{forms[int(r() * nf)]}"
+                for c in cities
+            ]
         if unit == "government":
-            return f"{city}{_choice(r, DEPARTMENTS)}"
+            return [f"{c[int(r() * len(c))]}{_choice(r, DEPARTMENTS)}" for c in cities]
         if unit == "institution":
-            return f"{city}{_choice(r, INSTITUTIONS)}"
+            return [f"{c[int(r() * len(c))]}{_choice(r, INSTITUTIONS)}" for c in cities]
         if unit == "social_group":
-            return f"{city}{_choice(r, INDUSTRIES)}{_choice(r, ASSOCIATIONS)}"
+            return [f"{c[int(r() * len(c))]}{_choice(r, INDUSTRIES)}{_choice(r, ASSOCIATIONS)}" for c in cities]
         if unit == "private_non_enterprise":
-            return f"{city}{trade}{_choice(r, NON_ENTERPRISES)}"
+            return [f"{c[int(r() * len(c))]}{trades[int(r() * nt)]}{_choice(r, NON_ENTERPRISES)}" for c in cities]
         if unit == "foundation":
-            return f"{city}{trade}公益基金会"
+            return [f"{c[int(r() * len(c))]}{trades[int(r() * nt)]}公益基金会" for c in cities]
         if unit == "law_firm":
-            return f"{_PROVINCE_NAMES[province]}{trade}律师事务所"
-        return f"{trade}国防科技研究所"
+            return [f"{_PROVINCE_NAMES[p]}{trades[int(r() * nt)]}律师事务所" for p in where]
+        return [f"{trades[int(r() * nt)]}国防科技研究所" for _ in where]
 
-    def certificate(self, unit: str, province: str, year: int, serial: int) -> tuple[str, str]:
-        """A certificate number that no other loaded entity has: it spells the entity's number
-        (province, year, serial), which the registry's counters never issue twice."""
-        key = f"{province}{year % 100:02d}{serial:06d}"  # ten digits
+    def certificates(self, unit: str, at: list[int], labels: list[tuple[str, int]], serials: list[int]):
+        """(type, number) of each entity at `at`, a certificate number no other loaded entity has:
+        it spells the entity's number (province, year, serial), which the counters never issue twice."""
         if unit == "individual":
-            cert = _pick(self.rng, _INDIVIDUAL_CERTS)
-            if cert == "resident_id":
-                # Birth date and sequence spell the serial; the division's middle digits, the year.
-                day, seq = divmod(serial, 1000)
-                birth = _BIRTHS_FROM + timedelta(days=day * 17)
-                return cert, synthetic.fast_resident_id(f"{province}{year % 100:02d}99", f"{birth:%Y%m%d}", seq)
-            return cert, {
-                "hk_macao_permit": f"{'HM'[serial % 2]}{key}",
-                "taiwan_permit": key,
-                "passport": f"E{key}",
-                "foreign_permanent_residence": f"CHN{key}00",
-            }[cert]
-        if unit == "defense" and serial % 3 == 0:
-            return "military_certificate", f"JD{key}"
-        # "Y" marks a loaded body: no USCC made elsewhere in beian starts its organisation code so.
-        unique = (year - 2000) * 1_000_000 + serial
-        division = f"{province}{year % 100:02d}00"
-        return "uscc", synthetic.fast_uscc(USCC_PREFIX[unit], division, "Y" + synthetic.base31(unique, 7))
-
-    # ------------------------------------------------------------ one entity and its websites
-
-    def entity(self, entity_id: int, province: str, year: int, serial: int, count: int) -> None:
-        r, d, spec = self.r, self.d, self.spec
-        unit = _pick(self.rng, _UNITS)
-        number = f"{spec.provinces_short[province]}ICP备{year}{serial:06d}号"
-        cert_type, cert_number = self.certificate(unit, province, year, serial)
-        principal = self.people[int(r() * PEOPLE)]
-        if unit == "individual":
-            name = principal[0]
-            if cert_type == "resident_id":
-                principal = (name, cert_type, cert_number, principal[3], principal[4])
-        else:
-            name = self.organisation_name(unit, province)
-        start = _YEAR_STARTS[year]
-        end = min(_YEAR_STARTS[year + 1], spec.now - 86400 * 2)
-        approved = start + int(r() * max(end - start, 1))
-        address = f"{_PROVINCE_NAMES[province]}{_choice(r, CITIES[province])}{_choice(r, ROADS)}{1 + int(r() * 999)}号"
-        deregistered = approved + 1 + int(r() * max(spec.now - approved - 1, 1)) if r() < ENTITY_DEREGISTERED else None
-        # Later websites of an entity were filed later; all before the entity was deregistered.
-        horizon = max((deregistered or spec.now - 86400) - approved, 1)
-        times = [approved, *sorted(approved + int(r() * horizon) for _ in range(count - 1))]
-        for seq, website_approved in enumerate(times, start=1):
-            self.website(entity_id, number, seq, unit, principal, website_approved, deregistered)
-        status = "deregistered" if deregistered else "active"
-        self.entity_rows.append(
-            (
-                str(entity_id),
-                *principal,
-                province,
-                number,
-                unit,
-                name,
-                cert_type,
-                cert_number,
-                address,
-                status,
-                "",
-                d.null,
-                str(count + 1),
-                self.ts(approved),
-                self.ts(deregistered),
-            )
-        )
-        self.keys.append(f"{number}\t{name}\t{cert_number}")
-        if self.pending:
-            snapshot = {
-                "number": number,
-                "name": name,
-                "unit_type": unit,
-                "province": province,
-                "status": status,
-                "deregistered_at": self.iso(deregistered),
-            }
-            # The snapshots of this entity's websites waited for the entity's own.
-            for data in self.pending:
-                data["entity"] = snapshot
-                self.events.append(("website.updated", json.dumps(data, ensure_ascii=False, separators=(",", ":"))))
-                self.event_times.append(self.now_ts)  # written now, by the load
-            self.pending = []
-
-    def website(self, entity_id, entity_number, seq, unit, entity_principal, approved, entity_gone):
-        r, d, spec = self.r, self.d, self.spec
-        ts = self.ts
-        website_id = self.next_website
-        self.next_website += 1
-        number = f"{entity_number}-{seq}"
-        principal = entity_principal if r() < 0.7 or unit == "individual" else self.people[int(r() * PEOPLE)]
-        name = _choice(r, self.names[unit])
-        names = self.domains(website_id)
-        home = f"{_choice(r, _SCHEMES)}{names[0]}"
-
-        # The website's fate, and its accesses: (provider, state, since, until, reason).
-        status, gone, gone_reason, shell = "active", None, "", None
-        provider = self.provider()
-        now = spec.now
-        draw = r()
-        if entity_gone is not None:
-            status, gone, gone_reason = "deregistered", entity_gone, "cancel_entity"
-            accesses = [(provider, "ended", approved, gone, "deregistered")]
-        elif draw < _CANCELLED:
-            gone = approved + 1 + int(r() * max(now - approved - 1, 1))
-            status, gone_reason = "deregistered", "cancel_website"
-            accesses = [(provider, "ended", approved, gone, "deregistered")]
-        elif draw < _SWEPT and now - approved > 86400 * (SWEEP_AFTER_DAYS + 2):
-            left = approved + 1 + int(r() * (now - approved - 86400 * (SWEEP_AFTER_DAYS + 1)))
-            status, gone, gone_reason = "deregistered", left + 86400 * SWEEP_AFTER_DAYS, "shell"
-            accesses = [(provider, "ended", approved, left, "cancel_access")]
-        elif draw < _SHELL:
-            shell = max(now - int(r() * 86400 * SHELL_RECENT_DAYS), approved + 1)
-            accesses = [(provider, "ended", approved, shell, "cancel_access")]
-        elif draw < _MOVED and self.other_ids:
-            moved = approved + 1 + int(r() * max(now - approved - 1, 1))
-            accesses = [(provider, "ended", approved, moved, "cancel_access")]
-            accesses.append((self.provider(other_than=provider), "active", moved, None, ""))
-        elif draw < _TWO and self.other_ids:
-            accesses = [(provider, "active", approved, None, "")]
-            accesses.append((self.provider(other_than=provider), "active", approved + int(r() * 86400 * 30), None, ""))
-        else:
-            accesses = [(provider, "active", approved, None, "")]
-
-        active, added, removed = (d.true if status == "active" else d.false), ts(approved), ts(gone)
-        domain_rows = self.domain_rows
-        first_domain = self.next_domain - len(names)
-        for offset, domain in enumerate(names):
-            domain_rows.append((str(first_domain + offset), str(website_id), domain, active, added, removed))
-        mine = None
-        selected = spec.selected_provider
-        for provider_id, state, since, until, reason in accesses:
-            access_id = self.next_access
-            self.next_access += 1
-            ips = self.ips()
-            ips_json = '["' + '", "'.join(ips) + '"]'
-            self.access_rows.append(
-                (str(access_id), str(website_id), str(provider_id), ips_json, state, ts(since), ts(until), reason)
-            )
-            if provider_id == selected:
-                mine = {
-                    "state": state,
-                    "ips": ips,
-                    "since": self.iso(since),
-                    "until": self.iso(until),
-                    "ended_reason": reason,
-                }
-        self.website_rows.append(
-            (
-                str(website_id),
-                *principal,
-                str(entity_id),
-                str(seq),
-                number,
-                name,
-                home,
-                status,
-                added,
-                removed,
-                gone_reason,
-                ts(shell),
-            )
-        )
-        self.keys.append(f"{number}\t{name}\t{home}\t{','.join(names)}")
-        if mine is not None:
-            # As feed.website_snapshot writes it; the entity's part is filled in with the entity.
-            self.pending.append(
-                {
-                    "number": number,
-                    "name": name,
-                    "home_url": home,
-                    "status": status,
-                    "deregistered_at": self.iso(gone),
-                    "deregistered_reason": gone_reason,
-                    "shell_since": self.iso(shell),
-                    "shell_deadline": self.deadline(shell),
-                    "domains": sorted(names),
-                    "entity": None,
-                    "access": mine,
-                }
-            )
-
-    def domains(self, website_id: int) -> list[str]:
-        """1 to 3 registrable names, unique in the registry because they carry the website's id."""
-        r = self.r
-        tag = synthetic.base36(website_id)
-        count = _pick(self.rng, _DOMAINS_PER_WEBSITE)
-        names = []
-        if r() < IDN_SHARE:
-            tld = _pick(self.rng, _IDN_TLDS)
-            label = _choice(r, _TRADE_NAMES) + tag
-            names.append(f"xn--{label.encode('punycode').decode('ascii')}.{_IDN_TLD_ALABELS[tld]}")
-        base = f"{_choice(r, SYLLABLES)}{_choice(r, SYLLABLES)}-{tag}"
-        tlds: list[str] = []
-        while len(names) + len(tlds) < count:
-            tld = _pick(self.rng, _TLDS)
-            if tld not in tlds:
-                tlds.append(tld)
-        names.extend(f"{base}.{tld}" for tld in tlds)
-        self.next_domain += len(names)
-        return names
-
-    def ips(self) -> list[str]:
-        r = self.r
-        return [f"{_choice(r, IP_NETWORKS)}.{int(r() * 256)}.{1 + int(r() * 254)}" for _ in range(1 + (r() < 0.3))]
+            kinds = self.rng.choices(_INDIVIDUAL_CERTS[0], cum_weights=_INDIVIDUAL_CERTS[1], k=len(at))
+            found = []
+            for i, cert in zip(at, kinds, strict=True):
+                (province, year), serial = labels[i], serials[i]
+                if cert == "resident_id":
+                    # Birth date and sequence spell the serial; the division's middle digits, the year.
+                    day, seq = divmod(serial, 1000)
+                    number = synthetic.fast_resident_id(f"{province}{year % 100:02d}99", _BIRTHS[day], seq)
+                else:
+                    key = f"{province}{year % 100:02d}{serial:06d}"  # ten digits
+                    if cert == "hk_macao_permit":
+                        number = f"{'HM'[serial % 2]}{key}"
+                    elif cert == "taiwan_permit":
+                        number = key
+                    elif cert == "passport":
+                        number = f"E{key}"
+                    else:
+                        number = f"CHN{key}00"
+                found.append((cert, number))
+            return found
+        prefix, make = USCC_PREFIX[unit], _USCC.make
+        found = []
+        for i in at:
+            (province, year), serial = labels[i], serials[i]
+            if unit == "defense" and serial % 3 == 0:
+                found.append(("military_certificate", f"JD{province}{year % 100:02d}{serial:06d}"))
+            else:
+                # "Y" marks a loaded body: no USCC made elsewhere in beian starts its organisation code so.
+                unique = (year - 2000) * 1_000_000 + serial
+                found.append(("uscc", make(f"{prefix}{province}{year % 100:02d}00", unique)))
+        return found
 
     def provider(self, other_than: int | None = None) -> int:
         r = self.r
@@ -746,29 +621,264 @@ class _Maker:
         return counts
 
     def build(self) -> Batch:
-        spec = self.spec
+        spec, rng, r, d = self.spec, self.rng, self.r, self.d
+        now, null, ts = spec.now, d.null, self.ts
+        days, suffix = self.days, d.ts_suffix
+
+        # ---- entities: who, where, when
         labels = [key for key, serials in sorted(spec.serials.items()) for _ in serials]
         serial_iter = {key: iter(serials) for key, serials in spec.serials.items()}
-        self.rng.shuffle(labels)
-        per_entity = self.websites_per_entity()
-        for offset, ((province, year), count) in enumerate(zip(labels, per_entity, strict=True)):
-            self.entity(spec.first_entity_id + offset, province, year, next(serial_iter[(province, year)]), count)
-        batch = Batch(spec.index)
-        batch.rows = {
-            "bureau_entity": self.entity_rows,
-            "bureau_website": self.website_rows,
-            "bureau_domain": self.domain_rows,
-            "bureau_access": self.access_rows,
+        rng.shuffle(labels)
+        counts = self.websites_per_entity()
+        n = len(labels)
+        serials = [next(serial_iter[key]) for key in labels]
+        prov = [p for p, _ in labels]
+        units = rng.choices(_UNITS[0], cum_weights=_UNITS[1], k=n)
+        shorts = spec.provinces_short
+        numbers = [f"{shorts[p]}ICP备{y}{s:06d}号" for (p, y), s in zip(labels, serials, strict=True)]
+        people_, n_people = self.people, len(self.people)
+        principals = [people_[int(r() * n_people)] for _ in range(n)]
+        by_unit: dict[str, list[int]] = {}
+        for i, unit in enumerate(units):
+            by_unit.setdefault(unit, []).append(i)
+        cert_types, certs, names = [""] * n, [""] * n, [""] * n
+        for unit in UNIT_WEIGHTS:  # a fixed order: the draws are the same every time
+            at = by_unit.get(unit)
+            if not at:
+                continue
+            for i, (cert_type, cert) in zip(at, self.certificates(unit, at, labels, serials), strict=True):
+                cert_types[i], certs[i] = cert_type, cert
+            if unit == "individual":
+                for i in at:
+                    person = principals[i]
+                    names[i] = person[0]
+                    if cert_types[i] == "resident_id":
+                        principals[i] = (person[0], "resident_id", certs[i], person[3], person[4])
+            else:
+                for i, name in zip(at, self.organisation_names(unit, [prov[i] for i in at]), strict=True):
+                    names[i] = name
+        limits = {}
+        for y in {y for _, y in labels}:
+            start = _YEAR_STARTS[y]
+            limits[y] = (start, max(min(_YEAR_STARTS[y + 1], now - 86400 * 2) - start, 1))
+        approved = [(lim := limits[y])[0] + int(r() * lim[1]) for _, y in labels]
+        names_of, roads = _PROVINCE_NAMES, ROADS
+        addresses = [
+            f"{names_of[p]}{_choice(r, CITIES[p])}{roads[int(r() * len(roads))]}{1 + int(r() * 999)}号" for p in prov
+        ]
+        gone = [a + 1 + int(r() * max(now - a - 1, 1)) if r() < ENTITY_DEREGISTERED else None for a in approved]
+
+        # ---- websites: later websites of an entity were filed later, all before it was deregistered
+        w_ent: list[int] = []
+        w_seq: list[int] = []
+        w_time: list[int] = []
+        day_before = now - 86400
+        for i, count in enumerate(counts):
+            a = approved[i]
+            if count == 1:
+                w_ent.append(i)
+                w_seq.append(1)
+                w_time.append(a)
+            else:
+                horizon = max((gone[i] or day_before) - a, 1)
+                w_ent.extend(repeat(i, count))
+                w_seq.extend(range(1, count + 1))
+                w_time.append(a)
+                w_time.extend(sorted([a + int(r() * horizon) for _ in range(count - 1)]))
+        W = len(w_ent)
+        wids = range(spec.first_website_id, spec.first_website_id + W)
+        w_id = list(map(str, wids))
+        e_id = list(map(str, range(spec.first_entity_id, spec.first_entity_id + n)))
+        w_number = [f"{numbers[i]}-{s}" for i, s in zip(w_ent, w_seq, strict=True)]
+        w_principal = [
+            principals[i] if r() < 0.7 or units[i] == "individual" else people_[int(r() * n_people)] for i in w_ent
+        ]
+        pools = {unit: (pool, len(pool)) for unit, pool in self.names.items()}
+        w_name = [(pool := pools[units[i]])[0][int(r() * pool[1])] for i in w_ent]
+
+        # ---- domains: 1 to 3 registrable names, unique in the registry because they carry the website's id.
+        # Held flat, in id order; a website's are d_name[starts[j]:starts[j + 1]].
+        combos = rng.choices(_TLD_COMBOS, cum_weights=_TLD_COMBO_CUM, k=W)
+        n_labels = len(_LABELS)
+        bases = [f"{_LABELS[int(r() * n_labels)]}-{w:x}" for w in wids]
+        d_name = [base + tld for base, combo in zip(bases, combos, strict=True) for tld in combo]
+        d_of = [j for j, combo in enumerate(combos) for _ in combo]
+        starts = list(accumulate(map(len, combos), initial=0))
+        idn = [j for j in range(W) if r() < IDN_SHARE]
+        for j, tld in zip(idn, rng.choices(_IDN_TLDS[0], cum_weights=_IDN_TLDS[1], k=len(idn)), strict=True):
+            label = _choice(r, _TRADE_NAMES) + f"{wids[j]:x}"
+            d_name[starts[j]] = f"xn--{label.encode('punycode').decode('ascii')}.{_IDN_TLD_ALABELS[tld]}"
+        w_home = [_SCHEMES[int(r() * 3)] + d_name[k] for k in starts[:-1]]
+
+        # ---- fates: the common one for all, then the rare ones written over it
+        first_provider = rng.choices(self.provider_ids, cum_weights=self.provider_cum, k=W)
+        draws = [r() for _ in range(W)]
+        w_approved = [f"{days[e // 86400]} {_HMS[e % 86400]}{suffix}" for e in w_time]
+        w_status, w_gone, w_reason, w_shell = ["active"] * W, [None] * W, [""] * W, [None] * W
+        a_state, a_until, a_reason = ["active"] * W, [None] * W, [""] * W
+        second: list[tuple[int, int, str, int, int | None, str]] = []  # website, provider, state, since, until, reason
+        has_others = bool(self.other_ids)
+        special = [j for j in range(W) if draws[j] < _TWO or gone[w_ent[j]] is not None]
+        for j in special:
+            a, draw, entity_gone = w_time[j], draws[j], gone[w_ent[j]]
+            if entity_gone is not None:
+                w_status[j], w_gone[j], w_reason[j] = "deregistered", entity_gone, "cancel_entity"
+                a_state[j], a_until[j], a_reason[j] = "ended", entity_gone, "deregistered"
+            elif draw < _CANCELLED:
+                left = a + 1 + int(r() * max(now - a - 1, 1))
+                w_status[j], w_gone[j], w_reason[j] = "deregistered", left, "cancel_website"
+                a_state[j], a_until[j], a_reason[j] = "ended", left, "deregistered"
+            elif draw < _SWEPT and now - a > 86400 * (SWEEP_AFTER_DAYS + 2):
+                left = a + 1 + int(r() * (now - a - 86400 * (SWEEP_AFTER_DAYS + 1)))
+                w_status[j], w_gone[j], w_reason[j] = "deregistered", left + 86400 * SWEEP_AFTER_DAYS, "shell"
+                a_state[j], a_until[j], a_reason[j] = "ended", left, "cancel_access"
+            elif draw < _SHELL:
+                w_shell[j] = left = max(now - int(r() * 86400 * SHELL_RECENT_DAYS), a + 1)
+                a_state[j], a_until[j], a_reason[j] = "ended", left, "cancel_access"
+            elif draw < _MOVED and has_others:
+                moved = a + 1 + int(r() * max(now - a - 1, 1))
+                a_state[j], a_until[j], a_reason[j] = "ended", moved, "cancel_access"
+                second.append((j, self.provider(other_than=first_provider[j]), "active", moved, None, ""))
+            elif draw < _TWO and has_others:
+                since = a + int(r() * 86400 * 30)
+                second.append((j, self.provider(other_than=first_provider[j]), "active", since, None, ""))
+        w_gone_ts, w_shell_ts, a_until_ts = [null] * W, [null] * W, [null] * W
+        w_active = [d.true] * W
+        for j in special:
+            if w_gone[j] is not None:
+                w_gone_ts[j] = ts(w_gone[j])
+                w_active[j] = d.false
+            if w_shell[j] is not None:
+                w_shell_ts[j] = ts(w_shell[j])
+            if a_until[j] is not None:
+                a_until_ts[j] = ts(a_until[j])
+
+        # ---- the tables' columns
+        first_domain = spec.first_domain_id
+        w_principal_columns = [list(map(itemgetter(k), w_principal)) for k in range(len(PRINCIPAL))]
+        ip_draws = [int(r() * IP_SETS) for _ in range(W + len(second))]
+        first_access = spec.first_access_id
+        access_columns = [
+            list(map(str, range(first_access, first_access + W))),
+            w_id[:],
+            list(map(str, first_provider)),
+            list(map(self.ips.__getitem__, ip_draws[:W])),
+            a_state,
+            w_approved[:],
+            a_until_ts,
+            a_reason,
+        ]
+        for k, (j, provider, state, since, until, reason) in enumerate(second):
+            row = (str(first_access + W + k), w_id[j], str(provider), self.ips[ip_draws[W + k]])
+            for column, value in zip(access_columns, (*row, state, ts(since), ts(until), reason), strict=True):
+                column.append(value)
+        columns = {
+            "bureau_entity": [
+                e_id,
+                *(list(map(itemgetter(k), principals)) for k in range(len(PRINCIPAL))),
+                prov,
+                numbers,
+                units,
+                names,
+                cert_types,
+                certs,
+                addresses,
+                ["deregistered" if g is not None else "active" for g in gone],
+                [""] * n,
+                [null] * n,
+                [str(count + 1) for count in counts],
+                [f"{days[e // 86400]} {_HMS[e % 86400]}{suffix}" for e in approved],
+                [null if g is None else ts(g) for g in gone],
+            ],
+            "bureau_website": [
+                w_id,
+                *w_principal_columns,
+                list(map(e_id.__getitem__, w_ent)),
+                list(map(str, w_seq)),
+                w_number,
+                w_name,
+                w_home,
+                w_status,
+                w_approved,
+                w_gone_ts,
+                w_reason,
+                w_shell_ts,
+            ],
+            "bureau_domain": [
+                list(map(str, range(first_domain, first_domain + len(d_name)))),
+                list(map(w_id.__getitem__, d_of)),
+                d_name,
+                list(map(w_active.__getitem__, d_of)),
+                list(map(w_approved.__getitem__, d_of)),
+                list(map(w_gone_ts.__getitem__, d_of)),
+            ],
+            "bureau_access": access_columns,
         }
-        batch.events = self.events
-        batch.event_times = self.event_times
-        batch.counts = {table: len(rows) for table, rows in batch.rows.items()} | {"events": len(self.events)}
-        batch.digest = hashlib.sha256("\n".join(self.keys).encode()).hexdigest()
-        batch.numbers = {"first_entity": self.entity_rows[0][7], "last_entity": self.entity_rows[-1][7]}
+
+        # ---- the selected provider's feed: one event a website it has an access of
+        selected = spec.selected_provider
+        mine = {
+            j: (ip_draws[j], a_state[j], w_time[j], a_until[j], a_reason[j])
+            for j in range(W)
+            if first_provider[j] == selected
+        }
+        for k, (j, provider, state, since, until, reason) in enumerate(second):
+            if provider == selected:
+                mine[j] = (ip_draws[W + k], state, since, until, reason)
+        entity_snapshots: dict[int, dict] = {}
+        events: list[tuple[str, str]] = []
+        for j in sorted(mine):
+            ip_draw, state, since, until, reason = mine[j]
+            i = w_ent[j]
+            snapshot = entity_snapshots.get(i)
+            if snapshot is None:
+                snapshot = entity_snapshots[i] = {
+                    "number": numbers[i],
+                    "name": names[i],
+                    "unit_type": units[i],
+                    "province": prov[i],
+                    "status": "deregistered" if gone[i] is not None else "active",
+                    "deregistered_at": self.iso(gone[i]),
+                }
+            # As feed.website_snapshot writes it.
+            data = {
+                "number": w_number[j],
+                "name": w_name[j],
+                "home_url": w_home[j],
+                "status": w_status[j],
+                "deregistered_at": self.iso(w_gone[j]),
+                "deregistered_reason": w_reason[j],
+                "shell_since": self.iso(w_shell[j]),
+                "shell_deadline": self.deadline(w_shell[j]),
+                "domains": sorted(d_name[starts[j] : starts[j + 1]]),
+                "entity": snapshot,
+                "access": {
+                    "state": state,
+                    "ips": self.ip_lists[ip_draw],
+                    "since": self.iso(since),
+                    "until": self.iso(until),
+                    "ended_reason": reason,
+                },
+            }
+            events.append(("website.updated", _JSON(data)))
+
+        batch = Batch(spec.index, columns=columns)
+        batch.events = events
+        batch.event_times = [self.now_ts] * len(events)  # written now, by the load
+        batch.counts = {table: len(cols[0]) for table, cols in columns.items()} | {"events": len(events)}
+        # What the digest covers: the key fields, each column in id order (the rest follows from the seed).
+        digest = hashlib.sha256()
+        for column in (numbers, names, certs, w_number, w_name, w_home, d_name):
+            digest.update("\n".join(column).encode())
+            digest.update(b"\n\n")
+        batch.digest = digest.hexdigest()
+        batch.numbers = {"first_entity": numbers[0], "last_entity": numbers[-1]}
         return batch
 
 
 _SCHEMES = ("http://", "https://", "https://www.")
+# json.dumps with arguments makes an encoder per call; one made once does the same work.
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _CANCELLED = WEBSITE_CANCELLED
 _SWEPT = _CANCELLED + WEBSITE_SWEPT
 _SHELL = _SWEPT + WEBSITE_SHELL

@@ -52,6 +52,56 @@ def base31(n: int, width: int) -> str:
     return "".join(reversed(out))
 
 
+class UsccSeries:
+    """USCCs whose organisation code body is "Y" followed by a number written in base 31 (seven
+    characters), made a million at a time (`load_national`). Both check characters are weighted sums
+    (mod 11 and mod 31) and so are sums of the parts' sums: each part's sum is read off the
+    validators' own check functions once (with the other positions "0", which weighs nothing) and
+    kept, and a USCC costs a few additions instead of two passes over its characters."""
+
+    LOW = 31**3  # the last three characters of the number: one table of them
+
+    def __init__(self) -> None:
+        self._low: list[tuple[str, int, int]] = []
+        self._high: dict[int, tuple[str, int, int]] = {}
+        self._head: dict[str, int] = {}
+        self._org_char = {_org_sum(b): organisation_code_check(b) for b in ("0000000" + c for c in "0123456789A")}
+        self._check_sum = {c: _uscc_sum("0" * 16 + c) for c in self._org_char.values()}
+
+    def make(self, head: str, n: int) -> str:
+        """`head`: prefix and division (eight digits); `n` < 31**7."""
+        if not self._low:
+            self._low = [
+                (text, _org_sum("00000" + text), _uscc_sum("0" * 13 + text + "0"))
+                for text in (base31(i, 3) for i in range(self.LOW))
+            ]
+        high, low = divmod(n, self.LOW)
+        head_sum = self._head.get(head)
+        if head_sum is None:
+            head_sum = self._head[head] = _uscc_sum(head + "0" * 9)
+        found = self._high.get(high)
+        if found is None:
+            text = "Y" + base31(high, 4)
+            found = self._high[high] = (text, _org_sum(text + "000"), _uscc_sum(f"00000000{text}0000"))
+        text_high, org_high, uscc_high = found
+        text, org_low, uscc_low = self._low[low]
+        check = self._org_char[(org_high + org_low) % 11]
+        total = head_sum + uscc_high + uscc_low + self._check_sum[check]
+        return f"{head}{text_high}{text}{check}{USCC_ALPHABET[-total % 31]}"
+
+
+def _org_sum(body: str) -> int:
+    """The weighted sum mod 11 of an organisation code body, read back from its check character."""
+    check = organisation_code_check(body)
+    value = 10 if check == "X" else 11 if check == "0" else int(check)
+    return (11 - value) % 11
+
+
+def _uscc_sum(base17: str) -> int:
+    """The weighted sum mod 31 of a USCC's first 17 characters, read back from its check character."""
+    return -USCC_ALPHABET.index(uscc_check(base17)) % 31
+
+
 def base36(n: int) -> str:
     digits = "0123456789abcdefghijklmnopqrstuvwxyz"
     out = ""

@@ -62,6 +62,19 @@ def test_the_check_characters_the_validators_compute_agree_with_stdnum():
     assert synthetic.uscc_check is v.uscc_check
 
 
+def test_the_loaders_uscc_series_is_what_make_uscc_makes():
+    """The generator's USCCs come from partial check sums (synthetic.UsccSeries); they are the
+    USCCs make_uscc computes character by character, and valid."""
+    rnd = random.Random(2)
+    series = synthetic.UsccSeries()
+    for _ in range(3000):
+        head = rnd.choice(["91", "12", "11", "51", "52", "31", "53"]) + f"{rnd.randrange(10**6):06d}"
+        n = rnd.choice([rnd.randrange(31**7), rnd.randrange(31**3), 31**7 - 1, 0])
+        made = series.make(head, n)
+        assert made == synthetic.make_uscc(head[:2], head[2:], "Y" + synthetic.base31(n, 7))
+        assert v.uscc(made) == made
+
+
 def test_generated_values_need_no_escaping_in_copy_text(world):
     """bulkload writes COPY's text format without escaping: no tab, newline or backslash in a value."""
     counts = national.province_years(200, 3, 0, 2026)
