@@ -13,6 +13,8 @@ this measures only the two servers, so that configurations can be compared in on
   configuration from another branch, `git show main:deploy/haproxy/beian-edge.cfg`), HAProxy (one
   thread) answering itself as bench/fleet.py's does; beside them the same HAProxy answering
   without a decision (the baseline of HAProxy's own cost);
+- with --thp, also nginx and HAProxy (the deployed configuration) with glibc's heap on transparent
+  huge pages (GLIBC_TUNABLES=glibc.malloc.hugetlb=1), each rate against the nginx of the same heap;
 - each asked first for 3,000 Hosts of the mix, one at a time: every HAProxy must decide each as
   nginx does, or the run stops;
 - then wrk -t1 -c50 (keep-alive) on the mix of bench/fleet.py, servers pinned to one core and wrk
@@ -28,6 +30,7 @@ import http.client
 import os
 import random
 import statistics
+import subprocess
 import tempfile
 from contextlib import closing
 from functools import partial
@@ -89,6 +92,18 @@ def served(code: int) -> bool:
     return code == 200
 
 
+def start(procs: edge_bench.Processes, directory: Path, args: list[str], *, thp: bool) -> subprocess.Popen:
+    """A server with its output in `directory`; `thp`: glibc's malloc asks for transparent huge pages
+    (GLIBC_TUNABLES, glibc 2.35 and later; the kernel's THP setting `madvise` or `always`)."""
+    env = dict(os.environ)
+    if thp:
+        env["GLIBC_TUNABLES"] = "glibc.malloc.hugetlb=1"
+    with (directory / "server.log").open("wb") as log:
+        proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+    procs.running.append(proc)
+    return proc
+
+
 def load() -> str:
     return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
 
@@ -106,14 +121,24 @@ def main(argv: list[str] | None = None) -> None:
         metavar="NAME=PATH",
         help="another HAProxy configuration to measure beside deploy/haproxy/beian-edge.cfg",
     )
+    parser.add_argument(
+        "--thp",
+        action="store_true",
+        help="also nginx and HAProxy (deploy/haproxy/beian-edge.cfg) with glibc's heap on transparent huge pages",
+    )
     args = parser.parse_args(argv)
     wrk_binary, nginx, haproxy = (edge_bench.tool(n, n) for n in ("wrk", "nginx", "haproxy"))
     cores = sorted(os.sched_getaffinity(0))
     server_cpu, client_cpu = (str(cores[1]), str(cores[0])) if len(cores) >= 2 else (None, None)
-    configs = {"haproxy": (fleet.ROOT / "deploy" / "haproxy" / "beian-edge.cfg").read_text(encoding="utf-8")}
+    deployed = (fleet.ROOT / "deploy" / "haproxy" / "beian-edge.cfg").read_text(encoding="utf-8")
+    configs = {"haproxy": deployed}
     for item in args.config:
         name, _, path = item.partition("=")
         configs[f"haproxy {name}"] = Path(path).read_text(encoding="utf-8")
+    nginxes = ["nginx"]
+    if args.thp:
+        configs["haproxy, THP"] = deployed
+        nginxes.append("nginx, THP")
 
     names = names_of(args.domains)
     ended = set(random.Random(11).sample(names, min(args.ended, len(names))))
@@ -127,24 +152,26 @@ def main(argv: list[str] | None = None) -> None:
         try:
             ports: dict[str, int] = {}
             pids: dict[str, int] = {}
-            nginx_dir = tmp / "nginx"
-            nginx_dir.mkdir()
-            nginx_map = nginx_dir / "beian-served.map"
-            write_atomically(nginx_map, nginx_map_body(n for n in names if n not in ended))
-            ports["nginx"] = edge_bench.free_port()
-            (nginx_dir / "nginx.conf").write_text(
-                fleet.NGINX.format(
-                    user="user root;\n" if os.geteuid() == 0 else "",
-                    tmp=nginx_dir,
-                    map=nginx_map,
-                    port=ports["nginx"],
-                    map_max=1 << max(16, (args.domains * 2).bit_length()),
+            started: dict[str, subprocess.Popen] = {}
+            for index, key in enumerate(nginxes):
+                nginx_dir = tmp / f"nginx{index}"
+                nginx_dir.mkdir()
+                nginx_map = nginx_dir / "beian-served.map"
+                write_atomically(nginx_map, nginx_map_body(n for n in names if n not in ended))
+                ports[key] = edge_bench.free_port()
+                (nginx_dir / "nginx.conf").write_text(
+                    fleet.NGINX.format(
+                        user="user root;\n" if os.geteuid() == 0 else "",
+                        tmp=nginx_dir,
+                        map=nginx_map,
+                        port=ports[key],
+                        map_max=1 << max(16, (args.domains * 2).bit_length()),
+                    )
                 )
-            )
-            options = ["-p", str(nginx_dir), "-c", str(nginx_dir / "nginx.conf")]
-            n_proc = procs.start("nginx", nginx, *options, "-g", f"daemon off; pid {nginx_dir / 'nginx.pid'};")
-            pids["nginx"] = n_proc.pid
-            started = {"nginx": n_proc}
+                options = ["-p", str(nginx_dir), "-c", str(nginx_dir / "nginx.conf")]
+                options += ["-g", f"daemon off; pid {nginx_dir / 'nginx.pid'};"]
+                started[key] = start(procs, nginx_dir, [nginx, *options], thp=key.endswith("THP"))
+                pids[key] = started[key].pid
             for index, (key, text) in enumerate(configs.items()):
                 directory = tmp / f"haproxy{index}"
                 directory.mkdir()
@@ -162,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
                         text=text,
                     )
                 )
-                proc = procs.start(key, haproxy, "-db", "-f", str(config))
+                proc = start(procs, directory, [haproxy, "-db", "-f", str(config)], thp=key.endswith("THP"))
                 pids[key], started[key] = proc.pid, proc
                 if index == 0:  # the baseline: the first HAProxy answering without a decision
                     ports["haproxy without a decision"] = bare_port
@@ -177,6 +204,8 @@ def main(argv: list[str] | None = None) -> None:
             differ: dict[str, list[str]] = {key: [] for key in configs}
             for host in hosts[:CHECKED_HOSTS] + sorted(ended)[:200]:
                 want = served(status(conns["nginx"], host))
+                if any(served(status(conns[key], host)) != want for key in nginxes):
+                    raise SystemExit(f"the nginx servers decide {host!r} otherwise than each other")
                 for key in configs:
                     if served(status(conns[key], host)) != want:
                         differ[key].append(host)
@@ -211,10 +240,11 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             procs.close()
 
-    nginx_rate = statistics.median(rates["nginx"])
     print(f"  wrk -t1 -c50, {args.rounds} rounds of {args.seconds:g} s, median rate, least CPU a request:")
     for key in ports:
         rate = statistics.median(rates[key])
+        # Each server against the nginx of the same heap (on huge pages or not).
+        nginx_rate = statistics.median(rates["nginx, THP" if key.endswith("THP") else "nginx"])
         print(
             f"  {key:<32} {rate:>9,.0f} req/s ({rate / nginx_rate:4.0%} of nginx)"
             f"  p99 {statistics.median(p99[key]):6.2f} ms  CPU {min(cpu_us[key]):5.1f} µs a request"
