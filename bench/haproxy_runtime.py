@@ -20,6 +20,9 @@ pinned to one core.
   decisions back to back: how long it took, HAProxy's CPU, and the decision latency (p99, max)
   during it against the same client's just before (baseline), and whether any answer was wrong.
 
+`--trimming-baseline` runs the agent's way twice, first with HAProxy's memory trimming on (the
+configuration without `no-memory-trimming`, as before), to compare the compactions.
+
 The machine may be shared: the load average is printed with the figures.
 """
 
