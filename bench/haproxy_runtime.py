@@ -391,23 +391,35 @@ def compaction(keeper: HaproxyMap, flow: Flow, haproxy: Haproxy, args, tmp: Path
     for thread in threads:
         thread.start()
     during = []
+    committing: list[bool] = []  # whether each wrk run saw the commit (and HAProxy's purge) under way
+
+    def at_commit() -> bool:
+        rebuild = keeper._rebuild
+        return rebuild is not None and rebuild.committing
+
     try:
         while not done():
+            before_run = at_commit()
             during.append(wrk_round(tmp, haproxy.port, 2.0))
+            committing.append(before_run or at_commit() or keeper.resyncs > resyncs)
     finally:
         took, cpu = time.perf_counter() - began, mirror.cpu_of(haproxy.proc.pid) - cpu0
         stop.set()
         for thread in threads:
             thread.join()
     if not during:
-        during = [wrk_round(tmp, haproxy.port, 1.0)]
+        during, committing = [wrk_round(tmp, haproxy.port, 1.0)], [True]
+    adding = [d[1] for d, c in zip(during, committing, strict=True) if not c]
+    at_the_commit = [d[1] for d, c in zip(during, committing, strict=True) if c]
     print(
         f"  {way}: compaction of the served map ({keeper.chunk:,} names a pass), {args.rate:.0f} changes/s flowing:"
         f" {took:.1f} s, HAProxy's CPU {cpu:.1f} s; asked meanwhile: {wrong[0]} wrong answers,"
         f" {wrong[1]} not given within 5 s, the slowest answer {slowest[0] * 1000:,.0f} ms;"
         f" wrk meanwhile ({len(during)} runs of 2 s): p99 up to {max(d[0] for d in during):,.1f} ms,"
         f" max {max(d[1] for d in during):,.0f} ms, {sum(d[2] for d in during) / (2 * len(during)):,.0f} req/s,"
-        f" {sum(d[3] for d in during)} not answered within 5 s;"
+        f" {sum(d[3] for d in during)} not answered within 5 s"
+        f" (max {max(adding, default=0):,.0f} ms in the {len(adding)} runs while names were added,"
+        f" {max(at_the_commit, default=0):,.0f} ms in the {len(at_the_commit)} at the commit);"
         f" baseline, 3 runs just before: p99 up to {max(b[0] for b in before):,.1f} ms,"
         f" max {max(b[1] for b in before):,.0f} ms, {sum(b[2] for b in before) / 6:,.0f} req/s"
         f" (load average {os.getloadavg()[0]:.1f})",
