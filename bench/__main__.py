@@ -282,6 +282,10 @@ if __name__ == "__main__":
         from bench import fleet
 
         fleet.main(sys.argv[2:])
+    elif sys.argv[1:2] == ["haproxy-rate"]:  # HAProxy's decision against nginx's map (bench/haproxy_rate.py)
+        from bench import haproxy_rate
+
+        haproxy_rate.main(sys.argv[2:])
     elif sys.argv[1:2] == ["haproxy-runtime"]:  # HAProxy's live maps at scale (bench/haproxy_runtime.py)
         from bench import haproxy_runtime
 

@@ -139,11 +139,12 @@ def _parent(entry: Path) -> int:
         return -1
 
 
-def haproxy_config(*, port: int, bare_port: int, map_path: Path, sock: Path) -> str:
+def haproxy_config(*, port: int, bare_port: int, map_path: Path, sock: Path, text: str | None = None) -> str:
     """deploy/haproxy/beian-edge.cfg with this run's paths, the decision answered by HAProxy itself
     (as nginx's map server answers it) rather than passed to backends, one thread as nginx has one
-    worker."""
-    text = (ROOT / "deploy" / "haproxy" / "beian-edge.cfg").read_text(encoding="utf-8")
+    worker. `text`: another configuration than deploy/haproxy/beian-edge.cfg (bench/haproxy_rate.py)."""
+    if text is None:
+        text = (ROOT / "deploy" / "haproxy" / "beian-edge.cfg").read_text(encoding="utf-8")
     for old, new in (
         ("/etc/haproxy/beian-served.map", str(map_path)),
         ("/run/haproxy/admin.sock mode 660 group haproxy", f"{sock} mode 600"),

@@ -20,6 +20,9 @@ pinned to one core.
   decisions back to back: how long it took, HAProxy's CPU, and the decision latency (p99, max)
   during it against the same client's just before (baseline), and whether any answer was wrong.
 
+`--trimming-baseline` runs the agent's way twice, first with HAProxy's memory trimming on (the
+configuration without `no-memory-trimming`, as before), to compare the compactions.
+
 The machine may be shared: the load average is printed with the figures.
 """
 
@@ -196,13 +199,16 @@ class Flow:
 
 
 class Haproxy:
-    def __init__(self, tmp: Path, binary: str):
+    def __init__(self, tmp: Path, binary: str, *, trimming: bool = False):
         self.tmp, self.binary = tmp, binary
         self.port, self.bare = edge_bench.free_port(), edge_bench.free_port()
         self.map, self.sock = tmp / "beian-served.map", tmp / "admin.sock"
-        (tmp / "haproxy.cfg").write_text(
-            fleet.haproxy_config(port=self.port, bare_port=self.bare, map_path=self.map, sock=self.sock)
-        )
+        config = fleet.haproxy_config(port=self.port, bare_port=self.bare, map_path=self.map, sock=self.sock)
+        if trimming:  # the baseline of --trimming-baseline: HAProxy's malloc_trim after a commit, as before
+            if "    no-memory-trimming\n" not in config:
+                raise SystemExit("deploy/haproxy/beian-edge.cfg no longer has no-memory-trimming: update this bench")
+            config = config.replace("    no-memory-trimming\n", "")
+        (tmp / "haproxy.cfg").write_text(config)
         self.proc: subprocess.Popen | None = None
 
     def start(self, probe: str) -> None:
@@ -264,6 +270,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="how long changes flow, each way")
     parser.add_argument("--chunk", type=int, default=20_000, help="names added to the new version a pass")
     parser.add_argument("--no-baseline", action="store_true", help="the agent's way only")
+    parser.add_argument(
+        "--trimming-baseline",
+        action="store_true",
+        help="the agent's way twice: first with HAProxy's memory trimming on (the baseline), then as configured",
+    )
     args = parser.parse_args(argv)
     binary = edge_bench.tool("haproxy", "haproxy")
     print(f"haproxy-runtime: {fleet.machine_line()}; {args.domains:,} served domains", flush=True)
@@ -272,15 +283,18 @@ def main(argv: list[str] | None = None) -> None:
         names = [mirror.ascii_name(i) for i in range(1, args.domains + 1)]
         probe = f"www.{mirror.ascii_name(1)}"
         results = {}
-        for way in ("ended map",) if args.no_baseline else ("del map (baseline)", "ended map"):
+        ways = ("ended map",) if args.no_baseline else ("del map (baseline)", "ended map")
+        if args.trimming_baseline:
+            ways = ("ended map, memory trimming on (baseline)", *ways)
+        for way in ways:
             flow_mirror = Mirror(args.domains)
             began = time.perf_counter()
             index = Index()
             index.load(flow_mirror)
             print(f"  {way}: the agent's index of {args.domains:,} names built in {time.perf_counter() - began:.0f} s")
-            haproxy = Haproxy(tmp, binary)
+            haproxy = Haproxy(tmp, binary, trimming="trimming on" in way)
             write_atomically(haproxy.map, map_body(names, index.version))
-            if way == "ended map":
+            if way.startswith("ended map"):
                 keeper: HaproxyMap | Deleting = HaproxyMap(
                     haproxy.map, haproxy.sock, file_interval=3600, chunk=args.chunk
                 )
@@ -307,7 +321,7 @@ def main(argv: list[str] | None = None) -> None:
                 flush=True,
             )
             if isinstance(keeper, HaproxyMap):
-                compaction(keeper, flow, haproxy, args, tmp)
+                compaction(keeper, flow, haproxy, args, tmp, way)
             keeper.stop()
             haproxy.stop()
         new, old = results["ended map"], results.get("del map (baseline)", ([], 0, 0.0, 0.0))
@@ -339,7 +353,7 @@ def wrk_round(tmp: Path, port: int, seconds: float) -> tuple[float, float, int, 
     return edge_bench._ms(p99[1]), edge_bench._ms(latency[3]), int(requests[1]), int(timeouts[1]) if timeouts else 0
 
 
-def compaction(keeper: HaproxyMap, flow: Flow, haproxy: Haproxy, args, tmp: Path) -> None:
+def compaction(keeper: HaproxyMap, flow: Flow, haproxy: Haproxy, args, tmp: Path, way: str) -> None:
     """The served map made whole again while changes flow, wrk asks HAProxy for decisions (its
     latency, from a process of its own) and this process asks for answers it knows."""
     # Hosts whose answer is known and that no change below touches: names cancelled, restored,
@@ -366,31 +380,46 @@ def compaction(keeper: HaproxyMap, flow: Flow, haproxy: Haproxy, args, tmp: Path
         return keeper.resyncs > resyncs or time.perf_counter() - began > 1800
 
     wrong = [0, 0]
+    slowest = [0.0]
 
     def answers() -> None:
-        wrong[:] = decisions_while(haproxy.port, hosts, lambda: stop.is_set())[1:]
+        took, bad, unanswered = decisions_while(haproxy.port, hosts, lambda: stop.is_set())
+        wrong[:] = [bad, unanswered]
+        slowest[0] = took[-1] if took else 0.0
 
     threads = [threading.Thread(target=changes, name="bench-changes"), threading.Thread(target=answers)]
     for thread in threads:
         thread.start()
     during = []
+    committing: list[bool] = []  # whether each wrk run saw the commit (and HAProxy's purge) under way
+
+    def at_commit() -> bool:
+        rebuild = keeper._rebuild
+        return rebuild is not None and rebuild.committing
+
     try:
         while not done():
+            before_run = at_commit()
             during.append(wrk_round(tmp, haproxy.port, 2.0))
+            committing.append(before_run or at_commit() or keeper.resyncs > resyncs)
     finally:
         took, cpu = time.perf_counter() - began, mirror.cpu_of(haproxy.proc.pid) - cpu0
         stop.set()
         for thread in threads:
             thread.join()
     if not during:
-        during = [wrk_round(tmp, haproxy.port, 1.0)]
+        during, committing = [wrk_round(tmp, haproxy.port, 1.0)], [True]
+    adding = [d[1] for d, c in zip(during, committing, strict=True) if not c]
+    at_the_commit = [d[1] for d, c in zip(during, committing, strict=True) if c]
     print(
-        f"  compaction of the served map ({keeper.chunk:,} names a pass), {args.rate:.0f} changes/s flowing:"
+        f"  {way}: compaction of the served map ({keeper.chunk:,} names a pass), {args.rate:.0f} changes/s flowing:"
         f" {took:.1f} s, HAProxy's CPU {cpu:.1f} s; asked meanwhile: {wrong[0]} wrong answers,"
-        f" {wrong[1]} not given within 5 s;"
+        f" {wrong[1]} not given within 5 s, the slowest answer {slowest[0] * 1000:,.0f} ms;"
         f" wrk meanwhile ({len(during)} runs of 2 s): p99 up to {max(d[0] for d in during):,.1f} ms,"
         f" max {max(d[1] for d in during):,.0f} ms, {sum(d[2] for d in during) / (2 * len(during)):,.0f} req/s,"
-        f" {sum(d[3] for d in during)} not answered within 5 s;"
+        f" {sum(d[3] for d in during)} not answered within 5 s"
+        f" (max {max(adding, default=0):,.0f} ms in the {len(adding)} runs while names were added,"
+        f" {max(at_the_commit, default=0):,.0f} ms in the {len(at_the_commit)} at the commit);"
         f" baseline, 3 runs just before: p99 up to {max(b[0] for b in before):,.1f} ms,"
         f" max {max(b[1] for b in before):,.0f} ms, {sum(b[2] for b in before) / 6:,.0f} req/s"
         f" (load average {os.getloadavg()[0]:.1f})",
