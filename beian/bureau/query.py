@@ -209,10 +209,9 @@ def _like(text: str) -> str:
 
 
 # PostgreSQL: how often each bigram occurs, from the planner's own statistics of the name index
-# (ANALYZE keeps them), and how many names a heap page holds, read at most every STATS_SECONDS per
-# process.
+# (ANALYZE keeps them), read at most every STATS_SECONDS per process.
 STATS_SECONDS = 600.0
-_stats: dict = {"read_at": None, "freqs": {}, "floor": 0.0, "rows": 0.0, "rows_a_page": 1.0}
+_stats: dict = {"read_at": None, "freqs": {}, "lead": {}, "floor": 0.0, "rows": 0.0}
 
 
 def _gram_stats() -> dict:
@@ -220,14 +219,13 @@ def _gram_stats() -> dict:
     if _stats["read_at"] is None or now - _stats["read_at"] > STATS_SECONDS:
         with connections["bureau"].cursor() as cur:
             cur.execute(
-                "SELECT s.most_common_elems::text::text[], s.most_common_elem_freqs, c.reltuples, c.relpages "
+                "SELECT s.most_common_elems::text::text[], s.most_common_elem_freqs, c.reltuples "
                 "FROM pg_class c LEFT JOIN pg_stats s ON s.tablename = 'bureau_entity_name_grams' "
                 "WHERE c.relname = 'bureau_entity'"
             )
             row = cur.fetchone()
-        elems, freqs, rows, pages = row if row else (None, None, 0.0, 0)
+        elems, freqs, rows = row if row else (None, None, 0.0)
         elems, freqs = elems or [], freqs or []
-        rows = max(float(rows or 0), 0.0)
         lead: dict[str, float] = {}
         for elem, freq in zip(elems, freqs, strict=False):
             lead[elem[:1]] = lead.get(elem[:1], 0.0) + freq
@@ -238,13 +236,18 @@ def _gram_stats() -> dict:
             lead=lead,
             # A bigram not in the list is rarer than the rarest in it (the extra entries are min, max, nulls).
             floor=freqs[len(elems)] if len(freqs) > len(elems) else 0.0,
-            rows=rows,
-            rows_a_page=max(rows / pages, 1.0) if pages else 1.0,
+            rows=max(float(rows or 0), 0.0),
         )
     return _stats
 
 
-WINDOW = 3  # a window in id order holds this many pages' worth of names if the text is as common as its rarest bigram
+# The window read in id order holds WINDOW times the names that hold a page, if the text is as
+# common as estimated; past it, the index gives the rest.
+WINDOW = 3
+# What a match read through the index costs, in names read in id order (its own heap page, and the
+# sort): the PostgreSQL backend's CPU measured at 1,000,000 websites (docs/performance.md, "The name
+# query"), about 2.5 µs a match against 0.6 µs a name read in id order.
+INDEX_COST = 4.0
 
 
 def _share(pieces: list[str], stats: dict) -> float:
@@ -265,15 +268,15 @@ def _share(pieces: list[str], stats: dict) -> float:
 def window(pieces: list[str], want: int, stats: dict) -> int | None:
     """How many ids to read in id order before the index is asked for the matches after them, or None
     to ask the index at once. A GIN index has no order: every match it gives is read from its own heap
-    page and sorted, so it costs about `share × rows` pages; reading names in id order finds `want`
-    matches in about `want / share` names, `rows_a_page` of them to a page. The cheaper wins, with
-    `share` the text's estimated one (`_share`). Both costs are in pages, so the choice is a share of
-    the registry that falls as it grows (as 1 / √rows), not a count."""
+    page and all of them sorted, so the index costs about `share × rows` matches; reading names in id
+    order finds `want` matches in about `want / share` names. The cheaper wins, with `share` the text's
+    estimated one (`_share`): the choice is a share of the registry that falls as it grows (as
+    1 / √rows), not a count."""
     share = _share(pieces, stats)
     if share <= 0:
         return None
     scan_rows = want / share
-    if scan_rows / stats["rows_a_page"] >= share * stats["rows"]:
+    if scan_rows >= INDEX_COST * share * stats["rows"]:
         return None
     return math.ceil(WINDOW * scan_rows)
 
@@ -296,18 +299,22 @@ def _pg_name_matches(text: str, first: int) -> RawSQL:
     want = LIMIT + 2
     # The index's matches are sorted by id before their websites are looked for (OFFSET 0 keeps the
     # planner from looking for a website of every match first: as many index reads again as matches).
+    # The outer ORDER BY costs nothing when the websites are looked for in that order, as they are
+    # at size; a planner that joins them otherwise (a hash join) sorts again rather than cut the
+    # page short out of order.
     indexed = (
         "SELECT m.id FROM ("
         f"  SELECT e.id FROM bureau_entity e WHERE beian_name_grams(e.name) @> %s::text[] AND {match} "
         "   AND e.id >= %s ORDER BY e.id OFFSET 0) m "
-        f"WHERE {_filed('m')} LIMIT %s"
+        f"WHERE {_filed('m')} ORDER BY m.id LIMIT %s"
     )
     size = window(ordered, want, _gram_stats())
     if size is None:
         return RawSQL(indexed, [pieces, like, first, want])
-    # Common: the window of ids after `first`, read in id order, holds a page unless the text is rarer
-    # than its rarest bigram; then the index gives the matches after the window. That part runs only
-    # then (its condition on `hits` is evaluated once, before anything under it starts).
+    # Common: the window of ids from `first`, read in id order, holds a page unless the text is rarer
+    # than estimated; then the index gives the matches after the window. That part runs only then:
+    # its condition on `hits` is evaluated once, above it, before anything under it starts (no
+    # parallel workers, no index read).
     sql = (
         "WITH hits AS MATERIALIZED ("
         f"  SELECT e.id FROM bureau_entity e WHERE e.id >= %s AND e.id < %s AND {match} AND {_filed('e')} "

@@ -179,19 +179,19 @@ def test_s11_deregistered_filings_are_not_shown(registry):
 
 
 def _stats(rows: float, shares: dict[str, float], lead: dict[str, float]) -> dict:
-    return {"freqs": shares, "floor": 0.0001, "rows": rows, "rows_a_page": 13.0, "lead": lead}
+    return {"freqs": shares, "floor": 0.0001, "rows": rows, "lead": lead}
 
 
 def test_s24_a_name_is_read_in_id_order_when_it_is_a_large_enough_share_of_the_registry():
     """The choice between the index and reading in id order is a share that falls as the registry
-    grows: the index reads a page for every match, reading in id order a page for every 13 names."""
+    grows: the index reads every match, reading in id order as many names as hold a page."""
     want = query.LIMIT + 2
-    shares = {"有限": 0.9, "环保": 0.002, "苏州": 0.013, "州市": 0.08, "市宏": 0.0094}
-    lead = {"有": 0.9, "环": 0.002, "苏": 0.013, "州": 0.08, "市": 0.7}
-    # 0.2% of the names: 1,000 at 500,000 (the index reads 1,000 pages, reading in id order 2,000);
-    # 10,000 at 5,000,000 (the index 10,000 pages, id order still 2,000).
+    shares = {"有限": 0.9, "环保": 0.003, "苏州": 0.013, "州市": 0.08, "市宏": 0.0094}
+    lead = {"有": 0.9, "环": 0.003, "苏": 0.013, "州": 0.08, "市": 0.7}
+    # 0.3% of the names: 1,500 matches at 500,000 and 15,000 at 5,000,000 (each costing as much as
+    # INDEX_COST names read in id order), against about 17,000 names read in id order at either size.
     assert query.window(["环保"], want, _stats(500_000, shares, lead)) is None
-    assert query.window(["环保"], want, _stats(5_000_000, shares, lead)) == math.ceil(query.WINDOW * want / 0.002)
+    assert query.window(["环保"], want, _stats(5_000_000, shares, lead)) == math.ceil(query.WINDOW * want / 0.003)
     assert query.window(["有限"], want, _stats(500_000, shares, lead)) == math.ceil(query.WINDOW * want / 0.9)
     # Common bigrams, rare together: 苏州 (1.3%) times how often 市 is followed by 宏 (0.94 of 70).
     pieces = query.grams("苏州市宏")
