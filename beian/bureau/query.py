@@ -16,6 +16,7 @@ regard to case (as SQLite's LIKE compares them): `name.translate(ASCII_LOWER)` c
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -226,8 +227,7 @@ def _like(text: str) -> str:
 # PostgreSQL: how often each bigram occurs, from the planner's own statistics of the name index
 # (ANALYZE keeps them), read at most every STATS_SECONDS per process.
 STATS_SECONDS = 600.0
-COMMON_ROWS = 2_000  # a bigram in more names than this is read in id order, not from the index
-_stats: dict = {"read_at": None, "freqs": {}, "floor": 0.0, "rows": 0.0}
+_stats: dict = {"read_at": None, "freqs": {}, "lead": {}, "floor": 0.0, "rows": 0.0}
 
 
 def _gram_stats() -> dict:
@@ -242,9 +242,14 @@ def _gram_stats() -> dict:
             row = cur.fetchone()
         elems, freqs, rows = row if row else (None, None, 0.0)
         elems, freqs = elems or [], freqs or []
+        lead: dict[str, float] = {}
+        for elem, freq in zip(elems, freqs, strict=False):
+            lead[elem[:1]] = lead.get(elem[:1], 0.0) + freq
         _stats.update(
             read_at=now,
             freqs=dict(zip(elems, freqs, strict=False)),
+            # How often each character is followed by another (the sum over the bigrams it begins).
+            lead=lead,
             # A bigram not in the list is rarer than the rarest in it (the extra entries are min, max, nulls).
             floor=freqs[len(elems)] if len(freqs) > len(elems) else 0.0,
             rows=max(float(rows or 0), 0.0),
@@ -252,64 +257,104 @@ def _gram_stats() -> dict:
     return _stats
 
 
-def _common(pieces: list[str]) -> bool:
-    """Whether even the rarest bigram of the text is in so many names that reading names in id order
-    finds a page sooner than collecting every match from the index and sorting it. A GIN index has no
-    order, and the planner, which cannot see how a LIKE narrows an index match, would collect."""
-    stats = _gram_stats()
-    rarest = min(stats["freqs"].get(p, stats["floor"]) for p in pieces)
-    return rarest * stats["rows"] > COMMON_ROWS
+# The window read in id order holds WINDOW times the names that hold a page, if the text is as
+# common as estimated; past it, the index gives the rest.
+WINDOW = 3
+# What a match read through the index costs, in names read in id order (its own heap page, and the
+# sort): the PostgreSQL backend's CPU measured at 1,000,000 websites (docs/performance.md, "The name
+# query"), about 2.5 µs a match against 0.6 µs a name read in id order.
+INDEX_COST = 4.0
 
 
-SCAN_ROWS = 20_000  # names read in id order before the index is asked for the rest
+def _share(pieces: list[str], stats: dict) -> float:
+    """The share of names that hold the bigrams `pieces` (in the text's order) one after another, as
+    a chain: the first bigram's share, times for each next one how often its first character is
+    followed by its second (its share over the shares of all the bigrams that character begins).
+    Never more than the rarest bigram's share. Bigrams of a name are not independent (苏州 and 州市
+    come together), but a character's next one depends mostly on that character: `苏州市宏` is
+    about 苏州's share times how often 市 is followed by 宏."""
+    freqs, floor, lead = stats["freqs"], stats["floor"], stats["lead"]
+    shares = [freqs.get(p, floor) for p in pieces]
+    chain = shares[0]
+    for piece, share in zip(pieces[1:], shares[1:], strict=True):
+        chain *= share / max(lead.get(piece[0], 0.0), share) if share > 0 else 0.0
+    return min(chain, *shares)
 
 
-def _pg_name_matches(text: str, first: int, website: str) -> RawSQL:
-    pieces = sorted(set(grams(text)))
+def window(pieces: list[str], want: int, stats: dict) -> int | None:
+    """How many ids to read in id order before the index is asked for the matches after them, or None
+    to ask the index at once. A GIN index has no order: every match it gives is read from its own heap
+    page and all of them sorted, so the index costs about `share × rows` matches; reading names in id
+    order finds `want` matches in about `want / share` names. The cheaper wins, with `share` the text's
+    estimated one (`_share`): the choice is a share of the registry that falls as it grows (as
+    1 / √rows), not a count."""
+    share = _share(pieces, stats)
+    if share <= 0:
+        return None
+    scan_rows = want / share
+    if scan_rows >= INDEX_COST * share * stats["rows"]:
+        return None
+    return math.ceil(WINDOW * scan_rows)
+
+
+def _filed(alias: str) -> str:
+    return f"EXISTS (SELECT 1 FROM bureau_website w WHERE w.entity_id = {alias}.id AND w.status = 'active')"
+
+
+def _pg_name_matches(text: str, first: int) -> RawSQL:
+    ordered = grams(text)
+    pieces = sorted(set(ordered))
     # translate() costs more than LIKE itself; without a Latin letter in the text it changes nothing.
     name = (
         "translate(e.name, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
         if any("a" <= ch <= "z" for ch in text.translate(ASCII_LOWER))
         else "e.name"
     )
-    match = f"{name} LIKE %s AND e.status = 'active' AND EXISTS ({website})"
-    indexed = f"SELECT e.id FROM bureau_entity e WHERE beian_name_grams(e.name) @> %s::text[] AND {match}"
-    want = LIMIT + 2
-    if not _common(pieces):
-        sql = f"{indexed} AND e.id >= %s ORDER BY e.id LIMIT %s"
-        return RawSQL(sql, [pieces, _like(text), first, want])
-    # Common: the next SCAN_ROWS names in id order hold a page unless the text is rarer than its
-    # bigrams say; then the index gives the matches after them. The second part runs only then.
-    sql = (
-        "WITH scanned AS MATERIALIZED ("
-        "  SELECT e.id, e.name, e.status FROM bureau_entity e WHERE e.id >= %s ORDER BY e.id LIMIT %s), "
-        # No ORDER BY here: a CTE is read back in the order it was written (id order), and a sort would
-        # read all of it before the LIMIT.
-        f"hits AS MATERIALIZED (SELECT e.id FROM scanned e WHERE {match} LIMIT %s) "
-        "SELECT id FROM ("
-        "  SELECT id FROM hits "
-        "  UNION ALL "
-        f"  SELECT * FROM ({indexed} AND (SELECT count(*) FROM hits) < %s "
-        "     AND e.id > (SELECT COALESCE(MAX(id), 0) FROM scanned) ORDER BY e.id LIMIT %s) rest"
-        ") found ORDER BY id LIMIT %s"
-    )
     like = _like(text)
-    return RawSQL(sql, [first, SCAN_ROWS, like, want, pieces, like, want, want, want])
+    match = f"{name} LIKE %s AND e.status = 'active'"
+    want = LIMIT + 2
+    # The index's matches are sorted by id before their websites are looked for (OFFSET 0 keeps the
+    # planner from looking for a website of every match first: as many index reads again as matches).
+    # The outer ORDER BY costs nothing when the websites are looked for in that order, as they are
+    # at size; a planner that joins them otherwise (a hash join) sorts again rather than cut the
+    # page short out of order.
+    indexed = (
+        "SELECT m.id FROM ("
+        f"  SELECT e.id FROM bureau_entity e WHERE beian_name_grams(e.name) @> %s::text[] AND {match} "
+        "   AND e.id >= %s ORDER BY e.id OFFSET 0) m "
+        f"WHERE {_filed('m')} ORDER BY m.id LIMIT %s"
+    )
+    size = window(ordered, want, _gram_stats())
+    if size is None:
+        return RawSQL(indexed, [pieces, like, first, want])
+    # Common: the window of ids from `first`, read in id order, holds a page unless the text is rarer
+    # than estimated; then the index gives the matches after the window. That part runs only then:
+    # its condition on `hits` is evaluated once, above it, before anything under it starts (no
+    # parallel workers, no index read).
+    sql = (
+        "WITH hits AS MATERIALIZED ("
+        f"  SELECT e.id FROM bureau_entity e WHERE e.id >= %s AND e.id < %s AND {match} AND {_filed('e')} "
+        "   ORDER BY e.id LIMIT %s) "
+        "SELECT id FROM hits "
+        "UNION ALL "
+        f"SELECT id FROM ({indexed}) rest WHERE (SELECT count(*) FROM hits) < %s"
+    )
+    end = first + size
+    return RawSQL(sql, [first, end, like, want, pieces, like, end, want, want])
 
 
 def _name_matches(text: str, cursor: tuple[int, int] | None) -> RawSQL:
-    """The ids of filed entities whose name contains `text`, in id order, at most as many as a page
-    can need (each has a filed website, so LIMIT + 2 entities fill a page even when the first is the
-    one the cursor stands in)."""
+    """The ids of filed entities whose name contains `text`: the first ones in id order from the
+    cursor's entity, as many as a page can need (each has a filed website, so LIMIT + 2 entities fill
+    a page even when the first is the one the cursor stands in), perhaps a few more."""
     first = cursor[0] if cursor else 0
-    website = "SELECT 1 FROM bureau_website w WHERE w.entity_id = e.id AND w.status = 'active'"
     if connections["bureau"].vendor == "postgresql":
-        return _pg_name_matches(text, first, website)
+        return _pg_name_matches(text, first)
     phrase = '"' + " ".join(grams(text)).replace('"', '""') + '"'
     sql = (
         "SELECT e.id FROM bureau_entity_grams g JOIN bureau_entity e ON e.id = g.rowid "
         "WHERE bureau_entity_grams MATCH %s AND g.rowid >= %s AND e.name LIKE %s ESCAPE '\\' "
-        f"AND e.status = 'active' AND EXISTS ({website}) ORDER BY g.rowid LIMIT %s"
+        f"AND e.status = 'active' AND {_filed('e')} ORDER BY g.rowid LIMIT %s"
     )
     return RawSQL(sql, [phrase, first, _like(text), LIMIT + 2])
 

@@ -4,8 +4,11 @@ same few queries however many records an answer holds."""
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
+from contextlib import nullcontext
+from unittest.mock import patch
 
 import pytest
 from django.db import connections
@@ -108,6 +111,11 @@ def _property(data, rows, names, numbers_, domains):
         if len(text) < 2 or not any(ch.isalnum() for ch in text):
             return
         expected = [r for name, r in rows if fold(" ".join(text.split())) in fold(name)]
+        # Every way PostgreSQL may find a name, whichever the statistics would choose: the index alone
+        # (None), or a window of ids read in id order and the index after it, the window ending
+        # anywhere among the matches (SQLite has one way; the draw changes nothing there).
+        size = data.draw(st.one_of(st.none(), st.integers(1, 400)))
+        way = patch.object(query, "window", lambda pieces, want, stats: size)
     elif kind == "number":
         number = data.draw(st.sampled_from(numbers_))
         text = number
@@ -118,11 +126,14 @@ def _property(data, rows, names, numbers_, domains):
         parsed = numbers.parse(number)
         key = "website_number" if parsed.website else "entity_number"
         expected = [r for _, r in rows if r[key] == str(parsed)]
+        way = nullcontext()
     else:
         name = data.draw(st.sampled_from(domains))
         text = data.draw(st.sampled_from([name, f"www.{name}", f"A.b.{name.upper()}", f"{name}."]))
         expected = [r for _, r in rows if v.registrable_domain(text) in r["domains"]]
-    assert all_pages(kind, text) == expected, (kind, text)
+        way = nullcontext()
+    with way:
+        assert all_pages(kind, text) == expected, (kind, text)
 
 
 def _inputs() -> dict:
@@ -165,6 +176,30 @@ def test_s11_deregistered_filings_are_not_shown(registry):
     assert all_pages("number", gone.number) == []
     names = Domain.objects.filter(website=gone).values_list("name", flat=True)
     assert all(all_pages("domain", name) == [] for name in names)
+
+
+def _stats(rows: float, shares: dict[str, float], lead: dict[str, float]) -> dict:
+    return {"freqs": shares, "floor": 0.0001, "rows": rows, "lead": lead}
+
+
+def test_s24_a_name_is_read_in_id_order_when_it_is_a_large_enough_share_of_the_registry():
+    """The choice between the index and reading in id order is a share that falls as the registry
+    grows: the index reads every match, reading in id order as many names as hold a page."""
+    want = query.LIMIT + 2
+    shares = {"有限": 0.9, "环保": 0.003, "苏州": 0.013, "州市": 0.08, "市宏": 0.0094}
+    lead = {"有": 0.9, "环": 0.003, "苏": 0.013, "州": 0.08, "市": 0.7}
+    # 0.3% of the names: 1,500 matches at 500,000 and 15,000 at 5,000,000 (each costing as much as
+    # INDEX_COST names read in id order), against about 17,000 names read in id order at either size.
+    assert query.window(["环保"], want, _stats(500_000, shares, lead)) is None
+    assert query.window(["环保"], want, _stats(5_000_000, shares, lead)) == math.ceil(query.WINDOW * want / 0.003)
+    assert query.window(["有限"], want, _stats(500_000, shares, lead)) == math.ceil(query.WINDOW * want / 0.9)
+    # Common bigrams, rare together: 苏州 (1.3%) times how often 市 is followed by 宏 (0.94 of 70).
+    pieces = query.grams("苏州市宏")
+    assert query._share(pieces, _stats(5_000_000, shares, lead)) == pytest.approx(0.013 * 0.0094 / 0.7)
+    assert query.window(pieces, want, _stats(5_000_000, shares, lead)) is None
+    # Never more than the rarest bigram's share, and a bigram the statistics do not list is rare.
+    assert query._share(["有限", "限责"], _stats(500_000, shares, lead)) == 0.0001
+    assert query.window(["犇犇"], want, _stats(5_000_000, shares, lead)) is None
 
 
 def _queries(kind: str, text: str) -> tuple[int, int]:
