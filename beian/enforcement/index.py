@@ -9,31 +9,35 @@ The index is built once from the mirror and then follows it: every mirror change
 website's `version` (the bureau's event number), so `catch_up` reads only the websites whose
 version is above the last one seen, with their domains, and applies just those.
 
-A served domain is held as its first label in a set per parent: `example.cn` is `example` in the
-set under `cn`, `site.com.cn` is `site` under `com.cn`. The decision walks a Host from the left,
-and the first suffix whose parent is a key of that map is the one suffix that can be a served
-domain: one look-up in a big set per decision at most, however many labels the Host has, and none
-for a suffix that cannot be filed. That walk, the hot path of every request, is compiled
-(beian/enforcement/decision.pyx, `Decider`); `verdict` below is the same decision written plainly,
-and the tests hold the two to each other.
+The served names are packed (`Packed`, decision.pyx): one arena of records (a length byte and
+the name's characters) under an open-addressing hash table of their offsets, which the compiled
+decision looks up straight from the Host's buffer, and each website's names as its records' first
+offset and number in two arrays indexed by website id. Beside it, `_parents` holds every proper
+suffix of a held name (`cn`, `com.cn`: few). The decision walks a Host from the left, and the first
+suffix whose parent is one of them is the one suffix that can be a served domain: one look-up in
+the packed names per decision at most, however many labels the Host has, and none for a suffix
+that cannot be filed. That walk, the hot path of every request, is compiled (`Decider`); `verdict`
+below is the same decision written plainly, and the tests hold the two to each other and to a
+plain set of the served names.
 
-Memory, per served domain (what `make bench` measures is in docs/enforcement.md): the label as
-one bytes object (48 bytes for up to 15 characters, 64 up to 31: the parent's characters are not
-repeated in every name), its
-entry in its parent's set (~27 bytes at that size; 16 bytes over the set's load factor, which
-Python keeps between 0.3 and 0.6), an 8-byte slot in the list that maps a website's id to its
-domains, holding the same label object, and 2 bytes for the number of its parent. That slot is the
-reference needed to take a website's domains out again, above all when it is deregistered: the
-mirror then forgets its domains (the bureau lists active domains only). Who else serves a domain
-is asked of the mirror, and only when a domain is about to be removed, so a domain that moves from
-one website to another needs no per-domain owner in memory. Why a refusal happened only matters
-when a Host is refused, so the reasons live in a separate map of known-but-not-served domains.
+Memory, per served domain (what `make bench` and `python -m bench edge-scale` measure is in
+docs/enforcement.md): the record, one byte more than the name; the table's entry, 8 bytes (the
+name's hash and the record's offset) at a load factor between 0.35 and 0.7; and per website 5
+bytes of slot. The slot is what it takes to take a website's domains out again, above all when it
+is deregistered: the mirror then forgets its domains (the bureau lists active domains only). Who
+else serves a domain is asked of the mirror, and only when a domain is about to be removed, so a
+domain that moves from one website to another needs no per-domain owner in memory. Why a refusal
+happened only matters when a Host is refused, so the reasons live in a separate map of
+known-but-not-served domains (a Python dict: the few websites not served). What changes after the
+load is kept the cheap way first (a record appended, an entry removed, a changed website's names
+as a tuple) and written compactly again now and then (`Packed.tidy`).
 
-Readers (the decision) and the one writer (the refresher thread) share the sets and the maps
-without a lock: each look-up and each update is a single operation under CPython's GIL, a batch
-never removes a domain that it adds, so a domain that moves from one website to another is never
-missing in between, and a parent becomes a key before the first name under it is added and stops
-being one after the last is removed.
+Readers (the decision) and the one writer (the refresher thread) share the packed names, the sets
+and the maps without a lock: each look-up and each update is a single operation under CPython's
+GIL (a compaction writes its new arena with the GIL released, only reading the old one, as the
+decisions do, and swaps it in under the GIL); a batch never removes a domain that it adds, so a
+domain that moves from one website to another is never missing in between, and a suffix becomes
+a parent before the first name under it is added and stops being one after the last is removed.
 """
 
 from __future__ import annotations
