@@ -370,7 +370,8 @@ class Index:
             else:
                 known[name] = reason
         self._release(leave)
-        packed.tidy()
+        if self.loaded:  # a load writes its websites into the arena at its end (`trim`), at once
+            packed.tidy()
         return adds.keys() - served, drops
 
     def _hold(self, names: list[bytes]) -> None:
