@@ -7,8 +7,8 @@ docs/enforcement.md). Written in Python, the decision spent most of its time
 in the interpreter: partitioning a Host into new objects label by label, checking its characters
 with `bytes.translate`. Here a Host's characters are checked in one pass over its buffer and only
 the look-ups of parents make objects: the served names are looked up in `Packed`, an arena of
-records under a hash table of the module's own, without a Python object per name (50 bytes a
-served domain fewer than Python sets of bytes). The index (beian/enforcement/index.py) writes it
+records under a hash table of the module's own, without a Python object per name (less than half
+the memory of Python sets of bytes). The index (beian/enforcement/index.py) writes it
 and shares it with the decisions.
 
 What a canonical name is (lower-case LDH labels, no port, no trailing dot, not an IPv4 address) is
