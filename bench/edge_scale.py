@@ -1,4 +1,5 @@
-"""`python -m bench edge-scale [--websites N | --full] [--seconds S] [--rate R] [--database-url URL] [--keep]`:
+"""`python -m bench edge-scale [--websites N | --full] [--seconds S] [--rate R] [--database-url URL] [--keep]
+[--database NAME]`:
 the decision server at national scale (issue 10), measured by hand; `make bench-scale` runs it.
 
 A provider's mirror of N served websites (default 1 million; `--full`: 4 million, 5 million
@@ -548,12 +549,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=100.0, help="changes a second while they flow")
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432", help="a PostgreSQL server")
     parser.add_argument("--keep", action="store_true", help="keep the database and the server's log")
+    parser.add_argument("--database", default=DATABASE, help=f"written afresh (default {DATABASE})")
     args = parser.parse_args(argv)
+    database = args.database
     import psycopg
 
     websites = websites_for(4_000_000 if args.full else args.websites)
     server_url = args.database_url.rstrip("/")
-    dsn = f"{server_url}/{DATABASE}"
+    dsn = f"{server_url}/{database}"
     parts = urlsplit(server_url)
     admin = {"host": parts.hostname, "port": parts.port or 5432, "user": parts.username, "dbname": "postgres"}
     tmp = Path(tempfile.mkdtemp(prefix="beian-edge-scale-"))
@@ -569,8 +572,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(f"edge at national scale: {machine()}; PostgreSQL at {parts.netloc}", flush=True)
     with psycopg.connect(**admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DATABASE}"')
+        conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{database}"')
     servers: list[Server] = []
     try:
         subprocess.run([sys.executable, "-m", "beian", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
@@ -648,10 +651,10 @@ def main(argv: list[str] | None = None) -> None:
         for server in servers:
             server.stop()
         if args.keep:
-            print(f"  kept the database {DATABASE} and {tmp}")
+            print(f"  kept the database {database} and {tmp}")
         else:
             with psycopg.connect(**admin, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+                conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
             shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -9,31 +9,35 @@ The index is built once from the mirror and then follows it: every mirror change
 website's `version` (the bureau's event number), so `catch_up` reads only the websites whose
 version is above the last one seen, with their domains, and applies just those.
 
-A served domain is held as its first label in a set per parent: `example.cn` is `example` in the
-set under `cn`, `site.com.cn` is `site` under `com.cn`. The decision walks a Host from the left,
-and the first suffix whose parent is a key of that map is the one suffix that can be a served
-domain: one look-up in a big set per decision at most, however many labels the Host has, and none
-for a suffix that cannot be filed. That walk, the hot path of every request, is compiled
-(beian/enforcement/decision.pyx, `Decider`); `verdict` below is the same decision written plainly,
-and the tests hold the two to each other.
+The served names are packed (`Packed`, decision.pyx): one arena of records (a length byte and
+the name's characters) under an open-addressing hash table of their offsets, which the compiled
+decision looks up straight from the Host's buffer, and each website's names as its records' first
+offset and number in two arrays indexed by website id. Beside it, `_parents` holds every proper
+suffix of a held name (`cn`, `com.cn`: few). The decision walks a Host from the left, and the first
+suffix whose parent is one of them is the one suffix that can be a served domain: one look-up in
+the packed names per decision at most, however many labels the Host has, and none for a suffix
+that cannot be filed. That walk, the hot path of every request, is compiled (`Decider`); `verdict`
+below is the same decision written plainly, and the tests hold the two to each other and to a
+plain set of the served names.
 
-Memory, per served domain (what `make bench` measures is in docs/enforcement.md): the label as
-one bytes object (48 bytes for up to 15 characters, 64 up to 31: the parent's characters are not
-repeated in every name), its
-entry in its parent's set (~27 bytes at that size; 16 bytes over the set's load factor, which
-Python keeps between 0.3 and 0.6), an 8-byte slot in the list that maps a website's id to its
-domains, holding the same label object, and 2 bytes for the number of its parent. That slot is the
-reference needed to take a website's domains out again, above all when it is deregistered: the
-mirror then forgets its domains (the bureau lists active domains only). Who else serves a domain
-is asked of the mirror, and only when a domain is about to be removed, so a domain that moves from
-one website to another needs no per-domain owner in memory. Why a refusal happened only matters
-when a Host is refused, so the reasons live in a separate map of known-but-not-served domains.
+Memory, per served domain (what `make bench` and `python -m bench edge-scale` measure is in
+docs/enforcement.md): the record, one byte more than the name; the table's entry, 8 bytes (the
+name's hash and the record's offset) at a load factor between 0.35 and 0.7; and per website 5
+bytes of slot. The slot is what it takes to take a website's domains out again, above all when it
+is deregistered: the mirror then forgets its domains (the bureau lists active domains only). Who
+else serves a domain is asked of the mirror, and only when a domain is about to be removed, so a
+domain that moves from one website to another needs no per-domain owner in memory. Why a refusal
+happened only matters when a Host is refused, so the reasons live in a separate map of
+known-but-not-served domains (a Python dict: the few websites not served). What changes after the
+load is kept the cheap way first (a record appended, an entry removed, a changed website's names
+as a tuple) and written compactly again now and then (`Packed.tidy`).
 
-Readers (the decision) and the one writer (the refresher thread) share the sets and the maps
-without a lock: each look-up and each update is a single operation under CPython's GIL, a batch
-never removes a domain that it adds, so a domain that moves from one website to another is never
-missing in between, and a parent becomes a key before the first name under it is added and stops
-being one after the last is removed.
+Readers (the decision) and the one writer (the refresher thread) share the packed names, the sets
+and the maps without a lock: each look-up and each update is a single operation under CPython's
+GIL (a compaction writes its new arena with the GIL released, only reading the old one, as the
+decisions do, and swaps it in under the GIL); a batch never removes a domain that it adds, so a
+domain that moves from one website to another is never missing in between, and a suffix becomes
+a parent before the first name under it is added and stops being one after the last is removed.
 """
 
 from __future__ import annotations
@@ -41,7 +45,6 @@ from __future__ import annotations
 import gc
 import threading
 import time
-from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -49,7 +52,7 @@ from typing import Protocol
 from beian.core import validators
 from beian.core.catalogue import AccessEnded
 from beian.enforcement import hosts
-from beian.enforcement.decision import Decider
+from beian.enforcement.decision import Decider, Packed
 
 # The reasons, as they appear in the X-Beian-Reason header. Only FILED is served.
 FILED = "filed"
@@ -132,16 +135,6 @@ class Mirror(Serving, Protocol):
     def changed(self, after: int, limit: int) -> tuple[Sequence[Website], dict[int, list[str]]]: ...
 
 
-def _split(name: bytes) -> tuple[bytes, bytes]:
-    """`www.example.cn` → (`www`, `example.cn`); a single label's parent is b""."""
-    label, _, parent = name.partition(b".")
-    return label, parent
-
-
-def _join(label: bytes, parent: bytes) -> bytes:
-    return label + b"." + parent if parent else label
-
-
 def _proper_suffixes(name: bytes) -> list[bytes]:
     """`a.b.cn` → [`b.cn`, `cn`]; for a single label, [b""] (the parent it is looked up under)."""
     found = []
@@ -150,87 +143,6 @@ def _proper_suffixes(name: bytes) -> list[bytes]:
         found.append(name[i + 1 :])
         i = name.find(b".", i + 1)
     return found or [b""]
-
-
-class _Slots:
-    """Website id → its domains, each as (label, parent): the label is the very object held in the
-    served set under its parent, the parent one shared object per parent (`cn`, `com.cn`). Mirror
-    ids are dense autoincrement keys, so a website with one domain (the rule) costs a list slot
-    (8 bytes) and a parent number (2 bytes); other websites, and ids far beyond the list's end (a
-    sparse sequence, kept in a dict), hold a flat tuple (label, parent, label, parent, …)."""
-
-    def __init__(self) -> None:
-        self._dense: list = []  # id → label (one domain: its parent's number in _pids), tuple or None
-        self._pids = array("H")
-        self._sparse: dict[int, tuple] = {}
-        self._parents: list[bytes] = []  # number → parent; kept, as parents are few
-        self._numbers: dict[bytes, int] = {}
-
-    def get(self, website_id: int) -> tuple[tuple[bytes, bytes], ...]:
-        if 0 <= website_id < len(self._dense):
-            slot = self._dense[website_id]
-            if type(slot) is bytes:
-                return ((slot, self._parents[self._pids[website_id]]),)
-        else:
-            slot = self._sparse.get(website_id)
-        if slot is None:
-            return ()
-        return tuple(zip(slot[::2], slot[1::2], strict=True))
-
-    def set(self, website_id: int, pairs: Sequence[tuple[bytes, bytes]]) -> None:
-        dense = self._dense
-        size = len(dense)
-        if size <= website_id < 2 * size + 65536:
-            # Room ahead as well: a load sets ids in ascending order, and growing by one at a time
-            # would cost more than the rest of setting a slot. `trim` gives back what is left.
-            grow = website_id + 1 - size + (size >> 3)
-            dense.extend([None] * grow)
-            self._pids.frombytes(bytes(2 * grow))
-            for moved in [i for i in self._sparse if size <= i < len(dense)] if self._sparse else ():
-                dense[moved] = self._sparse.pop(moved)  # kept apart while beyond the end; a flat tuple
-        if not 0 <= website_id < len(dense):
-            if pairs:
-                self._sparse[website_id] = self._flat(pairs)
-            else:
-                self._sparse.pop(website_id, None)
-            return
-        if len(pairs) == 1:
-            label, parent = pairs[0]
-            number = self._numbers.get(parent)
-            if number is None:
-                number = self._number(parent)
-            if number < 65536:
-                dense[website_id] = label
-                self._pids[website_id] = number
-                return
-        dense[website_id] = self._flat(pairs) or None
-
-    def one(self, website_id: int, label: bytes, parent: bytes) -> None:
-        """`set(website_id, [(label, parent)])`, quicker for a load's many websites of one domain."""
-        number = self._numbers.get(parent)
-        if number is not None and number < 65536 and 0 <= website_id < len(self._dense):
-            self._dense[website_id] = label
-            self._pids[website_id] = number
-        else:
-            self.set(website_id, ((label, parent),))
-
-    def trim(self) -> None:
-        """Drop the room the list and the array keep for growing (after the first load)."""
-        end = len(self._dense)
-        while end and self._dense[end - 1] is None:
-            end -= 1
-        self._dense = self._dense[:end]
-        self._pids = self._pids[:end]
-
-    def _number(self, parent: bytes) -> int:
-        number = self._numbers.get(parent)
-        if number is None:
-            number = self._numbers[parent] = len(self._parents)
-            self._parents.append(parent)
-        return number
-
-    def _flat(self, pairs: Sequence[tuple[bytes, bytes]]) -> tuple:
-        return tuple(x for label, parent in pairs for x in (label, self._parents[self._number(parent)]))
 
 
 def home_domain(home_url: str) -> str | None:
@@ -257,14 +169,13 @@ _AS_LOADED = _AsLoaded()
 class Index:
     def __init__(self) -> None:
         # Held names are the served ones and the known ones (known but not served: name → reason).
-        # `_under` maps every proper suffix of a held name to the labels of the served names right
-        # under it, `_both` holds the held names that are also such a suffix (see _decider).
-        self._under: dict[bytes, set[bytes]] = {}
+        # `_parents` holds every proper suffix of a held name, `_both` the held names that are
+        # also such a suffix (see Decider in decision.pyx); `_served` the served names, packed.
+        self._served = Packed()
+        self._parents: set[bytes] = set()
         self._known: dict[bytes, str] = {}
         self._both: set[bytes] = set()
         self._holders: dict[bytes, int] = {}  # proper suffix → how many held names end with it
-        self._served_count = 0
-        self._slots = _Slots()
         self._write = threading.Lock()
         self.version = 0  # the highest mirror version applied
         self.loaded = False
@@ -272,15 +183,10 @@ class Index:
         self.refreshed_at: float | None = None  # time.time() of the last successful read of the mirror
         # reason(host: bytes) -> str: the decision, FILED meaning serve (decision.pyx).
         self.reason: Callable[[bytes | str], str] = Decider(
-            self._under, self._known, self._both, hosts.normalise, (FILED, NOT_FILED, INVALID_HOST)
+            self._parents, self._served, self._known, self._both, hosts.normalise, (FILED, NOT_FILED, INVALID_HOST)
         )
 
     # ---------------------------------------------------------------- the decision
-
-    def _served(self, name: bytes) -> bool:
-        label, parent = _split(name)
-        labels = self._under.get(parent)
-        return labels is not None and label in labels
 
     def verdict(self, host: bytes | str) -> Verdict:
         """The decision with its explanation (for pages and tests): the plain suffix walk, which
@@ -290,7 +196,7 @@ class Index:
             return Verdict(INVALID_HOST)
         text = name.decode("ascii")
         for suffix in hosts.suffixes(name):
-            if self._served(suffix):
+            if suffix in self._served:
                 return Verdict(FILED, text, suffix.decode("ascii"))
         for suffix in hosts.suffixes(name):
             reason = self._known.get(suffix)  # one look-up: the refresher may remove it meanwhile
@@ -324,14 +230,14 @@ class Index:
                 self._load_served(mirror.served())
                 for websites, domains in mirror.not_served():
                     self._apply(websites, domains, _AS_LOADED)
-                self._slots.trim()
+                self._served.trim()
             finally:
                 if collecting:
                     gc.enable()
             self.version = max(self.version, top)
             self.loaded = True
             self.loaded_at = self.refreshed_at = time.time()
-            return self._served_count
+            return len(self._served)
 
     def catch_up(self, mirror: Mirror, *, batch: int = 1000) -> int:
         """Apply the websites changed since the last version seen; returns how many."""
@@ -371,55 +277,33 @@ class Index:
 
     def _reset(self) -> None:
         """Empty, in place (the decider holds these very objects): a failed load left a part."""
-        self._under.clear()
+        self._served.clear()
+        self._parents.clear()
         self._known.clear()
         self._both.clear()
         self._holders.clear()
-        self._served_count = 0
-        self._slots = _Slots()
 
     def _load_served(self, rows: Iterable[tuple[int, str]]) -> None:
-        """Every served name into its parent's set, each website's into its slot; then what
+        """Every served name into the packed names, each website's into its slot there; then what
         `_hold` would have counted, from the number of names under each parent."""
-        under, slots = self._under, self._slots
+        load = self._served.load
         is_canonical, normalise = hosts.is_canonical, hosts.normalise
-        # The website whose domains come now, its first domain and, if it has more, all of them:
-        # most have one, and a list for each would cost as much as the rest of the loop.
-        website, first, more = None, (b"", b""), None
+        under: dict[bytes, int] = {}  # parent → how many served names lie right under it
         for website_id, text in rows:
             name = text.encode()
             if not is_canonical(name):
                 name = normalise(name)  # an A-label, which only idna can judge; or not a name at all
                 if name is None:
                     continue
-            label, _, parent = name.partition(b".")
-            labels = under.get(parent)
-            if labels is None:
-                labels = under[parent] = set()
-            labels.add(label)
-            if website_id != website:
-                if more:
-                    slots.set(website, more)
-                elif website is not None:
-                    slots.one(website, *first)
-                website, first, more = website_id, (label, parent), None
-            elif more is None:
-                if first != (label, parent):
-                    more = [first, (label, parent)]
-            elif (label, parent) not in more:
-                more.append((label, parent))
-        if more:
-            slots.set(website, more)
-        elif website is not None:
-            slots.one(website, *first)
-        self._served_count = sum(map(len, under.values()))
+            if load(website_id, name):
+                parent = name.partition(b".")[2]
+                under[parent] = under.get(parent, 0) + 1
         holders = self._holders
-        for parent, labels in list(under.items()):
+        for parent, count in under.items():
             for suffix in hosts.suffixes(parent) if parent else (b"",):
-                holders[suffix] = holders.get(suffix, 0) + len(labels)
-        for suffix in holders:
-            under.setdefault(suffix, set())
-        self._both.update(suffix for suffix in holders if self._served(suffix))
+                holders[suffix] = holders.get(suffix, 0) + count
+        self._both.update(suffix for suffix in holders if suffix in self._served)
+        self._parents.update(holders)
 
     def _apply(
         self, websites: Sequence[Website], domains: dict[int, list[str]], mirror: Serving
@@ -427,20 +311,13 @@ class Index:
         """Work out the whole batch first, then ask the mirror, then change the index: a failed
         read leaves the index (and the version) as they were, so the batch is simply read again.
         Returns the names that began to be served and those that ended."""
-        under, known = self._under, self._known
-        split: dict[bytes, tuple[bytes, bytes]] = {}  # name → (label, parent), the label held already if any
+        packed, known = self._served, self._known
         adds: dict[bytes, None] = {}
         drops: set[bytes] = set()
         reasons: dict[bytes, str | None] = {}  # None: forget the reason
         slots: dict[int, tuple[bytes, ...]] = {}
         for site in sorted(websites, key=lambda w: w.version):
-            if site.id in slots:
-                old = slots[site.id]
-            else:  # keep the label objects already held rather than second copies
-                pairs = self._slots.get(site.id)
-                old = tuple(_join(label, parent) for label, parent in pairs)
-                for name, pair in zip(old, pairs, strict=True):
-                    split.setdefault(name, pair)
+            old = slots[site.id] if site.id in slots else packed.slot(site.id)
             now = tuple(dict.fromkeys(n for n in map(_mirror_name, domains.get(site.id, ())) if n))
             reason = classify(site.status, site.access_state, site.access_ended_reason)
             names = now
@@ -459,17 +336,7 @@ class Index:
                     drops.add(name)
                 reasons[name] = None if reason in (FILED, NOT_FILED) else reason
             slots[site.id] = names
-        served = set()  # the names of this batch that are served now
-        for name in reasons:
-            pair = split.get(name)
-            if pair is None:
-                label, _, parent = name.partition(b".")
-                split[name] = (label, parent)
-            else:
-                label, parent = pair
-            labels = under.get(parent)
-            if labels is not None and label in labels:
-                served.add(name)
+        served = {name for name in reasons if name in packed}  # the names of this batch that are served now
         drops &= served
         drops -= adds.keys()
         if drops:
@@ -479,7 +346,7 @@ class Index:
             drops = {name for name in drops if name.decode("ascii") not in elsewhere}
 
         # Which names start or stop being held (served, or known). Readers see the suffixes of a
-        # name come before the name and go after it, so `_under` and `_both` are never short of
+        # name come before the name and go after it, so `_parents` and `_both` are never short of
         # what the held names need.
         enter, leave = [], []
         for name, reason in reasons.items():
@@ -491,26 +358,25 @@ class Index:
                 leave.append(name)
         self._hold(enter)
         for name in drops:
-            label, parent = split[name]
-            under[parent].discard(label)
+            packed.discard(name)
         for name in adds:
             if name not in served:
-                label, parent = split[name]
-                under[parent].add(label)
-        self._served_count += len(adds) - len(adds.keys() & served) - len(drops)
+                packed.add(name)
         for website_id, names in slots.items():
-            self._slots.set(website_id, [split[name] for name in names])
+            packed.set_slot(website_id, names)
         for name, reason in reasons.items():
             if reason is None or name in adds or (name in served and name not in drops):
                 known.pop(name, None)
             else:
                 known[name] = reason
         self._release(leave)
+        if self.loaded:  # a load writes its websites into the arena at its end (`trim`), at once
+            packed.tidy()
         return adds.keys() - served, drops
 
     def _hold(self, names: list[bytes]) -> None:
-        """Count the proper suffixes of names about to be held; new ones become keys of `_under`
-        (after `_both` has learnt which of them are held names)."""
+        """Count the proper suffixes of names about to be held; new ones become parents (after
+        `_both` has learnt which of them are held names)."""
         holders, both = self._holders, self._both
         fresh = []
         for name in names:
@@ -524,14 +390,13 @@ class Index:
             if name in holders:
                 both.add(name)
         for suffix in fresh:
-            if suffix in entering or self._served(suffix) or suffix in self._known:
+            if suffix in entering or suffix in self._served or suffix in self._known:
                 both.add(suffix)
-        for suffix in fresh:
-            self._under[suffix] = set()
+        self._parents.update(fresh)
 
     def _release(self, names: list[bytes]) -> None:
         """Forget the suffixes that no held name needs any more (after the names went)."""
-        holders, both, under = self._holders, self._both, self._under
+        holders, both, parents = self._holders, self._both, self._parents
         for name in names:
             both.discard(name)
             for suffix in _proper_suffixes(name):
@@ -540,22 +405,22 @@ class Index:
                     holders[suffix] = count
                 else:
                     del holders[suffix]
-                    del under[suffix]
+                    parents.discard(suffix)
                     both.discard(suffix)
 
     # ---------------------------------------------------------------- for status pages and tests
 
     def served_count(self) -> int:
-        return self._served_count
+        return len(self._served)
 
     def known_count(self) -> int:
         return len(self._known)
 
     def served_names(self, *, ordered: bool = True) -> list[str]:
-        """Every served name; `ordered=False` leaves out the sort, which holds the GIL throughout (seconds
-        at millions of names) while the rest of this is bytecode that lets other threads run."""
-        pairs = [(label, parent) for parent, labels in list(self._under.items()) for label in list(labels)]
-        names = [_join(label, parent).decode("ascii") for label, parent in pairs]
+        """Every served name; `ordered=False` leaves out the sort, which holds the GIL throughout
+        (seconds at millions of names), as the copy and the split here do for a fraction of that."""
+        names = self._served.joined().decode("ascii").split("\n")
+        names.pop()  # after the last newline
         if ordered:
             names.sort()
         return names

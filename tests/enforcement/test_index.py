@@ -9,7 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from beian.core.catalogue import AccessEnded
+from beian.enforcement import hosts
 from beian.enforcement import index as idx
+from beian.enforcement.decision import Packed
 from beian.enforcement.index import (
     ACCESS_CANCELLED,
     DEREGISTERED,
@@ -206,10 +208,20 @@ def check_index(built: Index, mirror: ListMirror) -> None:
     held = served | known
     suffixes = Counter(suffix for name in held for suffix in idx._proper_suffixes(name))
     assert built._holders == dict(suffixes)
-    assert set(built._under) == set(suffixes)
+    assert built._parents == set(suffixes)
     assert built._both == held & set(suffixes)
     for host in PROBES:
-        assert built.reason(host) == built.verdict(host).reason, host
+        assert built.reason(host) == built.verdict(host).reason == plain_reason(served, built._known, host), host
+
+
+def plain_reason(served: set[bytes], known: dict[bytes, str], host: bytes) -> str:
+    """The decision over a plain set of the served names: the reference for the packed ones."""
+    name = hosts.normalise(host)
+    if name is None:
+        return INVALID_HOST
+    if any(suffix in served for suffix in hosts.suffixes(name)):
+        return FILED
+    return next((known[suffix] for suffix in hosts.suffixes(name) if suffix in known), NOT_FILED)
 
 
 @settings(max_examples=300, deadline=None)
@@ -225,11 +237,14 @@ def check_index(built: Index, mirror: ListMirror) -> None:
         max_size=12,
     ),
     st.integers(1, 4),
+    st.booleans(),
 )
-def test_the_index_follows_any_sequence_of_changes(changes, batch):
+def test_the_index_follows_any_sequence_of_changes(changes, batch, tight):
     mirror = ListMirror([])
     built = Index()
     built.load(mirror)
+    if tight:  # the packed names folded and compacted after every batch
+        built._served.fold_at = built._served.slack = 0
     for version, (site_id, status, access, names) in enumerate(changes, start=1):
         home = f"http://www.{names[0]}/" if names else "http://example.invalid/"
         site = Website(site_id, version, status, access, home)
@@ -415,57 +430,107 @@ def test_a_batch_never_splits_one_version(rows, mirror, index):
     assert index.version == 100
 
 
-def test_the_domain_is_shared_not_copied(rows, mirror):
-    site = rows.website("shared.cn")
+def test_a_websites_domains_are_kept_through_a_refresh(rows, mirror):
+    site = rows.website("shared.cn", "other.cn")
     built = Index()
     built.load(mirror)
-    rows.change(site)  # reread: the same name comes back from the database as a new object
+    assert set(built._served.slot(site.id)) == {b"shared.cn", b"other.cn"}
+    rows.change(site)
     built.refresh(mirror)
-    (stored,) = built._under[b"cn"]
-    ((label, parent),) = built._slots.get(site.id)
-    assert (label, parent) == (b"shared", b"cn")
-    assert label is stored
+    assert set(built._served.slot(site.id)) == {b"shared.cn", b"other.cn"}
+    assert built.served_names() == ["other.cn", "shared.cn"]
 
 
-def test_slots_keep_each_websites_domains():
-    slots = idx._Slots()
-    slots.set(1, [(b"example", b"cn")])
-    slots.set(2, [(b"a", b"com.cn"), (b"b", b"cn")])
-    slots.set(10**12, [(b"far", b"cn")])
-    slots.set(3, [])
-    assert slots.get(1) == ((b"example", b"cn"),)
-    assert slots.get(2) == ((b"a", b"com.cn"), (b"b", b"cn"))
-    assert slots.get(10**12) == ((b"far", b"cn"),)
-    assert slots.get(3) == slots.get(4) == slots.get(10**13) == ()
-    assert type(slots._dense[1]) is bytes  # one domain: the label itself, its parent by number
-    assert slots.get(2)[1][1] is slots.get(1)[0][1]  # one object per parent
-    slots.trim()
-    slots.set(1, [])
-    slots.set(10**12, [])
-    assert slots.get(1) == slots.get(10**12) == ()
-    assert slots.get(2) == ((b"a", b"com.cn"), (b"b", b"cn"))
+# ---------------------------------------------------------------- the packed names
+
+PACKED = ["a.cn", "b.cn", "cn", "x.com.cn", "b.a.cn", "xn--fsqu00a.xn--fiqs8s", "q" * 63 + ".cn"]
+PACKED_IDS = st.sampled_from([0, 1, 2, 7, 70_000, 10**12])
+PACKED_STEP = st.one_of(
+    st.tuples(st.just("add"), st.sampled_from(PACKED)),
+    st.tuples(st.just("discard"), st.sampled_from(PACKED)),
+    st.tuples(st.just("slot"), PACKED_IDS, st.lists(st.sampled_from(PACKED), max_size=3, unique=True)),
+    st.tuples(st.sampled_from(["fold", "compact", "tidy"])),
+)
 
 
-def test_a_website_kept_apart_comes_into_the_list_when_it_grows_past_it():
-    slots = idx._Slots()
-    slots.set(1, [(b"a", b"cn")])
-    slots.set(200_000, [(b"far", b"cn")])  # far beyond the list's end: kept apart
-    for website_id in (65_000, 130_000, 200_001):  # the list grows over it
-        slots.set(website_id, [(b"x%d" % website_id, b"cn")])
-    assert len(slots._dense) > 200_001
-    assert slots.get(200_000) == ((b"far", b"cn"),)
-    slots.trim()
-    assert slots.get(200_000) == ((b"far", b"cn"),)
-    assert slots.get(200_001) == ((b"x200001", b"cn"),)
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from([1, 2, 3, 300, 10**9]), st.sampled_from(PACKED)), max_size=10).map(
+        lambda rows: sorted(rows, key=lambda row: row[0])
+    ),
+    st.lists(PACKED_STEP, max_size=30),
+    st.booleans(),
+)
+def test_the_packed_names_hold_what_a_set_and_a_dict_would(rows, steps, tight):
+    """Loaded, then changed in any order, folded and compacted at any time: the same names served
+    and the same names for each website as a plain set and a dict hold."""
+    packed, served, slots = Packed(), set(), {}
+    for website_id, text in rows:
+        name = text.encode()
+        assert packed.load(website_id, name) == (name not in served)
+        served.add(name)
+        if name not in slots.get(website_id, ()):
+            slots[website_id] = (*slots.get(website_id, ()), name)
+    packed.trim()
+    if tight:  # fold and compact whenever tidied
+        packed.fold_at = packed.slack = 0
+    for step in steps:
+        if step[0] == "add":
+            assert packed.add(step[1].encode()) == (step[1].encode() not in served)
+            served.add(step[1].encode())
+        elif step[0] == "discard":
+            assert packed.discard(step[1].encode()) == (step[1].encode() in served)
+            served.discard(step[1].encode())
+        elif step[0] == "slot":
+            names = tuple(name.encode() for name in step[2])
+            packed.set_slot(step[1], names)
+            slots[step[1]] = names
+        else:
+            getattr(packed, step[0])()
+        assert len(packed) == len(served)
+        for text in [*PACKED, "zz.cn", "a.c", ""]:
+            assert (text.encode() in packed) == (text.encode() in served)
+        assert sorted(packed.joined().split(b"\n")[:-1]) == sorted(served)
+        held = {website_id: names for website_id, names in slots.items() if names}
+        assert packed.websites() == sorted(held)
+        for website_id in (0, 1, 2, 3, 5, 7, 300, 70_000, 10**9, 10**12):
+            assert packed.slot(website_id) == held.get(website_id, ())
 
 
-def test_a_website_under_a_parent_numbered_past_two_bytes():
-    slots = idx._Slots()
-    for n in range(65536):
-        slots._number(b"p%d" % n)
-    slots.set(1, [(b"x", b"cn")])
-    assert slots.get(1) == ((b"x", b"cn"),)
-    assert type(slots._dense[1]) is tuple
+def test_the_table_grows_and_keeps_its_names_through_removals():
+    packed = Packed()
+    names = [b"site%d.cn" % i for i in range(20_000)]
+    for i, name in enumerate(names):
+        assert packed.load(i, name)
+    packed.trim()
+    for name in names[::3]:
+        assert packed.discard(name)
+    assert len(packed) == len(names) - len(names[::3])
+    for i, name in enumerate(names):
+        assert (name in packed) == (i % 3 != 0)
+    packed.compact()
+    for i, name in enumerate(names):
+        assert (name in packed) == (i % 3 != 0)
+        assert packed.slot(i) == (name,)
+
+
+def test_a_website_with_more_domains_than_a_slot_counts():
+    packed = Packed()
+    names = [b"d%d.cn" % i for i in range(300)]
+    for name in names:
+        packed.load(5, name)
+    packed.load(6, b"six.cn")
+    packed.trim()
+    assert packed.slot(5) == tuple(names)
+    assert packed.slot(6) == (b"six.cn",)
+    packed.compact()
+    assert packed.slot(5) == tuple(names)
+    assert len(packed) == 301
+
+
+def test_a_name_longer_than_a_record_holds_is_refused():
+    with pytest.raises(ValueError, match="at most 255"):
+        Packed().add(b"x" * 256)
 
 
 def test_a_failed_read_leaves_the_index_to_try_the_same_batch_again(rows):

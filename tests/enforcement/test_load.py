@@ -32,15 +32,15 @@ pytestmark = pytest.mark.django_db(databases=["default", "bureau"])
 
 def picture(index: Index) -> dict:
     """Everything the index holds, as plain values (the label objects themselves may differ)."""
-    slots = index._slots
-    ids = [i for i in range(len(slots._dense)) if slots.get(i)] + sorted(slots._sparse)
+    packed = index._served
     return {
-        "under": {parent: set(labels) for parent, labels in index._under.items()},
+        "parents": set(index._parents),
         "known": dict(index._known),
         "both": set(index._both),
         "holders": dict(index._holders),
         "served": index.served_count(),
-        "slots": {i: set(slots.get(i)) for i in ids},  # a website's domains in any order
+        "names": set(index.served_names()),
+        "slots": {i: set(packed.slot(i)) for i in packed.websites()},  # a website's domains in any order
         "version": index.version,
     }
 
