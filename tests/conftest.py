@@ -43,22 +43,38 @@ def _transactional(item) -> tuple[bool, bool]:
     return flushes, flushes and serialized_rollback
 
 
-# The files that take longest, slowest first (wall seconds of the PostgreSQL half on a quiet machine,
-# measured before the tables below shared their worlds, in brackets). pytest-xdist's loadfile would
-# start the files with most tests first and leave these, which have few tests but start whole
-# platforms, to the end, where one of them trails while the other worker idles: they are started
-# first instead, then the rest as xdist would order them.
+# The files that take longest, slowest first. pytest-xdist's loadfile would start the files with
+# most tests first and leave these, most of which have few tests but start whole platforms, browsers
+# or servers, to the end, where one of them trails while the other worker idles: they are started
+# first instead, then the rest as xdist would order them. In brackets: the CPU seconds of the file
+# (pytest and the processes it started and reaped, os.times per test) in the SQLite half, measured
+# 2026-12-03 (docs/performance.md "The suite's own time"); the files that wait on their
+# servers (s19, s01, fleet, s18) take two to three times that in wall time. Keep it true when a file
+# grows slow: a file of few tests left out runs last.
 SLOWEST_FILES = (
-    "tests/enforcement/test_fleet.py",  # 78
-    "tests/browser/test_journeys.py",  # 68
-    "tests/bureau/test_invariants_stateful.py",  # 65
-    "tests/provider/test_s19_outage.py",  # 64
-    "tests/provider/test_pages_authorization.py",  # 45
-    "tests/browser/test_english_journeys.py",  # 43
-    "tests/enforcement/test_s18_nginx.py",  # 43
-    "tests/bureau/test_transition_table.py",  # 42
-    "tests/provider/test_api_authorization.py",  # 34
-    "tests/deploy/test_s01_two_deployments.py",  # 33
+    "tests/enforcement/test_fleet.py",  # 37
+    "tests/browser/test_journeys.py",  # 31
+    "tests/enforcement/test_s18_nginx.py",  # 26
+    "tests/provider/test_s19_outage.py",  # 26
+    "tests/bureau/test_invariants_stateful.py",  # 23
+    "tests/deploy/test_s01_two_deployments.py",  # 23
+    "tests/provider/test_api_authorization.py",  # 18
+    "tests/browser/test_english_journeys.py",  # 18
+    "tests/provider/test_api_applications.py",  # 17
+    "tests/browser/test_many_applications.py",  # 15
+    "tests/provider/test_pages_authorization.py",  # 15
+    "tests/bureau/test_transition_table.py",  # 14
+    "tests/test_english_pages.py",  # 14
+    "tests/test_fuzz_apis.py",  # 13
+    "tests/bureau/test_sim_faults.py",  # 11
+    "tests/test_keepalive.py",  # 10
+    "tests/provider/test_transition_table.py",  # 8
+    "tests/bureau/test_national_load.py",  # 8
+    "tests/browser/test_token_journey.py",  # 8
+    "tests/enforcement/test_haproxy.py",  # 7
+    "tests/bureau/test_public_query_scale.py",  # 7
+    "tests/test_production.py",  # 7
+    "tests/bureau/test_query_handler.py",  # 6
 )
 
 
