@@ -272,8 +272,8 @@ def build_mirror(path: Path, domains: int) -> None:
         )
         db.executemany(
             "INSERT INTO provider_filedwebsite (id, number, name, home_url, status, deregistered_reason,"
-            " access_state, ips, version, updated_at, entity_id)"
-            " VALUES (?, ?, '基准网站', ?, 'active', '', 'active', '[]', ?, ?, 1)",
+            " access_state, access_ended_reason, ips, version, updated_at, entity_id)"
+            " VALUES (?, ?, '基准网站', ?, 'active', '', 'active', '', '[]', ?, ?, 1)",
             ((i, f"粤ICP备2026000001号-{i}", f"http://{name_of(i)}/", i, now) for i in range(1, domains + 1)),
         )
         db.executemany(
