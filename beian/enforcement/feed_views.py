@@ -138,13 +138,14 @@ def changes(request: HttpRequest) -> HttpResponse:
         return limit
     edges.touch(edge, version=after, address=_address(request))
     try:
-        page = feed.changes(after, limit=limit, wait=wait)
+        page = feed.changes_json(after, limit=limit, wait=wait)
     except feed.SnapshotRequired as gone:
         return problem(410, gone.code, "请重新获取快照", "Take a fresh snapshot", gone.detail, gone.detail_en)
     if wait and not Edge.objects.filter(pk=edge.pk, revoked_at__isnull=True).exists():
         # Revoked while this long poll waited: what came meanwhile is not for it.
         return problem(401, "token_revoked", "边缘节点令牌被拒绝", "Edge token refused", *edges.REVOKED)
-    response = JsonResponse(page)
+    # The page's bytes as read once for every edge that asks the same (feed.Shared).
+    response = HttpResponse(page, content_type="application/json")
     response["Cache-Control"] = "no-store"
     return response
 
@@ -164,7 +165,12 @@ def served(request: HttpRequest) -> HttpResponse:
         return _bad("names", "names 应为域名的列表", "names must be a list of domain names")
     if len(names) > MAX_NAMES:
         return _bad("names", f"一次最多 {MAX_NAMES} 个域名", f"At most {MAX_NAMES} names at a time")
-    response = JsonResponse({"served": feed.served_now(names)})
+    version = body.get("version")
+    if version is not None and (type(version) is not int or version < 0):
+        return _bad("version", "version 应为非负整数（边缘节点的版本）", "version must be a whole number: the edge's")
+    # The edges in step ask the same names at the same version: read once for them all.
+    served = feed.served_now(names) if version is None else feed.served_shared(names, version)
+    response = JsonResponse({"served": served})
     response["Cache-Control"] = "no-store"
     return response
 
@@ -274,6 +280,14 @@ OPENAPI = {
                                         "version": {"type": "integer"},
                                         "entries": {"type": "array", "items": {"$ref": "#/components/schemas/Entry"}},
                                         "more": {"type": "boolean"},
+                                        "served": {
+                                            "type": "array",
+                                            "items": {"type": "string"},
+                                            "description": (
+                                                "Which names of the page's refused websites (domains, home) a website"
+                                                " serves now: what the edge would otherwise ask /served"
+                                            ),
+                                        },
                                     },
                                 }
                             }
@@ -297,7 +311,15 @@ OPENAPI = {
                                 "type": "object",
                                 "required": ["names"],
                                 "properties": {
-                                    "names": {"type": "array", "maxItems": MAX_NAMES, "items": {"type": "string"}}
+                                    "names": {"type": "array", "maxItems": MAX_NAMES, "items": {"type": "string"}},
+                                    "version": {
+                                        "type": "integer",
+                                        "minimum": 0,
+                                        "description": (
+                                            "The edge's version: the answer is read at that version or later, and"
+                                            " the same answer handed to the edges that ask the same"
+                                        ),
+                                    },
                                 },
                             }
                         }

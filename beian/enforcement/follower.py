@@ -102,11 +102,15 @@ class FeedClient:
             raise FeedError("a page of changes without its version or entries")
         return page
 
-    def served_now(self, names: list[str]) -> set[str]:
+    def served_now(self, names: list[str], version: int | None = None) -> set[str]:
+        """Which of `names` are served, read at `version` of the mirror or later (the edges in step
+        ask the same at the same version, and the platform reads it once for them all)."""
         served: set[str] = set()
         for start in range(0, len(names), SERVED_BATCH):
-            batch = names[start : start + SERVED_BATCH]
-            answer = self._check(self.http.post("served", json={"names": batch})).json()
+            body: dict = {"names": names[start : start + SERVED_BATCH]}
+            if version is not None:
+                body["version"] = version
+            answer = self._check(self.http.post("served", json=body)).json()
             served.update(answer["served"])
         return served
 
@@ -123,15 +127,29 @@ def _problem(response: httpx.Response) -> str:
 
 
 class _Asking:
-    """The index's question "which of these names is served now", put to the platform, with every
-    answer kept for the journal."""
+    """The index's question "which of these names is served now", answered from the page where it
+    answers it (`served`: the names of its refused websites that a website serves), else put to the
+    platform; every answer kept for the journal."""
 
-    def __init__(self, client: FeedClient) -> None:
+    def __init__(self, client: FeedClient, page: dict) -> None:
         self.client = client
+        self.version: int = page["version"]
+        self.answered: set[str] = set()  # the names the page answers for
+        self.known: set[str] = set()  # of those, the served
+        served = page.get("served")
+        if isinstance(served, list):  # a platform from before `served` asks for every name
+            for document in page["entries"]:
+                if document.get("verdict") != feedformat.SERVE:
+                    self.answered.update(feedformat.names_of(document))
+            self.known = {name for name in served if isinstance(name, str)}
         self.served: set[str] = set()
 
     def served_now(self, names: Iterable[str]) -> set[str]:
-        found = self.client.served_now(list(names))
+        names = list(names)
+        found = {name for name in names if name in self.answered and name in self.known}
+        rest = [name for name in names if name not in self.answered]
+        if rest:
+            found |= self.client.served_now(rest, self.version)
         self.served |= found
         return found
 
@@ -309,7 +327,7 @@ class Follower:
         finally:
             self._asking = None
         websites, domains = feedformat.websites(page["entries"], page["version"])
-        asking = _Asking(self.client)
+        asking = _Asking(self.client, page)
         done = self.index.apply(websites, domains, asking, version=page["version"])
         applied = done.websites
         if websites and not self.snapshot_needed:

@@ -193,8 +193,9 @@ def test_the_changes_after_a_version_in_pages_that_never_split_a_version(client,
         }
     ]
     assert page["more"] is False
+    assert page["served"] == []  # no other website serves site2.cn
     empty = client.get(CHANGES, {"after": page["version"]}, **auth(token)).json()
-    assert empty == {"version": page["version"], "entries": [], "more": False}
+    assert empty == {"version": page["version"], "entries": [], "more": False, "served": []}
 
 
 @pytest.mark.parametrize(
