@@ -34,6 +34,7 @@ import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import close_old_connections, connections
@@ -104,17 +105,28 @@ def gzipped(lines: Iterable[bytes], *, level: int = 6) -> Iterator[bytes]:
     yield packer.compress(b"".join(buffered)) + packer.flush()
 
 
+@dataclass(frozen=True)
+class Page:
+    """A page of changes as answered: its JSON (one line, no newline in it) and what a stream of
+    pages needs to know of it."""
+
+    body: bytes
+    version: int  # the version to ask after next
+    more: bool  # another page is ready at once
+    entries: int
+
+
 def changes(after: int, *, limit: int = PAGE, wait: float = 0.0) -> dict:
     """The entries of the websites changed after `after`, oldest change first, at most about
     `limit` of them (a page never ends inside one version), the version to ask after next, and
     which of the names of its refused websites are served now (by another website: `served`).
     With nothing newer, waits up to `wait` seconds for a change (then the page may be empty)."""
-    return json.loads(changes_json(after, limit=limit, wait=wait))
+    return json.loads(changes_page(after, limit=limit, wait=wait).body)
 
 
-def changes_json(after: int, *, limit: int = PAGE, wait: float = 0.0) -> bytes:
-    """`changes` as the bytes of its JSON, read and encoded once for every edge of this process that
-    asks for the same page at the same version of the mirror."""
+def changes_page(after: int, *, limit: int = PAGE, wait: float = 0.0) -> Page:
+    """`changes` as its Page, read and encoded once for every edge of this process that asks for
+    the same page at the same version of the mirror."""
     top = OrmMirror().max_version()
     if after > top:
         raise SnapshotRequired(
@@ -124,10 +136,45 @@ def changes_json(after: int, *, limit: int = PAGE, wait: float = 0.0) -> bytes:
         )
     if after == top and wait > 0:
         top = max(top, watcher().wait_above(after, min(wait, WAIT_MAX)))
+    return _shared_page(after, limit, top)
+
+
+def _shared_page(after: int, limit: int, top: int) -> Page:
     return pages.get(("changes", after, limit), top, lambda: _page(after, limit))
 
 
-def _page(after: int, limit: int) -> bytes:
+def stream(
+    first: Page, *, limit: int = PAGE, seconds: float = WAIT_MAX, allowed: Callable[[int], bool]
+) -> Iterator[bytes]:
+    """The pages of changes as they come, one a line, for up to `seconds`: `first` (the page after
+    the edge's version, read before the answer began, so that a 410 could still be answered), then
+    each page with something in it as soon as the mirror moves past the last. One request carries
+    every change of those seconds: an edge in step costs the platform no request a change, only
+    the page's bytes, read once for all (`Shared`). It ends early, with a whole line, when
+    `allowed(version)` says the edge may no longer follow (revoked), or when the edge would need a
+    snapshot; the edge's next request is then answered why."""
+    deadline = time.monotonic() + min(seconds, WAIT_MAX)
+    page = first
+    while True:
+        if not allowed(page.version):
+            return
+        if page.entries or page is first:
+            yield page.body + b"\n"
+        after, top = page.version, page.version
+        if not page.more:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            top = watcher().wait_above(after, left)
+            if top <= after:
+                return
+        try:
+            page = _shared_page(after, limit, top)
+        except SnapshotRequired:
+            return
+
+
+def _page(after: int, limit: int) -> Page:
     mirror = OrmMirror()
     websites, domains = mirror.changed(after, limit)
     # Counted only when the page is full, or longer than the limit itself: a page in step costs no count.
@@ -143,9 +190,10 @@ def _page(after: int, limit: int) -> bytes:
     # Read after the page, so at a version no older than it (an answer newer than the page is
     # right too: the changes after it settle what moved since).
     asked = {name for e in entries if e["verdict"] != feedformat.SERVE for name in feedformat.names_of(e)}
-    page = {"version": reached, "entries": entries, "more": len(websites) >= limit}
+    more = len(websites) >= limit
+    page = {"version": reached, "entries": entries, "more": more}
     page["served"] = sorted(mirror.served_now(asked)) if asked else []
-    return json.dumps(page, separators=(",", ":")).encode()
+    return Page(json.dumps(page, separators=(",", ":")).encode(), reached, more, len(entries))
 
 
 def _changed_count(after: int) -> int:
@@ -281,11 +329,12 @@ class _Listener:
     def __init__(self) -> None:
         self._listening: object | None = None  # the connection LISTENing (Django reconnects after a failure)
 
-    def wait(self, timeout: float) -> None:
+    def wait(self, timeout: float) -> bool:
+        """True if a notification came, False after `timeout` (or without one to listen for)."""
         db = connections["default"]
         if db.vendor != "postgresql":
             time.sleep(timeout)
-            return
+            return False
         try:
             db.ensure_connection()
             raw = db.connection
@@ -293,14 +342,17 @@ class _Listener:
                 with db.cursor() as cursor:
                     cursor.execute(f"LISTEN {CHANNEL}")
                 self._listening = raw
+            came = False
             for _ in raw.notifies(timeout=timeout, stop_after=1):
-                pass
+                came = True
             for _ in raw.notifies(timeout=0):  # those that came with it: one read of the version for all
                 pass
+            return came
         except Exception:  # the database is away: the next read of the version says so, and reconnects
             self._listening = None
             db.close()
             time.sleep(timeout)
+            return False
 
 
 _watcher: Watcher | None = None

@@ -3,6 +3,7 @@ served at /enforcement/feed/openapi.json).
 
     GET  /enforcement/feed/snapshot              NDJSON, gzip if accepted; ETag and 304
     GET  /enforcement/feed/changes?after=V&wait=S   JSON page of entries; 410 snapshot_required
+    GET  /enforcement/feed/changes?after=V&wait=S&stream=1   NDJSON, a page a line as they come, for S s
     POST /enforcement/feed/served                 {"names": [...]} → {"served": [...]}
 
 Every request carries its edge's own token (`Authorization: Bearer beian_edge_…`); without one, or
@@ -136,18 +137,43 @@ def changes(request: HttpRequest) -> HttpResponse:
     limit = _integer(request, "limit", feed.PAGE, 1, feed.PAGE)
     if isinstance(limit, HttpResponse):
         return limit
+    streamed = _integer(request, "stream", 0, 0, 1)
+    if isinstance(streamed, HttpResponse):
+        return streamed
     edges.touch(edge, version=after, address=_address(request))
     try:
-        page = feed.changes_json(after, limit=limit, wait=wait)
+        page = feed.changes_page(after, limit=limit, wait=0 if streamed else wait)
     except feed.SnapshotRequired as gone:
         return problem(410, gone.code, "请重新获取快照", "Take a fresh snapshot", gone.detail, gone.detail_en)
+    if streamed:
+
+        def still_following(version: int) -> bool:
+            edges.touch(edge, version=version, address=_address(request))
+            return edge.pk not in _revoked(version)
+
+        response = StreamingHttpResponse(
+            feed.stream(page, limit=limit, seconds=wait, allowed=still_following), content_type=NDJSON
+        )
+        response["Cache-Control"] = "no-store"
+        response["X-Accel-Buffering"] = "no"  # nginx in front: each page as it comes, not a buffer's worth
+        return response
     if wait and not Edge.objects.filter(pk=edge.pk, revoked_at__isnull=True).exists():
         # Revoked while this long poll waited: what came meanwhile is not for it.
         return problem(401, "token_revoked", "边缘节点令牌被拒绝", "Edge token refused", *edges.REVOKED)
     # The page's bytes as read once for every edge that asks the same (feed.Shared).
-    response = HttpResponse(page, content_type="application/json")
+    response = HttpResponse(page.body, content_type="application/json")
     response["Cache-Control"] = "no-store"
     return response
+
+
+def _revoked(version: int) -> frozenset[int]:
+    """The edges revoked, read once a version of the mirror for every stream of this process: a
+    stream ends before the first change made after its edge was revoked."""
+    return feed.pages.get(
+        ("revoked",),
+        version,
+        lambda: frozenset(Edge.objects.filter(revoked_at__isnull=False).values_list("pk", flat=True)),
+    )
 
 
 @csrf_exempt  # no browser sends an edge's token by itself; a session is never enough here

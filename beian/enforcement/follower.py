@@ -48,6 +48,7 @@ JOURNAL = "changes.ndjson"
 WAIT = 20  # seconds of a long poll
 JOURNAL_MAX = 50_000  # websites in the journal before a fresh snapshot replaces it
 RETRY_MIN, RETRY_MAX = 0.2, 5.0
+NDJSON = "application/x-ndjson"
 STALE_SECONDS = 60.0  # data older than this (since the platform last confirmed it) is flagged stale
 SERVED_BATCH = 500  # names a question to /served: 500 of the longest names fit the platform's body limit
 
@@ -93,14 +94,26 @@ class FeedClient:
                         out.write(chunk)
 
     def changes(self, after: int, wait: int) -> dict:
-        page = self._check(self.http.get("changes", params={"after": after, "wait": wait})).json()
-        if (
-            not isinstance(page, dict)
-            or type(page.get("version")) is not int
-            or not isinstance(page.get("entries"), list)
-        ):
-            raise FeedError("a page of changes without its version or entries")
-        return page
+        return _page(self._check(self.http.get("changes", params={"after": after, "wait": wait})).json())
+
+    def follow(self, after: int, wait: int) -> Iterator[dict]:
+        """The pages of changes after `after` as the platform sends them, for up to `wait` seconds,
+        over one request (`stream=1`): a page a line, the first at once, then each as the mirror
+        moves. A platform from before streams answers one page, which is all this yields then."""
+        params = {"after": after, "wait": wait, "stream": 1}
+        with self.http.stream("GET", "changes", params=params) as response:
+            self._check(response)
+            if not response.headers.get("content-type", "").startswith(NDJSON):
+                response.read()
+                yield _page(response.json())
+                return
+            for line in response.iter_lines():
+                if line.strip():
+                    try:
+                        document = json.loads(line)
+                    except ValueError as exc:  # cut off: the pages before it stand, the next request goes on
+                        raise FeedError("a line of the stream of changes is not JSON") from exc
+                    yield _page(document)
 
     def served_now(self, names: list[str], version: int | None = None) -> set[str]:
         """Which of `names` are served, read at `version` of the mirror or later (the edges in step
@@ -116,6 +129,12 @@ class FeedClient:
 
     def close(self) -> None:
         self.http.close()
+
+
+def _page(page: object) -> dict:
+    if not isinstance(page, dict) or type(page.get("version")) is not int or not isinstance(page.get("entries"), list):
+        raise FeedError("a page of changes without its version or entries")
+    return page
 
 
 def _problem(response: httpx.Response) -> str:
@@ -199,6 +218,7 @@ class Follower:
         journal_max: int = JOURNAL_MAX,
         stale_seconds: float = STALE_SECONDS,
         retry_max: float = RETRY_MAX,
+        streaming: bool = True,
     ) -> None:
         self.url = url
         self.client = FeedClient(url, token, transport=transport)
@@ -207,6 +227,7 @@ class Follower:
         self.on_change = on_change  # after each page that changed something, and each new index
         self.on_served = on_served  # after each page that changed the served set
         self.wait = wait
+        self.streaming = streaming  # the changes as one stream of pages a request, not a request a page
         self.journal_max = journal_max
         self.stale_seconds = stale_seconds
         self.retry_max = retry_max
@@ -308,9 +329,11 @@ class Follower:
     # ---------------------------------------------------------------- following
 
     def step(self) -> int:
-        """One exchange with the platform: a snapshot if one is needed, else one page of changes
-        (waiting for one if there is none). Returns how many websites were applied; raises what
-        went wrong (the caller keeps answering and tries again)."""
+        """One exchange with the platform: a snapshot if one is needed, else the changes after the
+        edge's version: the pages the platform streams for up to `wait` seconds (or, not
+        `streaming`, one page, waited for if there is none). Returns how many websites were applied;
+        raises what went wrong (the caller keeps answering and tries again), the pages applied
+        before it standing."""
         if self.snapshot_needed or not self.index.loaded:
             self.take_snapshot()
             self.confirmed_at = time.time()
@@ -318,14 +341,25 @@ class Follower:
             return 0
         wait = 0 if self._more else self.wait
         self._asking = (time.time(), wait)
+        applied = 0
         try:
-            page = self.client.changes(self.index.version, wait)
+            if self.streaming:
+                # One request for every page of the next `wait` seconds, each applied as it comes.
+                for page in self.client.follow(self.index.version, wait):
+                    applied += self._take(page)
+                    if self.snapshot_needed or self._stop.is_set():
+                        break
+            else:
+                applied = self._take(self.client.changes(self.index.version, wait))
         except SnapshotNeeded as exc:
             log.warning("edge: the platform asks for a fresh snapshot (%s)", exc)
             self.snapshot_needed = True
-            return 0
         finally:
             self._asking = None
+        return applied
+
+    def _take(self, page: dict) -> int:
+        """One page of changes: applied, journaled, told. Returns how many websites it applied."""
         websites, domains = feedformat.websites(page["entries"], page["version"])
         asking = _Asking(self.client, page)
         done = self.index.apply(websites, domains, asking, version=page["version"])
