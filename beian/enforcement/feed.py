@@ -47,6 +47,7 @@ TOO_FAR = 50_000  # websites changed since an edge's version beyond which it tak
 WAIT_MAX = 25.0  # seconds a long poll may wait (under gunicorn's timeout and common proxies' 60 s)
 _CHUNK = 64 * 1024
 CHANNEL = "beian_mirror"  # NOTIFY'd by the trigger of migration 0002 (PostgreSQL only)
+BATCH = 0.1  # seconds after a move of the version in which the watcher wakes no one again
 SHARE_SECONDS = 2.0  # how long an answer read once is kept for the edges that ask the same after it
 
 
@@ -310,14 +311,20 @@ class Watcher:
                 except Exception:  # the database is away: waiting requests time out and answer empty
                     close_old_connections()
                     top = None
+                moved = False
                 with self._changed:
                     if top is not None and top != self.version:
-                        self.version = top
+                        self.version, moved = top, True
                         self._changed.notify_all()
                     if not self._waiting:
                         self._thread = None  # the next request that waits starts another
                         return
-                listener.wait(self.interval)  # the watcher's own pace, in its own thread; no request sleeps
+                # The watcher's own pace, in its own thread; no request sleeps. After a move, the
+                # changes of the next BATCH seconds wake the edges once: a burst of changes is a
+                # page or a few to each edge, not one each.
+                if moved:
+                    time.sleep(BATCH)
+                listener.wait(self.interval)
         finally:
             connections["default"].close()
 

@@ -247,6 +247,7 @@ def test_served_answers_which_names_are_served_now(client, token, rows):
 
 def test_served_read_at_an_edges_version_is_the_same_answer_once_for_all(client, token, rows, monkeypatch):
     site = rows.website("served.cn")
+    monkeypatch.setattr(feed, "pages", feed.Shared(clock=lambda: 0.0))  # however long the steps take here
     reads = []
     real = feed.served_now
     monkeypatch.setattr(feed, "served_now", lambda names: reads.append(names) or real(names))
@@ -288,6 +289,7 @@ def test_edges_asking_the_same_page_share_one_read_and_never_an_older_one(client
     sites = [rows.website(f"site{n}.cn") for n in range(3)]
     after = sites[-1].version
     rows.change(sites[0], access="ended", ended=AccessEnded.CANCELLED)
+    monkeypatch.setattr(feed, "pages", feed.Shared(clock=lambda: 0.0))  # however long the steps take here
     reads = []
     real = feed._page
     monkeypatch.setattr(feed, "_page", lambda *args: reads.append(args) or real(*args))

@@ -171,6 +171,7 @@ def test_edges_in_step_share_each_page_and_every_one_follows_every_change(rows, 
     fleet = [follower_for(token, tmp_path / f"edge-{n}") for n, token in enumerate(tokens)]
     for edge in fleet:
         edge.begin()
+    monkeypatch.setattr(feed, "pages", feed.Shared(clock=lambda: 0.0))  # however long the steps take here
     reads = []
     real = feed._page
     monkeypatch.setattr(feed, "_page", lambda *args: reads.append(args) or real(*args))
