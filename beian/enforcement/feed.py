@@ -48,7 +48,10 @@ WAIT_MAX = 25.0  # seconds a long poll may wait (under gunicorn's timeout and co
 _CHUNK = 64 * 1024
 CHANNEL = "beian_mirror"  # NOTIFY'd by the trigger of migration 0002 (PostgreSQL only)
 BATCH = 0.1  # seconds after a move of the version in which the watcher wakes no one again
-SHARE_SECONDS = 2.0  # how long an answer read once is kept for the edges that ask the same after it
+SHARE_SECONDS = 2.0
+# Seconds the watcher goes on after the last request stopped waiting: a stream stops waiting while
+# it sends each page, and a watcher started afresh each time would open a connection each time.
+LINGER = 30.0  # how long an answer read once is kept for the edges that ask the same after it
 
 
 class SnapshotRequired(Exception):
@@ -276,7 +279,7 @@ pages = Shared()
 
 class Watcher:
     """The newest version of the mirror, read by one thread of this process while requests wait
-    for it to move."""
+    for it to move (and LINGER seconds after the last)."""
 
     def __init__(self, interval: float) -> None:
         self.interval = interval
@@ -304,6 +307,7 @@ class Watcher:
 
     def _run(self) -> None:
         listener = _Listener()
+        idle_since: float | None = None
         try:
             while True:
                 try:
@@ -314,9 +318,15 @@ class Watcher:
                 moved = False
                 with self._changed:
                     if top is not None and top != self.version:
+                        if top < self.version:  # the database restored from a backup: not the same mirror
+                            pages.clear()
                         self.version, moved = top, True
                         self._changed.notify_all()
-                    if not self._waiting:
+                    if self._waiting:
+                        idle_since = None
+                    elif idle_since is None:
+                        idle_since = time.monotonic()
+                    elif time.monotonic() - idle_since > LINGER:
                         self._thread = None  # the next request that waits starts another
                         return
                 # The watcher's own pace, in its own thread; no request sleeps. After a move, the
