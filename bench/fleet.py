@@ -1,6 +1,7 @@
 """`python -m bench fleet [--edges N] [--domains S | --full] [--rate R] [--seconds T] [--database-url URL]
-[--database NAME] [--keep]`: enforcement across a fleet of edges (issue 11), measured by hand; `make
-bench` runs it last (`make bench SCALE=--full` for 5 million served domains).
+[--database NAME] [--keep] [--fleet-only]`: enforcement across a fleet of edges (issue 11), measured by
+hand; `make bench` runs it last (`make bench SCALE=--full` for 5 million served domains). `--fleet-only`
+runs the edges and the platform alone (no database-mode server, agents, HAProxy, nginx or wrk).
 
 A provider's mirror of S served domains (default 200,000; `--full`: 5 million if the machine has more
 than 16 GB available, else 1 million, and it says so) is written through COPY into a PostgreSQL
@@ -16,9 +17,10 @@ three, the kinds not served beside them), dropped afterwards. Then, all on loopb
   with answers in place of the backends), one writing nginx's map and reloading nginx;
 - the snapshot once more, as an edge takes it (gzip): its size and time; baseline: the same
   rows read from PostgreSQL alone;
-- the platform's CPU (gunicorn's processes) per edge: while the followers only wait in their long
-  polls (the baseline), and while R changes a second (default 100) flow for T seconds (default 30),
-  written as bench/edge_scale.py's writer writes them (one transaction each, as sync does);
+- the platform's CPU (gunicorn's processes) per edge: while the followers only wait in their streams
+  (the baseline), and while R changes a second (default 100) flow for T seconds (default 30),
+  written as bench/edge_scale.py's writer writes them (one transaction each, as sync does); and the
+  CPU a change and edge of the platform and of the edges' processes, with the load average;
 - meanwhile: each change's propagation, from its commit to the moment the last of the N edges
   reports its version on /enforcement/status (asked in turn, over keep-alive connections), p50 and
   p99 (baseline: the first edge to report it); HAProxy's change → decision, its answer for the

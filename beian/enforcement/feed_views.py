@@ -293,11 +293,21 @@ OPENAPI = {
                     {"name": "after", "in": "query", "required": True, "schema": {"type": "integer", "minimum": 0}},
                     {"name": "wait", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 25}},
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+                    {
+                        "name": "stream",
+                        "in": "query",
+                        "description": (
+                            "1: the pages as NDJSON, one a line, for `wait` seconds over this one response: the first "
+                            "at once (even empty), then each as soon as the mirror moves"
+                        ),
+                        "schema": {"type": "integer", "enum": [0, 1]},
+                    },
                 ],
                 "responses": {
                     "200": {
-                        "description": "A page of changes",
+                        "description": "A page of changes (with stream=1, a page a line, as NDJSON)",
                         "content": {
+                            NDJSON: {"schema": {"type": "string"}},
                             "application/json": {
                                 "schema": {
                                     "type": "object",
@@ -316,7 +326,7 @@ OPENAPI = {
                                         },
                                     },
                                 }
-                            }
+                            },
                         },
                     },
                     "400": {"description": "A parameter out of range", "content": _PROBLEM},

@@ -421,6 +421,7 @@ def test_a_version_too_far_behind_needs_a_fresh_snapshot(client, token, rows, mo
 def test_the_feed_is_documented_in_openapi(client):
     document = client.get("/enforcement/feed/openapi.json").json()
     assert set(document["paths"]) == {SNAPSHOT, CHANGES, SERVED}
+    assert "stream" in [parameter["name"] for parameter in document["paths"][CHANGES]["get"]["parameters"]]
     assert document["components"]["securitySchemes"]["edgeToken"]["scheme"] == "bearer"
     assert set(document["components"]["schemas"]["Entry"]["properties"]["reason"]["enum"]) == set(REASONS) - {
         "invalid_host"
