@@ -45,7 +45,7 @@ log = logging.getLogger("beian.enforcement")
 
 SNAPSHOT = "snapshot.ndjson.gz"
 JOURNAL = "changes.ndjson"
-WAIT = 20  # seconds of a long poll
+WAIT = 20  # seconds of a stream of changes (of a long poll, not streaming)
 JOURNAL_MAX = 50_000  # websites in the journal before a fresh snapshot replaces it
 RETRY_MIN, RETRY_MAX = 0.2, 5.0
 NDJSON = "application/x-ndjson"
@@ -336,8 +336,7 @@ class Follower:
         before it standing."""
         if self.snapshot_needed or not self.index.loaded:
             self.take_snapshot()
-            self.confirmed_at = time.time()
-            self.contacted = True
+            self._answered()
             return 0
         wait = 0 if self._more else self.wait
         self._asking = (time.time(), wait)
@@ -374,8 +373,7 @@ class Follower:
                 log.exception("edge: the journal cannot be written; taking a fresh snapshot")
                 self.snapshot_needed = True
         self._more = bool(page.get("more"))
-        self.confirmed_at = time.time()
-        self.contacted = True
+        self._answered()
         if (done.began or done.ended) and self.on_served is not None:
             self.on_served(done)
         if applied and self.on_change is not None:
@@ -394,10 +392,16 @@ class Follower:
                 pause = min(pause * 2, self.retry_max)
                 continue
             pause = RETRY_MIN
-            if self.failing_since is not None:
-                log.warning("edge: the platform answers again after %.1f s", time.time() - self.failing_since)
-                self.failing_since = None
-                self.last_error = ""
+
+    def _answered(self) -> None:
+        """The platform answered: its data is confirmed, and it is reachable again if it was not
+        (said at the page that shows it, not at the end of the stream that carried it)."""
+        self.confirmed_at = time.time()
+        self.contacted = True
+        if self.failing_since is not None:
+            log.warning("edge: the platform answers again after %.1f s", time.time() - self.failing_since)
+            self.failing_since = None
+            self.last_error = ""
 
     def _failed(self, exc: Exception) -> None:
         first = self.failing_since is None
