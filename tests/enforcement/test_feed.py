@@ -21,7 +21,6 @@ from beian.enforcement.follower import Follower
 from beian.enforcement.index import REASONS, classify
 from beian.enforcement.models import Edge
 from beian.provider.models import FiledWebsite
-from tests.enforcement.conftest import MirrorRows
 
 pytestmark = pytest.mark.django_db(databases=["default", "bureau"])
 
@@ -388,18 +387,36 @@ def test_requests_at_the_same_moment_share_the_one_read():
     assert len(reads) == 1
 
 
-@pytest.mark.django_db(databases=["default", "bureau"], transaction=True)
 def test_a_change_of_the_mirror_wakes_the_feeds_watcher_at_its_commit():
-    """PostgreSQL: the trigger of migration 0002 NOTIFYs at the commit, and the watcher, LISTENing,
-    reads the new version then rather than at its next poll. SQLite has nothing to listen to."""
-    listener = feed._Listener()
-    assert listener.wait(0) is False  # listening from now on; nothing has come
+    """PostgreSQL: the trigger of migration 0002 NOTIFYs at each commit that writes the mirror's
+    versions, and the watcher, LISTENing, reads the new version then rather than at its next poll.
+    Both on connections of their own (threads), outside this test's transaction, which never
+    commits. SQLite has nothing to listen to."""
     if connections["default"].vendor != "postgresql":
-        return  # the watcher reads the version at its interval
-    MirrorRows().website("site.cn")  # committed at once (no test transaction around it here)
-    came = listener.wait(30)
-    connections["default"].close()
-    assert came is True
+        assert feed._Listener().wait(0) is False  # the watcher reads the version at its interval
+        return
+    listening, came = threading.Event(), []
+
+    def watch() -> None:
+        listener = feed._Listener()
+        listener.wait(0)  # LISTENing from now on
+        listening.set()
+        came.append(listener.wait(30))
+        connections["default"].close()
+
+    def commit() -> None:
+        with connections["default"].cursor() as cursor:  # a statement's trigger fires for no row too
+            cursor.execute("UPDATE provider_filedwebsite SET version = version WHERE false")
+        connections["default"].close()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    assert listening.wait(30)
+    writer = threading.Thread(target=commit)
+    writer.start()
+    writer.join()
+    watcher.join()
+    assert came == [True]
 
 
 def test_a_version_the_platform_never_reached_needs_a_fresh_snapshot(client, token, rows):
