@@ -10,10 +10,10 @@ What it keeps in its state directory, so that it answers at once after a restart
   before the next request, with the platform's answers to the questions the page raised (which
   names another website still serves), so that replaying it gives the very index it gave.
 
-It starts from those, then follows: a long poll for the changes after its version, applied as they
-come. When the journal grows past JOURNAL_MAX websites, or the platform answers 410 (the edge is
-too far behind, or ahead of it), it takes a fresh snapshot and starts a new journal, answering from
-its current index meanwhile.
+It starts from those, then follows: a stream of the changes after its version (one request for
+20 s of pages), each page applied as it comes. When the journal grows past JOURNAL_MAX websites,
+or the platform answers 410 (the edge is too far behind, or ahead of it), it takes a fresh
+snapshot and starts a new journal, answering from its current index meanwhile.
 
 Fail-static: while the platform cannot be reached (or refuses its token) it keeps answering from its
 last index, retries with a growing pause (up to RETRY_MAX seconds), and says so on
@@ -239,7 +239,7 @@ class Follower:
         self.last_error = ""
         self.snapshot_needed = False
         self._more = False
-        self._asking: tuple[float, int] | None = None  # (since, wait) of the long poll under way
+        self._asking: tuple[float, int] | None = None  # (since, wait) of the stream or long poll under way
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -446,8 +446,8 @@ class Follower:
         age = round(now - self.confirmed_at, 3) if self.confirmed_at is not None else None
         asking = self._asking
         if age is not None and asking is not None and self.failing_since is None:
-            # In a long poll the platform pushes any change at once: the data is current as long as
-            # the poll is within its time (after that, a platform that went silent is ageing it).
+            # In a stream or long poll the platform pushes any change at once: the data is current as
+            # long as it is within its time (after that, a platform that went silent is ageing it).
             since, wait = asking
             age = round(max(0.0, min(age, now - since - wait - 5.0)), 3)
         return {
