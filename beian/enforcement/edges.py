@@ -115,3 +115,4 @@ def touch(edge: Edge, *, version: int, address: str, now: datetime | None = None
     # Conditional, so that of an edge's requests on several web processes at once only one writes.
     stale = Q(last_seen_at__isnull=True) | Q(last_seen_at__lte=now - TOUCH_EVERY)
     Edge.objects.filter(stale, pk=edge.pk).update(last_seen_at=now, last_version=version, last_address=address[:45])
+    edge.last_seen_at = now  # a stream of changes touches the same object again (feed_views.changes)

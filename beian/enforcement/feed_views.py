@@ -3,6 +3,7 @@ served at /enforcement/feed/openapi.json).
 
     GET  /enforcement/feed/snapshot              NDJSON, gzip if accepted; ETag and 304
     GET  /enforcement/feed/changes?after=V&wait=S   JSON page of entries; 410 snapshot_required
+    GET  /enforcement/feed/changes?after=V&wait=S&stream=1   NDJSON, a page a line as they come, for S s
     POST /enforcement/feed/served                 {"names": [...]} → {"served": [...]}
 
 Every request carries its edge's own token (`Authorization: Bearer beian_edge_…`); without one, or
@@ -136,17 +137,43 @@ def changes(request: HttpRequest) -> HttpResponse:
     limit = _integer(request, "limit", feed.PAGE, 1, feed.PAGE)
     if isinstance(limit, HttpResponse):
         return limit
+    streamed = _integer(request, "stream", 0, 0, 1)
+    if isinstance(streamed, HttpResponse):
+        return streamed
     edges.touch(edge, version=after, address=_address(request))
     try:
-        page = feed.changes(after, limit=limit, wait=wait)
+        page = feed.changes_page(after, limit=limit, wait=0 if streamed else wait)
     except feed.SnapshotRequired as gone:
         return problem(410, gone.code, "请重新获取快照", "Take a fresh snapshot", gone.detail, gone.detail_en)
+    if streamed:
+
+        def still_following(version: int) -> bool:
+            edges.touch(edge, version=version, address=_address(request))
+            return edge.pk not in _revoked(version)
+
+        response = StreamingHttpResponse(
+            feed.stream(page, limit=limit, seconds=wait, allowed=still_following), content_type=NDJSON
+        )
+        response["Cache-Control"] = "no-store"
+        response["X-Accel-Buffering"] = "no"  # nginx in front: each page as it comes, not a buffer's worth
+        return response
     if wait and not Edge.objects.filter(pk=edge.pk, revoked_at__isnull=True).exists():
         # Revoked while this long poll waited: what came meanwhile is not for it.
         return problem(401, "token_revoked", "边缘节点令牌被拒绝", "Edge token refused", *edges.REVOKED)
-    response = JsonResponse(page)
+    # The page's bytes as read once for every edge that asks the same (feed.Shared).
+    response = HttpResponse(page.body, content_type="application/json")
     response["Cache-Control"] = "no-store"
     return response
+
+
+def _revoked(version: int) -> frozenset[int]:
+    """The edges revoked, read once a version of the mirror for every stream of this process: a
+    stream ends before the first change made after its edge was revoked."""
+    return feed.pages.get(
+        ("revoked",),
+        version,
+        lambda: frozenset(Edge.objects.filter(revoked_at__isnull=False).values_list("pk", flat=True)),
+    )
 
 
 @csrf_exempt  # no browser sends an edge's token by itself; a session is never enough here
@@ -164,7 +191,12 @@ def served(request: HttpRequest) -> HttpResponse:
         return _bad("names", "names 应为域名的列表", "names must be a list of domain names")
     if len(names) > MAX_NAMES:
         return _bad("names", f"一次最多 {MAX_NAMES} 个域名", f"At most {MAX_NAMES} names at a time")
-    response = JsonResponse({"served": feed.served_now(names)})
+    version = body.get("version")
+    if version is not None and (type(version) is not int or version < 0):
+        return _bad("version", "version 应为非负整数（边缘节点的版本）", "version must be a whole number: the edge's")
+    # The edges in step ask the same names at the same version: read once for them all.
+    served = feed.served_now(names) if version is None else feed.served_shared(names, version)
+    response = JsonResponse({"served": served})
     response["Cache-Control"] = "no-store"
     return response
 
@@ -261,11 +293,21 @@ OPENAPI = {
                     {"name": "after", "in": "query", "required": True, "schema": {"type": "integer", "minimum": 0}},
                     {"name": "wait", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 25}},
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+                    {
+                        "name": "stream",
+                        "in": "query",
+                        "description": (
+                            "1: the pages as NDJSON, one a line, for `wait` seconds over this one response: the first "
+                            "at once (even empty), then each as soon as the mirror moves"
+                        ),
+                        "schema": {"type": "integer", "enum": [0, 1]},
+                    },
                 ],
                 "responses": {
                     "200": {
-                        "description": "A page of changes",
+                        "description": "A page of changes (with stream=1, a page a line, as NDJSON)",
                         "content": {
+                            NDJSON: {"schema": {"type": "string"}},
                             "application/json": {
                                 "schema": {
                                     "type": "object",
@@ -274,9 +316,17 @@ OPENAPI = {
                                         "version": {"type": "integer"},
                                         "entries": {"type": "array", "items": {"$ref": "#/components/schemas/Entry"}},
                                         "more": {"type": "boolean"},
+                                        "served": {
+                                            "type": "array",
+                                            "items": {"type": "string"},
+                                            "description": (
+                                                "Which names of the page's refused websites (domains, home) a website"
+                                                " serves now: what the edge would otherwise ask /served"
+                                            ),
+                                        },
                                     },
                                 }
-                            }
+                            },
                         },
                     },
                     "400": {"description": "A parameter out of range", "content": _PROBLEM},
@@ -297,7 +347,15 @@ OPENAPI = {
                                 "type": "object",
                                 "required": ["names"],
                                 "properties": {
-                                    "names": {"type": "array", "maxItems": MAX_NAMES, "items": {"type": "string"}}
+                                    "names": {"type": "array", "maxItems": MAX_NAMES, "items": {"type": "string"}},
+                                    "version": {
+                                        "type": "integer",
+                                        "minimum": 0,
+                                        "description": (
+                                            "The edge's version: the answer is read at that version or later, and"
+                                            " the same answer handed to the edges that ask the same"
+                                        ),
+                                    },
                                 },
                             }
                         }

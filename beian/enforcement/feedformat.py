@@ -72,6 +72,12 @@ def entry(site: Website, domains: Sequence[str], *, with_version: bool = True) -
     return out
 
 
+def names_of(document: dict) -> list[str]:
+    """The names an entry speaks for: its domains, and a deregistered website's home."""
+    home = document.get("home")
+    return [*document["domains"], *((home,) if isinstance(home, str) and home else ())]
+
+
 def served_entry(site_id: int, domains: Sequence[str]) -> dict:
     return {"site": site_id, "verdict": SERVE, "reason": FILED, "domains": list(domains)}
 

@@ -10,10 +10,10 @@ What it keeps in its state directory, so that it answers at once after a restart
   before the next request, with the platform's answers to the questions the page raised (which
   names another website still serves), so that replaying it gives the very index it gave.
 
-It starts from those, then follows: a long poll for the changes after its version, applied as they
-come. When the journal grows past JOURNAL_MAX websites, or the platform answers 410 (the edge is
-too far behind, or ahead of it), it takes a fresh snapshot and starts a new journal, answering from
-its current index meanwhile.
+It starts from those, then follows: a stream of the changes after its version (one request for
+20 s of pages), each page applied as it comes. When the journal grows past JOURNAL_MAX websites,
+or the platform answers 410 (the edge is too far behind, or ahead of it), it takes a fresh
+snapshot and starts a new journal, answering from its current index meanwhile.
 
 Fail-static: while the platform cannot be reached (or refuses its token) it keeps answering from its
 last index, retries with a growing pause (up to RETRY_MAX seconds), and says so on
@@ -45,9 +45,10 @@ log = logging.getLogger("beian.enforcement")
 
 SNAPSHOT = "snapshot.ndjson.gz"
 JOURNAL = "changes.ndjson"
-WAIT = 20  # seconds of a long poll
+WAIT = 20  # seconds of a stream of changes (of a long poll, not streaming)
 JOURNAL_MAX = 50_000  # websites in the journal before a fresh snapshot replaces it
 RETRY_MIN, RETRY_MAX = 0.2, 5.0
+NDJSON = "application/x-ndjson"
 STALE_SECONDS = 60.0  # data older than this (since the platform last confirmed it) is flagged stale
 SERVED_BATCH = 500  # names a question to /served: 500 of the longest names fit the platform's body limit
 
@@ -93,25 +94,47 @@ class FeedClient:
                         out.write(chunk)
 
     def changes(self, after: int, wait: int) -> dict:
-        page = self._check(self.http.get("changes", params={"after": after, "wait": wait})).json()
-        if (
-            not isinstance(page, dict)
-            or type(page.get("version")) is not int
-            or not isinstance(page.get("entries"), list)
-        ):
-            raise FeedError("a page of changes without its version or entries")
-        return page
+        return _page(self._check(self.http.get("changes", params={"after": after, "wait": wait})).json())
 
-    def served_now(self, names: list[str]) -> set[str]:
+    def follow(self, after: int, wait: int) -> Iterator[dict]:
+        """The pages of changes after `after` as the platform sends them, for up to `wait` seconds,
+        over one request (`stream=1`): a page a line, the first at once, then each as the mirror
+        moves. A platform from before streams answers one page, which is all this yields then."""
+        params = {"after": after, "wait": wait, "stream": 1}
+        with self.http.stream("GET", "changes", params=params) as response:
+            self._check(response)
+            if not response.headers.get("content-type", "").startswith(NDJSON):
+                response.read()
+                yield _page(response.json())
+                return
+            for line in response.iter_lines():
+                if line.strip():
+                    try:
+                        document = json.loads(line)
+                    except ValueError as exc:  # cut off: the pages before it stand, the next request goes on
+                        raise FeedError("a line of the stream of changes is not JSON") from exc
+                    yield _page(document)
+
+    def served_now(self, names: list[str], version: int | None = None) -> set[str]:
+        """Which of `names` are served, read at `version` of the mirror or later (the edges in step
+        ask the same at the same version, and the platform reads it once for them all)."""
         served: set[str] = set()
         for start in range(0, len(names), SERVED_BATCH):
-            batch = names[start : start + SERVED_BATCH]
-            answer = self._check(self.http.post("served", json={"names": batch})).json()
+            body: dict = {"names": names[start : start + SERVED_BATCH]}
+            if version is not None:
+                body["version"] = version
+            answer = self._check(self.http.post("served", json=body)).json()
             served.update(answer["served"])
         return served
 
     def close(self) -> None:
         self.http.close()
+
+
+def _page(page: object) -> dict:
+    if not isinstance(page, dict) or type(page.get("version")) is not int or not isinstance(page.get("entries"), list):
+        raise FeedError("a page of changes without its version or entries")
+    return page
 
 
 def _problem(response: httpx.Response) -> str:
@@ -123,15 +146,29 @@ def _problem(response: httpx.Response) -> str:
 
 
 class _Asking:
-    """The index's question "which of these names is served now", put to the platform, with every
-    answer kept for the journal."""
+    """The index's question "which of these names is served now", answered from the page where it
+    answers it (`served`: the names of its refused websites that a website serves), else put to the
+    platform; every answer kept for the journal."""
 
-    def __init__(self, client: FeedClient) -> None:
+    def __init__(self, client: FeedClient, page: dict) -> None:
         self.client = client
+        self.version: int = page["version"]
+        self.answered: set[str] = set()  # the names the page answers for
+        self.known: set[str] = set()  # of those, the served
+        served = page.get("served")
+        if isinstance(served, list):  # a platform from before `served` asks for every name
+            for document in page["entries"]:
+                if document.get("verdict") != feedformat.SERVE:
+                    self.answered.update(feedformat.names_of(document))
+            self.known = {name for name in served if isinstance(name, str)}
         self.served: set[str] = set()
 
     def served_now(self, names: Iterable[str]) -> set[str]:
-        found = self.client.served_now(list(names))
+        names = list(names)
+        found = {name for name in names if name in self.answered and name in self.known}
+        rest = [name for name in names if name not in self.answered]
+        if rest:
+            found |= self.client.served_now(rest, self.version)
         self.served |= found
         return found
 
@@ -181,6 +218,7 @@ class Follower:
         journal_max: int = JOURNAL_MAX,
         stale_seconds: float = STALE_SECONDS,
         retry_max: float = RETRY_MAX,
+        streaming: bool = True,
     ) -> None:
         self.url = url
         self.client = FeedClient(url, token, transport=transport)
@@ -189,6 +227,7 @@ class Follower:
         self.on_change = on_change  # after each page that changed something, and each new index
         self.on_served = on_served  # after each page that changed the served set
         self.wait = wait
+        self.streaming = streaming  # the changes as one stream of pages a request, not a request a page
         self.journal_max = journal_max
         self.stale_seconds = stale_seconds
         self.retry_max = retry_max
@@ -200,7 +239,7 @@ class Follower:
         self.last_error = ""
         self.snapshot_needed = False
         self._more = False
-        self._asking: tuple[float, int] | None = None  # (since, wait) of the long poll under way
+        self._asking: tuple[float, int] | None = None  # (since, wait) of the stream or long poll under way
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -290,26 +329,38 @@ class Follower:
     # ---------------------------------------------------------------- following
 
     def step(self) -> int:
-        """One exchange with the platform: a snapshot if one is needed, else one page of changes
-        (waiting for one if there is none). Returns how many websites were applied; raises what
-        went wrong (the caller keeps answering and tries again)."""
+        """One exchange with the platform: a snapshot if one is needed, else the changes after the
+        edge's version: the pages the platform streams for up to `wait` seconds (or, not
+        `streaming`, one page, waited for if there is none). Returns how many websites were applied;
+        raises what went wrong (the caller keeps answering and tries again), the pages applied
+        before it standing."""
         if self.snapshot_needed or not self.index.loaded:
             self.take_snapshot()
-            self.confirmed_at = time.time()
-            self.contacted = True
+            self._answered()
             return 0
         wait = 0 if self._more else self.wait
         self._asking = (time.time(), wait)
+        applied = 0
         try:
-            page = self.client.changes(self.index.version, wait)
+            if self.streaming:
+                # One request for every page of the next `wait` seconds, each applied as it comes.
+                for page in self.client.follow(self.index.version, wait):
+                    applied += self._take(page)
+                    if self.snapshot_needed or self._stop.is_set():
+                        break
+            else:
+                applied = self._take(self.client.changes(self.index.version, wait))
         except SnapshotNeeded as exc:
             log.warning("edge: the platform asks for a fresh snapshot (%s)", exc)
             self.snapshot_needed = True
-            return 0
         finally:
             self._asking = None
+        return applied
+
+    def _take(self, page: dict) -> int:
+        """One page of changes: applied, journaled, told. Returns how many websites it applied."""
         websites, domains = feedformat.websites(page["entries"], page["version"])
-        asking = _Asking(self.client)
+        asking = _Asking(self.client, page)
         done = self.index.apply(websites, domains, asking, version=page["version"])
         applied = done.websites
         if websites and not self.snapshot_needed:
@@ -322,8 +373,7 @@ class Follower:
                 log.exception("edge: the journal cannot be written; taking a fresh snapshot")
                 self.snapshot_needed = True
         self._more = bool(page.get("more"))
-        self.confirmed_at = time.time()
-        self.contacted = True
+        self._answered()
         if (done.began or done.ended) and self.on_served is not None:
             self.on_served(done)
         if applied and self.on_change is not None:
@@ -342,10 +392,16 @@ class Follower:
                 pause = min(pause * 2, self.retry_max)
                 continue
             pause = RETRY_MIN
-            if self.failing_since is not None:
-                log.warning("edge: the platform answers again after %.1f s", time.time() - self.failing_since)
-                self.failing_since = None
-                self.last_error = ""
+
+    def _answered(self) -> None:
+        """The platform answered: its data is confirmed, and it is reachable again if it was not
+        (said at the page that shows it, not at the end of the stream that carried it)."""
+        self.confirmed_at = time.time()
+        self.contacted = True
+        if self.failing_since is not None:
+            log.warning("edge: the platform answers again after %.1f s", time.time() - self.failing_since)
+            self.failing_since = None
+            self.last_error = ""
 
     def _failed(self, exc: Exception) -> None:
         first = self.failing_since is None
@@ -390,8 +446,8 @@ class Follower:
         age = round(now - self.confirmed_at, 3) if self.confirmed_at is not None else None
         asking = self._asking
         if age is not None and asking is not None and self.failing_since is None:
-            # In a long poll the platform pushes any change at once: the data is current as long as
-            # the poll is within its time (after that, a platform that went silent is ageing it).
+            # In a stream or long poll the platform pushes any change at once: the data is current as
+            # long as it is within its time (after that, a platform that went silent is ageing it).
             since, wait = asking
             age = round(max(0.0, min(age, now - since - wait - 5.0)), 3)
         return {

@@ -13,6 +13,7 @@ from django.db import close_old_connections
 
 from beian.bureau import outbox
 from beian.bureau.models import Operation
+from beian.enforcement import feed
 from beian.enforcement.index import Index
 from beian.enforcement.mirror import OrmMirror
 from beian.messaging import send
@@ -43,6 +44,15 @@ def _sandbox(settings):
     settings.EMAIL_BACKEND = "beian.messaging.backends.SandboxEmailBackend"
     settings.BEIAN_SIMULATION = True
     settings.BEIAN_ENFORCEMENT_CACHE_SECONDS = 1
+
+
+@pytest.fixture(autouse=True)
+def _feed_answers_forgotten():
+    """The feed keeps each answer it read for a moment per process (feed.Shared), by the mirror's
+    version: the next test's database may reach the same version with other rows."""
+    feed.pages.clear()
+    yield
+    feed.pages.clear()
 
 
 # ---------------------------------------------------------------- mirror rows, written directly

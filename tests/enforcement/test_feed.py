@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import gzip
 import json
+import threading
 from pathlib import Path
 
 import httpx
 import pytest
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.management import CommandError, call_command
+from django.db import connections
 
 from beian.core.catalogue import AccessEnded
 from beian.enforcement import edges, feed, feed_views, feedformat
@@ -193,8 +195,9 @@ def test_the_changes_after_a_version_in_pages_that_never_split_a_version(client,
         }
     ]
     assert page["more"] is False
+    assert page["served"] == []  # no other website serves site2.cn
     empty = client.get(CHANGES, {"after": page["version"]}, **auth(token)).json()
-    assert empty == {"version": page["version"], "entries": [], "more": False}
+    assert empty == {"version": page["version"], "entries": [], "more": False, "served": []}
 
 
 @pytest.mark.parametrize(
@@ -241,6 +244,181 @@ def test_served_answers_which_names_are_served_now(client, token, rows):
     assert response.json() == {"served": ["served.cn"]}
 
 
+def test_served_read_at_an_edges_version_is_the_same_answer_once_for_all(client, token, rows, monkeypatch):
+    site = rows.website("served.cn")
+    monkeypatch.setattr(feed, "pages", feed.Shared(clock=lambda: 0.0))  # however long the steps take here
+    reads = []
+    real = feed.served_now
+    monkeypatch.setattr(feed, "served_now", lambda names: reads.append(names) or real(names))
+    body = {"names": ["served.cn", "never.cn"], "version": site.version}
+    for _edge in range(3):
+        response = client.post(SERVED, body, content_type="application/json", **auth(token))
+        assert response.json() == {"served": ["served.cn"]}
+    assert len(reads) == 1  # read once; the same names at the same version are the kept answer
+    rows.change(site, access="ended", ended=AccessEnded.CANCELLED)
+    body = {"names": ["never.cn", "served.cn"], "version": site.version}  # an edge that has the change
+    response = client.post(SERVED, body, content_type="application/json", **auth(token))
+    assert response.json() == {"served": []}  # never the answer kept for an older version
+    assert len(reads) == 2
+
+
+@pytest.mark.parametrize("version", [-1, "3", 1.5, True])
+def test_a_bad_version_in_a_question_to_served_is_named(client, token, version):
+    body = {"names": ["a.cn"], "version": version}
+    response = client.post(SERVED, body, content_type="application/json", **auth(token))
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "version"
+
+
+def test_a_page_answers_which_names_of_its_refused_websites_another_website_serves(client, token, rows):
+    """The same domain filed by two websites: when one ends, the page says the name is served still
+    (by the other), and an edge need not ask /served about it."""
+    first = rows.website("shared.cn", "own.cn")
+    rows.website("shared.cn")
+    after = FiledWebsite.objects.order_by("-version").values_list("version", flat=True)[0]
+    rows.change(first, access="ended", ended=AccessEnded.CANCELLED)
+    page = client.get(CHANGES, {"after": after}, **auth(token)).json()
+    assert [e["site"] for e in page["entries"]] == [first.pk]
+    assert page["served"] == ["shared.cn"]
+
+
+def test_edges_asking_the_same_page_share_one_read_and_never_an_older_one(client, token, rows, monkeypatch):
+    """The first edge's request reads the page; the others' at the same version of the mirror are
+    handed the same bytes. A change made since is never missed by the edge that asks after it."""
+    sites = [rows.website(f"site{n}.cn") for n in range(3)]
+    after = sites[-1].version
+    rows.change(sites[0], access="ended", ended=AccessEnded.CANCELLED)
+    monkeypatch.setattr(feed, "pages", feed.Shared(clock=lambda: 0.0))  # however long the steps take here
+    reads = []
+    real = feed._page
+    monkeypatch.setattr(feed, "_page", lambda *args: reads.append(args) or real(*args))
+    answers = [client.get(CHANGES, {"after": after}, **auth(token)).content for _edge in range(5)]
+    assert len(reads) == 1
+    assert len(set(answers)) == 1
+    rows.change(sites[1], access="ended", ended=AccessEnded.CANCELLED)
+    page = client.get(CHANGES, {"after": after}, **auth(token)).json()
+    assert [e["site"] for e in page["entries"]] == [sites[0].pk, sites[1].pk]
+    assert len(reads) == 2
+
+
+def test_a_stream_of_changes_sends_each_page_as_a_line(client, token, rows):
+    """stream=1: the pages after the edge's version one a line, the next as soon as the last is out
+    (here they are all ready: wait=0 ends the stream when none is left)."""
+    sites = [rows.website(f"site{n}.cn") for n in range(6)]
+    response = client.get(CHANGES, {"after": sites[0].version, "limit": 2, "wait": 0, "stream": 1}, **auth(token))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/x-ndjson"
+    pages = [json.loads(line) for line in b"".join(response.streaming_content).splitlines()]
+    assert [[e["site"] for e in page["entries"]] for page in pages] == [
+        [sites[1].pk, sites[2].pk],
+        [sites[3].pk, sites[4].pk],
+        [sites[5].pk],
+    ]
+    assert [page["more"] for page in pages] == [True, True, False]
+    assert pages[-1]["version"] == sites[-1].version
+    in_step = client.get(CHANGES, {"after": sites[-1].version, "wait": 0, "stream": 1}, **auth(token))
+    assert [json.loads(line) for line in b"".join(in_step.streaming_content).splitlines()] == [
+        {"version": sites[-1].version, "entries": [], "more": False, "served": []}
+    ]  # the first page is sent even empty: the edge knows the stream is open
+
+
+def test_a_stream_ends_before_the_first_page_after_its_edge_is_revoked(client, token, rows):
+    sites = [rows.website(f"site{n}.cn") for n in range(3)]
+    response = client.get(CHANGES, {"after": 0, "limit": 1, "wait": 0, "stream": 1}, **auth(token))
+    lines = iter(response.streaming_content)
+    assert json.loads(next(lines))["entries"][0]["site"] == sites[0].pk
+    edges.revoke("edge-1")
+    assert list(lines) == []
+    again = client.get(CHANGES, {"after": sites[0].version, "stream": 1}, **auth(token))
+    assert again.status_code == 401
+    assert again.json()["code"] == "token_revoked"
+
+
+@pytest.mark.parametrize("query", [{"after": "0", "stream": "2"}, {"after": "0", "stream": "yes"}])
+def test_a_bad_stream_parameter_is_named(client, token, query):
+    response = client.get(CHANGES, query, **auth(token))
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "stream"
+
+
+def test_a_shared_answer_is_read_once_kept_a_moment_and_never_for_a_newer_version():
+    now = [0.0]
+    shared = feed.Shared(size=2, keep=2.0, clock=lambda: now[0])
+    reads = []
+
+    def read(answer):
+        return lambda: reads.append(answer) or answer
+
+    assert shared.get("page", 5, read("a")) == "a"
+    assert shared.get("page", 5, read("b")) == "a"  # the same version: the kept answer
+    assert shared.get("page", 4, read("b")) == "a"  # an asker that knows less: the newer answer is right too
+    assert shared.get("page", 6, read("c")) == "c"  # it knows a newer version: read again
+    now[0] = 2.5
+    assert shared.get("page", 6, read("d")) == "d"  # kept too long
+    assert reads == ["a", "c", "d"]
+    shared.get("other", 1, read("x"))
+    shared.get("third", 1, read("y"))
+    assert shared.get("page", 6, read("e")) == "e"  # pushed out by the two newer
+    with pytest.raises(ZeroDivisionError):
+        shared.get("broken", 1, lambda: 1 / 0)
+    assert shared.get("broken", 1, read("z")) == "z"  # a failed read is kept for nobody
+
+
+def test_requests_at_the_same_moment_share_the_one_read():
+    """Whether a request comes while the first reads (it waits for that answer) or after (it is
+    handed the kept one), the page is read once."""
+    shared = feed.Shared()
+    release = threading.Event()
+    reads = []
+
+    def read():
+        reads.append(1)
+        release.wait(5)
+        return b"page"
+
+    answers: list[bytes] = []
+    threads = [threading.Thread(target=lambda: answers.append(shared.get("page", 7, read))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    release.set()
+    for thread in threads:
+        thread.join()
+    assert answers == [b"page"] * 8
+    assert len(reads) == 1
+
+
+def test_a_change_of_the_mirror_wakes_the_feeds_watcher_at_its_commit():
+    """PostgreSQL: the trigger of migration 0002 NOTIFYs at each commit that writes the mirror's
+    versions, and the watcher, LISTENing, reads the new version then rather than at its next poll.
+    Both on connections of their own (threads), outside this test's transaction, which never
+    commits. SQLite has nothing to listen to."""
+    if connections["default"].vendor != "postgresql":
+        assert feed._Listener().wait(0) is False  # the watcher reads the version at its interval
+        return
+    listening, came = threading.Event(), []
+
+    def watch() -> None:
+        listener = feed._Listener()
+        listener.wait(0)  # LISTENing from now on
+        listening.set()
+        came.append(listener.wait(30))
+        connections["default"].close()
+
+    def commit() -> None:
+        with connections["default"].cursor() as cursor:  # a statement's trigger fires for no row too
+            cursor.execute("UPDATE provider_filedwebsite SET version = version WHERE false")
+        connections["default"].close()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    assert listening.wait(30)
+    writer = threading.Thread(target=commit)
+    writer.start()
+    writer.join()
+    watcher.join()
+    assert came == [True]
+
+
 def test_a_version_the_platform_never_reached_needs_a_fresh_snapshot(client, token, rows):
     site = rows.website("site.cn")
     response = client.get(CHANGES, {"after": site.version + 1}, **auth(token))
@@ -260,6 +438,7 @@ def test_a_version_too_far_behind_needs_a_fresh_snapshot(client, token, rows, mo
 def test_the_feed_is_documented_in_openapi(client):
     document = client.get("/enforcement/feed/openapi.json").json()
     assert set(document["paths"]) == {SNAPSHOT, CHANGES, SERVED}
+    assert "stream" in [parameter["name"] for parameter in document["paths"][CHANGES]["get"]["parameters"]]
     assert document["components"]["securitySchemes"]["edgeToken"]["scheme"] == "bearer"
     assert set(document["components"]["schemas"]["Entry"]["properties"]["reason"]["enum"]) == set(REASONS) - {
         "invalid_host"

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from django.core.handlers.wsgi import WSGIHandler
 
+from beian.core.catalogue import AccessEnded
 from beian.enforcement import edges, feed, feedformat
 from beian.enforcement.follower import Follower
 from beian.enforcement.index import Index
@@ -40,12 +41,37 @@ def follower_for(token: str, state: Path, **options) -> Follower:
     )
 
 
-def test_an_edge_follows_the_feed_to_the_same_set_as_the_mirror(token, rows, tmp_path):
+class WithoutStreams(httpx.BaseTransport):
+    """A platform from before the stream of changes: it answers one page to a request with
+    `stream=1`, as to any other."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.WSGITransport(app=WSGIHandler())
+        self.answered: set[str] = set()  # the content types of the pages of changes
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        query = [(k, v) for k, v in request.url.params.multi_items() if k != "stream"]
+        request.url = request.url.copy_with(params=query)
+        response = self.inner.handle_request(request)
+        if request.url.path.endswith("/changes"):
+            self.answered.add(response.headers["content-type"])
+        return response
+
+
+@pytest.mark.parametrize(
+    "how", ["stream", "a page a request", "a platform without streams"], ids=["stream", "pages", "old-platform"]
+)
+def test_an_edge_follows_the_feed_to_the_same_set_as_the_mirror(token, rows, tmp_path, how):
     """A snapshot, then changes of every kind in bursts: after each exchange the edge's index serves
     what the mirror serves and refuses as the database decision does, and an edge restarted from its
-    state directory alone has the very same index."""
+    state directory alone has the very same index. The same whether the edge takes the changes as
+    a stream of pages, a page a request, or from a platform that does not stream them."""
     stream = Stream(rows, seed=31)
-    follower = follower_for(token, tmp_path)
+    old_platform = WithoutStreams()
+    if how == "a platform without streams":
+        follower = Follower(PLATFORM, token, tmp_path, on_index=lambda index: None, transport=old_platform, wait=0)
+    else:
+        follower = follower_for(token, tmp_path, streaming=how == "stream")
     follower.begin()
     assert_follows(follower.index, stream)
     rnd = random.Random(32)
@@ -59,6 +85,8 @@ def test_an_edge_follows_the_feed_to_the_same_set_as_the_mirror(token, rows, tmp
             assert restarted.restore()
             assert_same(restarted.index, follower.index)
     assert follower.journaled > 0
+    if how == "a platform without streams":
+        assert old_platform.answered == {"application/json"}
 
 
 def test_an_edge_too_far_behind_takes_a_fresh_snapshot_and_a_new_journal(token, rows, tmp_path, monkeypatch):
@@ -132,6 +160,70 @@ def test_a_database_changed_under_an_edge_is_followed_without_a_gap(token, rows,
     follower.step()
     assert follower.index.version == site.version
     assert follower.index.reason(b"site.cn") == "filed"
+
+
+def test_edges_in_step_share_each_page_and_every_one_follows_every_change(rows, tmp_path, monkeypatch):
+    """Four edges following one platform, changes of every kind in bursts between their turns: each
+    page is read once for all four (feed.Shared), and every edge serves what the mirror serves after
+    every turn, and again when restarted from its own state directory: nothing was missed."""
+    stream = Stream(rows, seed=41)
+    tokens = [edges.create(f"edge-{n}").token for n in range(4)]
+    fleet = [follower_for(token, tmp_path / f"edge-{n}") for n, token in enumerate(tokens)]
+    for edge in fleet:
+        edge.begin()
+    monkeypatch.setattr(feed, "pages", feed.Shared(clock=lambda: 0.0))  # however long the steps take here
+    reads = []
+    real = feed._page
+    monkeypatch.setattr(feed, "_page", lambda *args: reads.append(args) or real(*args))
+    rnd = random.Random(42)
+    for _round in range(15):
+        for _ in range(rnd.choice([1, 1, 2, 5, 12])):
+            stream.one()
+        read_before = len(reads)
+        for edge in fleet:
+            edge.step()
+            assert_follows(edge.index, stream)
+        assert len(reads) == read_before + 1
+    for n, edge in enumerate(fleet):
+        restarted = follower_for(tokens[n], tmp_path / f"edge-{n}")
+        assert restarted.restore()
+        assert_same(restarted.index, edge.index)
+
+
+class Counting(httpx.BaseTransport):
+    """The platform's transport, noting the path of each request."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.WSGITransport(app=WSGIHandler())
+        self.paths: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.paths.append(request.url.path)
+        return self.inner.handle_request(request)
+
+
+def test_an_edge_takes_the_pages_answers_and_asks_only_for_names_the_page_cannot_name(token, rows, tmp_path):
+    """A name filed by two websites: the one that ends takes nothing off (the page says another
+    serves it), with no question to /served. A name taken off a website is not in the page: that
+    one the edge asks about, at its version."""
+    first = rows.website("shared.cn", "own.cn")
+    second = rows.website("shared.cn", "gone.cn")
+    transport = Counting()
+    follower = Follower(PLATFORM, token, tmp_path, on_index=lambda index: None, transport=transport, wait=0)
+    follower.begin()
+    rows.change(first, access="ended", ended=AccessEnded.CANCELLED)
+    follower.step()
+    assert "/enforcement/feed/served" not in transport.paths
+    assert follower.index.verdict("shared.cn").served
+    assert not follower.index.verdict("own.cn").served
+    rows.change(second, domains=["shared.cn"])
+    follower.step()
+    assert transport.paths.count("/enforcement/feed/served") == 1
+    assert not follower.index.verdict("gone.cn").served
+    assert follower.index.verdict("shared.cn").served
+    restarted = follower_for(token, tmp_path)
+    assert restarted.restore()
+    assert_same(restarted.index, follower.index)
 
 
 def assert_same(one: Index, other: Index) -> None:
