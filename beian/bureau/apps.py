@@ -8,11 +8,14 @@ class BureauConfig(AppConfig):
 
     def ready(self) -> None:
         from django.conf import settings
+        from django.db.backends.signals import connection_created
 
         from beian.bureau import metrics as bureau_metrics
+        from beian.bureau import query
         from beian.bureau.models import WorkerHeartbeat
         from beian.ops import health, metrics
 
+        connection_created.connect(query.no_jit, dispatch_uid="beian.bureau.query.no_jit")
         health.register(health.Side("bureau", ("bureau",), WorkerHeartbeat))
         metrics.register("bureau", bureau_metrics.collect)
 

@@ -86,6 +86,18 @@ class _Prepared(psycopg.Cursor):
         return super()._send_query_prepared(name, pgq, binary=binary)
 
 
+def no_jit(sender, connection, **kwargs) -> None:
+    """Turn PostgreSQL's JIT compilation off on the bureau's connections (connected to Django's
+    `connection_created` in apps.py). The name query's plan holds the index part it runs only when
+    the window falls short, costed at the whole index's matches: at 10,000,000 websites that is over
+    `jit_optimize_above_cost`, and compiling it took 400-500 ms of a 1 ms statement, the p99 of the
+    name query (docs/performance.md). Set on the session rather than in the connection's startup
+    options, which a pgbouncer refuses."""
+    if connection.alias == "bureau" and connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute("SET jit = off")
+
+
 def fetch(sql: str, params: list, *, prepared: bool = False) -> list[tuple]:
     """The rows of one read of the bureau's database. A kept connection found lost (the server
     restarted, a network cut) is opened again and the read sent once more, outside a transaction:
