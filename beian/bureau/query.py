@@ -92,9 +92,10 @@ def no_jit(sender, connection, **kwargs) -> None:
     the window falls short, costed at the whole index's matches: at 10,000,000 websites that is over
     `jit_optimize_above_cost`, and compiling it took 400-500 ms of a 1 ms statement, the p99 of the
     name query (docs/performance.md). Set on the session rather than in the connection's startup
-    options, which a pgbouncer refuses."""
+    options, which a pgbouncer refuses; on psycopg's own cursor, so that it is no statement of the
+    request in Django's log (tests count those)."""
     if connection.alias == "bureau" and connection.vendor == "postgresql":
-        with connection.cursor() as cur:
+        with connection.connection.cursor() as cur:
             cur.execute("SET jit = off")
 
 
