@@ -346,11 +346,16 @@ def flow(dsn: str, websites: int, tracker: Tracker, rate: float, seconds: float)
 
 def host_mix(websites: int, count: int) -> list[str]:
     """bench/edge.py's mix of Hosts, over this mirror's served ASCII names."""
-    names = [i for i in range(1, websites + 1) if mirror.served(i) and not mirror.is_idn(i)]
+    ids = [i for i in range(1, websites + 1) if mirror.served(i) and not mirror.is_idn(i)]
+    return hosts_over([mirror.ascii_name(i) for i in ids], count)
+
+
+def hosts_over(names: list[str], count: int) -> list[str]:
+    """bench/edge.py's kinds and shares of Host, each over a name drawn from `names`."""
     rnd = random.Random(18)
     hosts = []
     for kind in rnd.choices(list(edge_bench.MIX), list(edge_bench.MIX.values()), k=count):
-        name = mirror.ascii_name(rnd.choice(names))
+        name = rnd.choice(names)
         hosts.append(
             {
                 "domain": name,

@@ -51,25 +51,6 @@ def names_of(domains: int) -> list[str]:
     return [mirror.ascii_name(i) for i in range(1, domains + 1)]
 
 
-def host_mix(names: list[str], count: int) -> list[str]:
-    """bench/fleet.py's mix of Hosts (bench/edge.py's kinds and shares), over `names`."""
-    rnd = random.Random(18)
-    hosts = []
-    for kind in rnd.choices(list(edge_bench.MIX), list(edge_bench.MIX.values()), k=count):
-        name = rnd.choice(names)
-        hosts.append(
-            {
-                "domain": name,
-                "www.domain": f"www.{name}",
-                "a.b.domain": f"static.img.{name}",
-                "UPPER:port": f"WWW.{name.upper()}:443",
-                "unfiled": f"www.unfiled{rnd.randrange(10**9)}.cn",
-            }.get(kind)
-            or rnd.choice(edge_bench.MALFORMED)
-        )
-    return hosts
-
-
 def status(conn: http.client.HTTPConnection, host: str) -> int:
     """The status of GET / with this Host; 0 where the server closed the connection (nginx, on
     what it refuses with a 400)."""
@@ -143,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
 
     names = names_of(args.domains)
     ended = set(random.Random(11).sample(names, min(args.ended, len(names))))
-    hosts = host_mix(names, edge_bench.HOST_LINES)
+    hosts = fleet.hosts_over(names, edge_bench.HOST_LINES)
     print(f"HAProxy's decision against nginx's map: {args.domains:,} served names, {len(ended):,} of them ended")
     print(f"  {fleet.machine_line()}; {load()}")
 
