@@ -89,9 +89,9 @@ class _Prepared(psycopg.Cursor):
 def no_jit(sender, connection, **kwargs) -> None:
     """Turn PostgreSQL's JIT compilation off on the bureau's connections (connected to Django's
     `connection_created` in apps.py). The name query's plan holds the index part it runs only when
-    the window falls short, costed at the whole index's matches: at 10,000,000 websites that is over
-    `jit_optimize_above_cost`, and compiling it took 400-500 ms of a 1 ms statement, the p99 of the
-    name query (docs/performance.md). Set on the session rather than in the connection's startup
+    the window falls short, costed at the whole index's matches: at national size that is over
+    `jit_optimize_above_cost`, and compiling the plan cost hundreds of times the statement's own
+    time, the name query's p99 (measured in docs/performance.md, "The name query"). Set on the session rather than in the connection's startup
     options, which a pgbouncer refuses; on psycopg's own cursor, so that it is no statement of the
     request in Django's log (tests count those)."""
     if connection.alias == "bureau" and connection.vendor == "postgresql":
@@ -274,8 +274,8 @@ def _gram_stats() -> dict:
 # common as estimated; past it, the index gives the rest.
 WINDOW = 3
 # What a match read through the index costs, in names read in id order (its own heap page, and the
-# sort): the PostgreSQL backend's CPU measured at 1,000,000 websites (docs/performance.md, "The name
-# query"), about 2.5 µs a match against 0.6 µs a name read in id order.
+# sort): the ratio of the PostgreSQL backend's CPU for each, measured at 1,000,000 websites
+# (docs/performance.md, "The name query").
 INDEX_COST = 4.0
 
 
