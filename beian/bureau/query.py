@@ -91,9 +91,9 @@ def no_jit(sender, connection, **kwargs) -> None:
     `connection_created` in apps.py). The name query's plan holds the index part it runs only when
     the window falls short, costed at the whole index's matches: at national size that is over
     `jit_optimize_above_cost`, and compiling the plan cost hundreds of times the statement's own
-    time, the name query's p99 (measured in docs/performance.md, "The name query"). Set on the session rather than in the connection's startup
-    options, which a pgbouncer refuses; on psycopg's own cursor, so that it is no statement of the
-    request in Django's log (tests count those)."""
+    time, the name query's p99 (measured in docs/performance.md, "The name query"). Set on the
+    session rather than in the connection's startup options, which a pgbouncer refuses; on psycopg's
+    own cursor, so that it is no statement of the request in Django's log (tests count those)."""
     if connection.alias == "bureau" and connection.vendor == "postgresql":
         with connection.connection.cursor() as cur:
             cur.execute("SET jit = off")
