@@ -298,16 +298,31 @@ def window(pieces: list[str], want: int, stats: dict) -> int | None:
     """How many ids to read in id order before the index is asked for the matches after them, or None
     to ask the index at once. A GIN index has no order: every match it gives is read from its own heap
     page and all of them sorted, so the index costs about `share × rows` matches; reading names in id
-    order finds `want` matches in about `want / share` names. The cheaper wins, with `share` the text's
-    estimated one (`_share`): the choice is a share of the registry that falls as it grows (as
-    1 / √rows), not a count."""
+    order finds `want` matches in about `want / share` names, and stops there. The two cost the same
+    at the turning share, `√(want / (INDEX_COST × rows))`, where reading in id order reads
+    `turn = √(want × INDEX_COST × rows)` names: a share of the registry that falls as it grows (as
+    1 / √rows), not a count.
+
+    The text's share is known only roughly. Its rarest bigram's share is a bound above (every match
+    holds that bigram): when even that is under the turning share the index is the cheaper way, and
+    reads no more than the turning point's matches. Otherwise the window is read first, never shorter
+    than `turn` names, and the index after it: a text that fills no page in the window is rarer
+    than the turning share (its matches after the window are fewer than the turning point's), and a
+    common one stops early. Either way a text costs at most about twice the turning point, whatever
+    the estimate. The chain estimate (`_share`) only lengthens the window, to WINDOW times the names
+    that hold a page at its share, when it puts the text near the turning point; a chain under the
+    turning share (often right, but at times 10–30 times too low: docs/performance.md) keeps the
+    window at `turn`, the length that bounds the cost of its being wrong both ways."""
+    rows = stats["rows"]
+    shares = [stats["freqs"].get(p, stats["floor"]) for p in pieces]
+    top = min(shares)
+    if top <= 0 or want / top >= INDEX_COST * top * rows:
+        return None
+    turn = math.sqrt(want * INDEX_COST * rows)
     share = _share(pieces, stats)
-    if share <= 0:
-        return None
-    scan_rows = want / share
-    if scan_rows >= INDEX_COST * share * stats["rows"]:
-        return None
-    return math.ceil(WINDOW * scan_rows)
+    if share <= 0 or want / share >= turn:
+        return math.ceil(turn)
+    return math.ceil(max(WINDOW * want / share, turn))
 
 
 def _filed(alias: str) -> str:

@@ -192,14 +192,65 @@ def test_s24_a_name_is_read_in_id_order_when_it_is_a_large_enough_share_of_the_r
     # INDEX_COST names read in id order), against about 17,000 names read in id order at either size.
     assert query.window(["环保"], want, _stats(500_000, shares, lead)) is None
     assert query.window(["环保"], want, _stats(5_000_000, shares, lead)) == math.ceil(query.WINDOW * want / 0.003)
-    assert query.window(["有限"], want, _stats(500_000, shares, lead)) == math.ceil(query.WINDOW * want / 0.9)
+    # A common text: never a window shorter than the turning point's names (it stops at a full page).
+    turn = math.sqrt(want * query.INDEX_COST * 500_000)
+    assert query.window(["有限"], want, _stats(500_000, shares, lead)) == math.ceil(turn)
     # Common bigrams, rare together: 苏州 (1.3%) times how often 市 is followed by 宏 (0.94 of 70).
     pieces = query.grams("苏州市宏")
     assert query._share(pieces, _stats(5_000_000, shares, lead)) == pytest.approx(0.013 * 0.0094 / 0.7)
-    assert query.window(pieces, want, _stats(5_000_000, shares, lead)) is None
     # Never more than the rarest bigram's share, and a bigram the statistics do not list is rare.
     assert query._share(["有限", "限责"], _stats(500_000, shares, lead)) == 0.0001
     assert query.window(["犇犇"], want, _stats(5_000_000, shares, lead)) is None
+
+
+def test_s24_a_text_rare_only_by_the_chain_reads_the_turning_points_names_first():
+    """Issue 10 at 10M: the chain's estimate put 京市海淀 at 3,676 matches and 上海市闵 at 3,571, the
+    index was chosen and read 112,990 and 80,982 (seconds each). The chain cannot tell them from
+    苏州市宏, which is as rare as it says; their rarest bigram (市宏 0.94%, 京市 2.2%) is common. Such a
+    text reads a window of the turning point's names first and asks the index only for the matches
+    after it: a text as common as its rarest bigram fills its page in the window (about 52 / 0.94% =
+    5,500 names), and one that fills none is rarer than the turning share, so the index after it reads
+    fewer than the turning point's matches. Only a rarest bigram under the turning share chooses the
+    index at once (it bounds the matches)."""
+    want = query.LIMIT + 2
+    shares = {"苏州": 0.013, "州市": 0.08, "市宏": 0.0094, "北京": 0.03, "京市": 0.022, "市海": 0.02, "海淀": 0.023}
+    lead = {"苏": 0.013, "州": 0.08, "市": 0.7, "北": 0.03, "京": 0.03, "海": 0.05}
+    stats = _stats(5_000_000, shares, lead)
+    turn = math.ceil(math.sqrt(want * query.INDEX_COST * 5_000_000))  # 32,249 names: 8,062 matches
+    for text in ("苏州市宏", "京市海淀"):
+        pieces = query.grams(text)
+        chain = query._share(pieces, stats)
+        assert want / chain > turn  # the chain alone chose the index, as the code before did
+        assert query.window(pieces, want, stats) == turn
+    # 0.1% (5,000 matches at 5M): under the turning share (0.16%), read through the index at once.
+    assert query.window(["环保"], want, _stats(5_000_000, {"环保": 0.001}, {"环": 0.001})) is None
+    # A chain just over the turning share keeps WINDOW pages' worth of names at its share.
+    near = {"律师": 0.002}
+    assert query.window(["律师"], want, _stats(5_000_000, near, {"律": 0.002})) == math.ceil(
+        query.WINDOW * want / 0.002
+    )
+
+
+def test_s24_a_text_rare_only_by_the_chain_agrees_with_a_plain_scan(registry, small_pages):
+    """The same choice on the small registry, page by page (LIMIT 7: a window of 66 ids at 120
+    entities, so later pages read their window and then the index after it): the same records as a
+    plain scan, and on PostgreSQL a window first (SQLite's index gives matches in id order: one way)."""
+    stats = {"freqs": {"有限": 0.9, "限公": 0.9, "公司": 0.9}, "lead": {"限": 50.0, "公": 50.0}, "floor": 0.0001}
+    stats |= {"rows": float(Entity.objects.count()), "read_at": 0.0}
+    text = "有限公司"
+    pieces = query.grams(text)
+    want = query.LIMIT + 2
+    assert want / query._share(pieces, stats) > math.sqrt(want * query.INDEX_COST * stats["rows"])
+    with patch.object(query, "_gram_stats", lambda: stats):
+        size = query.window(pieces, want, stats)
+        assert size == math.ceil(math.sqrt(want * query.INDEX_COST * stats["rows"]))
+        with CaptureQueriesContext(connections["bureau"]) as captured:
+            found = all_pages("name", text)
+        expected = [r for name, r in scan() if text in name]
+        assert len(expected) > 3 * query.LIMIT
+        assert found == expected
+        if connections["bureau"].vendor == "postgresql":
+            assert all("WITH hits AS MATERIALIZED" in q["sql"] for q in captured.captured_queries)
 
 
 def _queries(kind: str, text: str) -> tuple[int, int]:

@@ -1,0 +1,130 @@
+"""`python -m bench.name_plans --before /work/main [--count 300] [--text 京市海淀 …]`: the public query
+by name, statement by statement, as the code before and after a change would run it, on one loaded
+registry in one run (issue 10).
+
+Each checkout (its own .venv) prints the statement its `query.by_name` would send for each text and
+the window it chose (nothing is run there); this process runs every statement once under
+`EXPLAIN (ANALYZE, BUFFERS)` with JIT off, as the bureau's connections run, the two checkouts in
+turn and each first for every other text (what one reads, the other may find in the cache). Read
+only: nothing is written to the registry. The texts are those of bench/scale.py's `samples()` (the
+same seed), plus any given. Printed: execution time and buffers (hit + read: the work, whatever is
+cached) at p50 / p90 / p99 / max, how each checkout chose, and the texts slowest either way.
+
+Database: BEIAN_BUREAU_DATABASE_URL (and BEIAN_DATABASE_URL, which the checkouts' Django reads).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import unquote
+
+import psycopg
+
+from bench.scale import ROOT, samples
+
+CHILD = """
+import json, sys
+from beian.bureau import query
+texts = json.loads(sys.stdin.read())
+sent, sizes, out = [], [], []
+query.fetch = lambda sql, params, prepared=False: sent.append((sql, params)) or []
+chosen = query.window
+def window(pieces, want, stats):
+    sizes.append(chosen(pieces, want, stats))
+    return sizes[-1]
+query.window = window
+for text in texts:
+    sent.clear(); sizes.clear()
+    query.by_name(text)
+    out.append([text, sent[0][0], sent[0][1], sizes[0] if sizes else None] if sent else [text, None, None, None])
+print("PLANS " + json.dumps(out))
+"""
+
+
+def statements(checkout: Path, texts: list[str]) -> list[list]:
+    python = checkout / ".venv" / "bin" / "python"
+    done = subprocess.run(
+        [str(python), "-m", "beian", "shell", "-c", CHILD],
+        cwd=checkout,
+        env={**os.environ, "BEIAN_LOG_LEVEL": "WARNING"},
+        input=json.dumps(texts),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    line = next(x for x in done.stdout.splitlines() if x.startswith("PLANS "))
+    return json.loads(line[len("PLANS ") :])
+
+
+def explain(cur, sql: str, params: list) -> tuple[float, int]:
+    cur.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, params)
+    plan = cur.fetchone()[0][0]
+    top = plan["Plan"]
+    return plan["Execution Time"], top.get("Shared Hit Blocks", 0) + top.get("Shared Read Blocks", 0)
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
+
+
+def way(size: int | None) -> str:
+    return "index" if size is None else f"window {size:,}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--before", type=Path, required=True, help="a checkout of the code before (with its .venv)")
+    parser.add_argument("--count", type=int, default=300, help="websites drawn by samples() (its texts)")
+    parser.add_argument("--text", action="append", default=[], help="a text to add (repeatable)")
+    parser.add_argument("--slowest", type=int, default=12)
+    args = parser.parse_args()
+
+    drawn = [unquote(p.split("name=", 1)[1]) for p in samples(dict(os.environ), args.count)["name"]]
+    texts = drawn + [t for t in args.text if t not in drawn]
+    plans = {"before": statements(args.before, texts), "after": statements(ROOT, texts)}
+    results: dict[str, list[tuple[float, int]]] = {"before": [], "after": []}
+    with psycopg.connect(os.environ["BEIAN_BUREAU_DATABASE_URL"], autocommit=True) as conn:
+        conn.execute("SET jit = off")
+        # Client-side binding, as Django's cursors send the name query: planned with its values.
+        cur = psycopg.ClientCursor(conn)
+        for i in range(len(texts)):
+            order = ("before", "after") if i % 2 == 0 else ("after", "before")
+            for code in order:
+                _, sql, params, _ = plans[code][i]
+                results[code].append(explain(cur, sql, params) if sql else (0.0, 0))
+            if (i + 1) % 50 == 0:
+                print(f"{i + 1}/{len(texts)} texts", file=sys.stderr, flush=True)
+
+    load = os.getloadavg()[0]
+    print(f"{len(drawn)} texts of samples() + {len(texts) - len(drawn)} given; load average {load:.1f}")
+    print("| code | execution ms: p50 / p90 / p99 / max | buffers: p50 / p90 / p99 / max | index / window |")
+    print("| --- | --- | --- | --- |")
+    for code in ("before", "after"):
+        ms = [r[0] for r in results[code][: len(drawn)]]
+        bufs = [r[1] for r in results[code][: len(drawn)]]
+        index = sum(1 for p in plans[code][: len(drawn)] if p[1] and p[3] is None)
+        print(
+            f"| {code} | {' / '.join(f'{pct(ms, q):,.1f}' for q in (0.5, 0.9, 0.99))} / {max(ms):,.1f} "
+            f"| {' / '.join(f'{pct(bufs, q):,.0f}' for q in (0.5, 0.9, 0.99))} / {max(bufs):,} "
+            f"| {index} / {len(ms) - index} |"
+        )
+    print("\n| text | before: way, ms, buffers | after: way, ms, buffers |")
+    print("| --- | --- | --- |")
+    worst = sorted(
+        range(len(texts)),
+        key=lambda i: -max(results["before"][i][0], results["after"][i][0]),
+    )
+    shown = [i for i in range(len(drawn), len(texts))] + [i for i in worst if i < len(drawn)][: args.slowest]
+    for i in shown:
+        cells = [f"{way(plans[c][i][3])}, {results[c][i][0]:,.1f}, {results[c][i][1]:,}" for c in ("before", "after")]
+        print(f"| {texts[i]} | {cells[0]} | {cells[1]} |")
+
+
+if __name__ == "__main__":
+    main()
