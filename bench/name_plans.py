@@ -3,12 +3,15 @@ by name, statement by statement, as the code before and after a change would run
 registry in one run (issue 10).
 
 Each checkout (its own .venv) prints the statement its `query.by_name` would send for each text and
-the window it chose (nothing is run there); this process runs every statement once under
-`EXPLAIN (ANALYZE, BUFFERS)` with JIT off, as the bureau's connections run, the two checkouts in
-turn and each first for every other text (what one reads, the other may find in the cache). Read
-only: nothing is written to the registry. The texts are those of bench/scale.py's `samples()` (the
-same seed), plus any given. Printed: execution time and buffers (hit + read: the work, whatever is
-cached) at p50 / p90 / p99 / max, how each checkout chose, and the texts slowest either way.
+the window it chose (nothing is run there). This process runs every statement once under
+`EXPLAIN (ANALYZE, BUFFERS)` with JIT off, as the bureau's connections run, and then once more as it
+is, its backend's CPU counted (in ticks, so only summed over all texts); the two checkouts on
+connections of their own, in turn, each first for every other text (what one reads, the other may
+find in the cache). Read only: nothing is written to the registry. The texts are those of
+bench/scale.py's `samples()` (the same seed), plus any given. Printed: execution time and buffers
+(hit + read: the work, whatever is cached) at p50 / p90 / p99 / max and mean, the mean backend CPU,
+how each checkout chose, the texts slowest either way and those the change made read most buffers
+more.
 
 Database: BEIAN_BUREAU_DATABASE_URL (and BEIAN_DATABASE_URL, which the checkouts' Django reads).
 """
@@ -68,6 +71,12 @@ def explain(cur, sql: str, params: list) -> tuple[float, int]:
     return plan["Execution Time"], top.get("Shared Hit Blocks", 0) + top.get("Shared Read Blocks", 0)
 
 
+def _ticks(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
@@ -89,21 +98,34 @@ def main() -> None:
     texts = drawn + [t for t in args.text if t not in drawn]
     plans = {"before": statements(args.before, texts), "after": statements(ROOT, texts)}
     results: dict[str, list[tuple[float, int]]] = {"before": [], "after": []}
-    with psycopg.connect(os.environ["BEIAN_BUREAU_DATABASE_URL"], autocommit=True) as conn:
-        conn.execute("SET jit = off")
+    ticks = {"before": 0, "after": 0}
+    url = os.environ["BEIAN_BUREAU_DATABASE_URL"]
+    with psycopg.connect(url, autocommit=True) as one, psycopg.connect(url, autocommit=True) as two:
+        conns = {"before": one, "after": two}
         # Client-side binding, as Django's cursors send the name query: planned with its values.
-        cur = psycopg.ClientCursor(conn)
+        curs = {code: psycopg.ClientCursor(conn) for code, conn in conns.items()}
+        pids = {code: conn.execute("SELECT pg_backend_pid()").fetchone()[0] for code, conn in conns.items()}
+        for conn in conns.values():
+            conn.execute("SET jit = off")
         for i in range(len(texts)):
             order = ("before", "after") if i % 2 == 0 else ("after", "before")
             for code in order:
                 _, sql, params, _ = plans[code][i]
-                results[code].append(explain(cur, sql, params) if sql else (0.0, 0))
+                results[code].append(explain(curs[code], sql, params) if sql else (0.0, 0))
+                # Then the statement itself, its backend's CPU counted (ticks: summed over the texts).
+                if sql:
+                    start = _ticks(pids[code])
+                    curs[code].execute(sql, params)
+                    curs[code].fetchall()
+                    ticks[code] += _ticks(pids[code]) - start
             if (i + 1) % 50 == 0:
                 print(f"{i + 1}/{len(texts)} texts", file=sys.stderr, flush=True)
 
     load = os.getloadavg()[0]
     print(f"{len(drawn)} texts of samples() + {len(texts) - len(drawn)} given; load average {load:.1f}")
-    print("| code | execution ms: p50 / p90 / p99 / max | buffers: p50 / p90 / p99 / max | index / window |")
+    print(
+        "| code | execution ms: p50 / p90 / p99 / max (mean) | buffers: p50 / p90 / p99 / max (mean) | index / window |"
+    )
     print("| --- | --- | --- | --- |")
     for code in ("before", "after"):
         ms = [r[0] for r in results[code][: len(drawn)]]
@@ -111,16 +133,25 @@ def main() -> None:
         index = sum(1 for p in plans[code][: len(drawn)] if p[1] and p[3] is None)
         print(
             f"| {code} | {' / '.join(f'{pct(ms, q):,.1f}' for q in (0.5, 0.9, 0.99))} / {max(ms):,.1f} "
+            f"({sum(ms) / len(ms):,.2f}) "
             f"| {' / '.join(f'{pct(bufs, q):,.0f}' for q in (0.5, 0.9, 0.99))} / {max(bufs):,} "
+            f"({sum(bufs) / len(bufs):,.0f}) "
             f"| {index} / {len(ms) - index} |"
         )
+    tick = os.sysconf("SC_CLK_TCK")
+    cpu = " / ".join(f"{code} {ticks[code] / tick / len(texts) * 1e3:.2f}" for code in ("before", "after"))
+    print(f"backend CPU a statement run again after its EXPLAIN, mean over all texts (ms): {cpu}")
     print("\n| text | before: way, ms, buffers | after: way, ms, buffers |")
     print("| --- | --- | --- |")
     worst = sorted(
         range(len(texts)),
         key=lambda i: -max(results["before"][i][0], results["after"][i][0]),
     )
-    shown = [i for i in range(len(drawn), len(texts))] + [i for i in worst if i < len(drawn)][: args.slowest]
+    costlier = sorted(range(len(drawn)), key=lambda i: results["before"][i][1] - results["after"][i][1])
+    shown = list(range(len(drawn), len(texts))) + [i for i in worst if i < len(drawn)][: args.slowest]
+    shown += [
+        i for i in costlier[: args.slowest] if i not in shown and results["after"][i][1] > results["before"][i][1]
+    ]
     for i in shown:
         cells = [f"{way(plans[c][i][3])}, {results[c][i][0]:,.1f}, {results[c][i][1]:,}" for c in ("before", "after")]
         print(f"| {texts[i]} | {cells[0]} | {cells[1]} |")
