@@ -4,14 +4,14 @@ registry in one run (issue 10).
 
 Each checkout (its own .venv) prints the statement its `query.by_name` would send for each text and
 the window it chose (nothing is run there). This process runs every statement once under
-`EXPLAIN (ANALYZE, BUFFERS)` with JIT off, as the bureau's connections run, and then once more as it
-is, its backend's CPU counted (in ticks, so only summed over all texts); the two checkouts on
-connections of their own, in turn, each first for every other text (what one reads, the other may
-find in the cache). Read only: nothing is written to the registry. The texts are those of
-bench/scale.py's `samples()` (the same seed), plus any given. Printed: execution time and buffers
-(hit + read: the work, whatever is cached) at p50 / p90 / p99 / max and mean, the mean backend CPU,
-how each checkout chose, the texts slowest either way and those the change made read most buffers
-more.
+`EXPLAIN (ANALYZE, BUFFERS)` with JIT off, as the bureau's connections run, and then as it is
+`--runs` times, its backend's CPU counted (in ticks of 10 ms: a text's own figure means something
+with 20 runs, the mean over all texts with one). The two checkouts have connections of their own and
+take turns, each first for every other text (what one reads, the other may find in the cache). Read
+only: nothing is written to the registry. The texts are those of bench/scale.py's `samples()` (the
+same seed), plus any given. Printed: execution time and buffers (hit + read: the work, whatever is
+cached) at p50 / p90 / p99 / max and mean, the backend's CPU, how each checkout chose, the texts
+slowest either way and those the change made read most buffers more.
 
 Database: BEIAN_BUREAU_DATABASE_URL (and BEIAN_DATABASE_URL, which the checkouts' Django reads).
 """
@@ -92,13 +92,14 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=300, help="websites drawn by samples() (its texts)")
     parser.add_argument("--text", action="append", default=[], help="a text to add (repeatable)")
     parser.add_argument("--slowest", type=int, default=12)
+    parser.add_argument("--runs", type=int, default=1, help="runs of each statement whose CPU is counted")
     args = parser.parse_args()
 
     drawn = [unquote(p.split("name=", 1)[1]) for p in samples(dict(os.environ), args.count)["name"]]
     texts = drawn + [t for t in args.text if t not in drawn]
     plans = {"before": statements(args.before, texts), "after": statements(ROOT, texts)}
     results: dict[str, list[tuple[float, int]]] = {"before": [], "after": []}
-    ticks = {"before": 0, "after": 0}
+    cpu: dict[str, list[int]] = {"before": [], "after": []}
     url = os.environ["BEIAN_BUREAU_DATABASE_URL"]
     with psycopg.connect(url, autocommit=True) as one, psycopg.connect(url, autocommit=True) as two:
         conns = {"before": one, "after": two}
@@ -112,12 +113,12 @@ def main() -> None:
             for code in order:
                 _, sql, params, _ = plans[code][i]
                 results[code].append(explain(curs[code], sql, params) if sql else (0.0, 0))
-                # Then the statement itself, its backend's CPU counted (ticks: summed over the texts).
-                if sql:
-                    start = _ticks(pids[code])
+                # Then the statement itself, `--runs` times, its backend's CPU counted.
+                start = _ticks(pids[code])
+                for _ in range(args.runs if sql else 0):
                     curs[code].execute(sql, params)
                     curs[code].fetchall()
-                    ticks[code] += _ticks(pids[code]) - start
+                cpu[code].append(_ticks(pids[code]) - start)
             if (i + 1) % 50 == 0:
                 print(f"{i + 1}/{len(texts)} texts", file=sys.stderr, flush=True)
 
@@ -139,8 +140,11 @@ def main() -> None:
             f"| {index} / {len(ms) - index} |"
         )
     tick = os.sysconf("SC_CLK_TCK")
-    cpu = " / ".join(f"{code} {ticks[code] / tick / len(texts) * 1e3:.2f}" for code in ("before", "after"))
-    print(f"backend CPU a statement run again after its EXPLAIN, mean over all texts (ms): {cpu}")
+    print(f"\nbackend CPU a statement (ms; each text's runs after its EXPLAIN, {args.runs} a text):")
+    for code in ("before", "after"):
+        ms = [t / tick / args.runs * 1e3 for t in cpu[code][: len(drawn)]]
+        figures = " / ".join(f"{pct(ms, q):.2f}" for q in (0.5, 0.9, 0.99))
+        print(f"- {code}: p50 / p90 / p99 / max {figures} / {max(ms):.2f}, mean {sum(ms) / len(ms):.2f}")
     print("\n| text | before: way, ms, buffers | after: way, ms, buffers |")
     print("| --- | --- | --- |")
     worst = sorted(
