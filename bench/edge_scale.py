@@ -373,6 +373,12 @@ def refresher_plan() -> str:
 # ---------------------------------------------------------------- changes and their decisions
 
 
+# The names a change takes off, kept with its version in the same transaction, as sync keeps them
+# (beian.provider.withdrawn.record).
+WITHDRAWN = "INSERT INTO provider_withdrawndomain (website_id, name, version) "
+WITHDRAWN_AGAIN = " ON CONFLICT (website_id, name) DO UPDATE SET version = excluded.version"
+
+
 class Writer:
     """Changes to the mirror as sync writes them: one transaction each, a newer version. Each
     changes a decision, and a website changes again only once its last change has shown."""
@@ -429,7 +435,8 @@ class Writer:
             name = next(n for n, w in self.added.items() if w == i)
             del self.added[name]
             sql = "DELETE FROM provider_fileddomain WHERE website_id = %s AND name = %s"
-            return i, name, "not_filed", self._commit(i, (sql, (i, name)))
+            kept = WITHDRAWN + "VALUES (%s, %s, %s)" + WITHDRAWN_AGAIN
+            return i, name, "not_filed", self._commit(i, (sql, (i, name)), (kept, (i, name, self.version + 1)))
         i = self._served_website()
         if kind == "add":
             name = f"new{self.count}-{i}.cn"
@@ -447,6 +454,12 @@ class Writer:
                 self._commit(
                     i,
                     (website.format(ended + ", deregistered_reason = 'cancel_website'"), (i,)),
+                    (
+                        WITHDRAWN
+                        + "SELECT website_id, name, %s FROM provider_fileddomain WHERE website_id = %s"
+                        + WITHDRAWN_AGAIN,
+                        (self.version + 1, i),
+                    ),
                     ("DELETE FROM provider_fileddomain WHERE website_id = %s", (i,)),
                 ),
             )

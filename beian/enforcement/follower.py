@@ -147,8 +147,10 @@ def _problem(response: httpx.Response) -> str:
 
 class _Asking:
     """The index's question "which of these names is served now", answered from the page where it
-    answers it (`served`: the names of its refused websites that a website serves), else put to the
-    platform; every answer kept for the journal."""
+    answers it (`served`: which of the names of its refused websites, and of the names taken off its
+    websites since the edge's version, `withdrawn`, a website serves), else put to the platform
+    (a platform from before `withdrawn`, or one that no longer keeps a name taken off); every
+    answer kept for the journal."""
 
     def __init__(self, client: FeedClient, page: dict) -> None:
         self.client = client
@@ -160,6 +162,9 @@ class _Asking:
             for document in page["entries"]:
                 if document.get("verdict") != feedformat.SERVE:
                     self.answered.update(feedformat.names_of(document))
+            withdrawn = page.get("withdrawn")
+            if isinstance(withdrawn, list):
+                self.answered.update(name for name in withdrawn if isinstance(name, str))
             self.known = {name for name in served if isinstance(name, str)}
         self.served: set[str] = set()
 
