@@ -393,6 +393,11 @@ class Writer:
         self.rnd = random.Random(seed)
         self.websites = websites
         self.version = self.conn.execute("SELECT max(version) FROM provider_filedwebsite").fetchone()[0]
+        # A platform from before the mirror kept the names taken off (`python -m bench fleet --code`
+        # with an older checkout) has no table for them.
+        self.keeps_withdrawn = self.conn.execute(
+            "SELECT to_regclass('provider_withdrawndomain') IS NOT NULL"
+        ).fetchone()[0]
         self.conn.commit()
         self.busy: set[int] = set()  # websites whose last change has not shown yet (the prober releases them)
         self.ended: set[int] = set()  # access cancelled by this run
@@ -415,6 +420,8 @@ class Writer:
         self.version += 1
         with self.conn.cursor() as cur:
             for sql, params in statements:
+                if sql.startswith(WITHDRAWN) and not self.keeps_withdrawn:
+                    continue
                 cur.execute(sql, params)
             cur.execute(
                 "UPDATE provider_filedwebsite SET version = %s, updated_at = now() WHERE id = %s", (self.version, i)
