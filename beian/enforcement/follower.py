@@ -7,8 +7,9 @@ What it keeps in its state directory, so that it answers at once after a restart
 - `snapshot.ndjson.gz`: the last snapshot it took, as the platform sent it, written to a temporary
   file beside it, checked whole (its end line), and only then renamed over the old one;
 - `changes.ndjson`: every page of changes applied since, one line each, appended and fsync'd
-  before the next request, with the platform's answers to the questions the page raised (which
-  names another website still serves), so that replaying it gives the very index it gave.
+  before the next request, with the answers to the questions the page raised (which names another
+  website still serves: the page's own, or /served's where the page does not say), so that
+  replaying it gives the very index it gave.
 
 It starts from those, then follows: a stream of the changes after its version (one request for
 20 s of pages), each page applied as it comes. When the journal grows past JOURNAL_MAX websites,
