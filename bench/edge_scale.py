@@ -373,6 +373,12 @@ def refresher_plan() -> str:
 # ---------------------------------------------------------------- changes and their decisions
 
 
+# The names a change takes off, kept with its version in the same transaction, as sync keeps them
+# (beian.provider.withdrawn.record).
+WITHDRAWN = "INSERT INTO provider_withdrawndomain (website_id, name, version) "
+WITHDRAWN_AGAIN = " ON CONFLICT (website_id, name) DO UPDATE SET version = excluded.version"
+
+
 class Writer:
     """Changes to the mirror as sync writes them: one transaction each, a newer version. Each
     changes a decision, and a website changes again only once its last change has shown."""
@@ -387,6 +393,11 @@ class Writer:
         self.rnd = random.Random(seed)
         self.websites = websites
         self.version = self.conn.execute("SELECT max(version) FROM provider_filedwebsite").fetchone()[0]
+        # A platform from before the mirror kept the names taken off (`python -m bench fleet --code`
+        # with an older checkout) has no table for them.
+        self.keeps_withdrawn = self.conn.execute(
+            "SELECT to_regclass('provider_withdrawndomain') IS NOT NULL"
+        ).fetchone()[0]
         self.conn.commit()
         self.busy: set[int] = set()  # websites whose last change has not shown yet (the prober releases them)
         self.ended: set[int] = set()  # access cancelled by this run
@@ -409,6 +420,8 @@ class Writer:
         self.version += 1
         with self.conn.cursor() as cur:
             for sql, params in statements:
+                if sql.startswith(WITHDRAWN) and not self.keeps_withdrawn:
+                    continue
                 cur.execute(sql, params)
             cur.execute(
                 "UPDATE provider_filedwebsite SET version = %s, updated_at = now() WHERE id = %s", (self.version, i)
@@ -429,7 +442,8 @@ class Writer:
             name = next(n for n, w in self.added.items() if w == i)
             del self.added[name]
             sql = "DELETE FROM provider_fileddomain WHERE website_id = %s AND name = %s"
-            return i, name, "not_filed", self._commit(i, (sql, (i, name)))
+            kept = WITHDRAWN + "VALUES (%s, %s, %s)" + WITHDRAWN_AGAIN
+            return i, name, "not_filed", self._commit(i, (sql, (i, name)), (kept, (i, name, self.version + 1)))
         i = self._served_website()
         if kind == "add":
             name = f"new{self.count}-{i}.cn"
@@ -447,6 +461,12 @@ class Writer:
                 self._commit(
                     i,
                     (website.format(ended + ", deregistered_reason = 'cancel_website'"), (i,)),
+                    (
+                        WITHDRAWN
+                        + "SELECT website_id, name, %s FROM provider_fileddomain WHERE website_id = %s"
+                        + WITHDRAWN_AGAIN,
+                        (self.version + 1, i),
+                    ),
                     ("DELETE FROM provider_fileddomain WHERE website_id = %s", (i,)),
                 ),
             )

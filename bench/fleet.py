@@ -1,5 +1,5 @@
 """`python -m bench fleet [--edges N] [--domains S | --full] [--rate R] [--seconds T] [--database-url URL]
-[--database NAME] [--keep] [--fleet-only]`: enforcement across a fleet of edges (issue 11), measured by
+[--database NAME] [--keep] [--fleet-only] [--code DIR]`: enforcement across a fleet of edges (issue 11), measured by
 hand; `make bench` runs it last (`make bench SCALE=--full` for 5 million served domains). `--fleet-only`
 runs the edges and the platform alone (no database-mode server, agents, HAProxy, nginx or wrk).
 
@@ -27,6 +27,7 @@ three, the kinds not served beside them), dropped afterwards. Then, all on loopb
   changed Host asked until it is the new one, one change in four (baseline: the fleet's last edge);
   and how late nginx's map is, one change in ten asked the same way (the agent writes and reloads at
   most once a second);
+- the questions the followers put to `/served` meanwhile (counted in gunicorn's access log);
 - then wrk (-t1 -c50, the servers on core 1 and wrk on core 0 on 2 cores or more, rounds
   interleaved, the best counts) on bench/edge.py's Host mix over this mirror's names: a following
   edge against the database-mode decision server (target: within 5%), and HAProxy with its
@@ -386,11 +387,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--database", default="beian_fleet", help="the database made (and dropped) for the run")
     parser.add_argument("--keep", action="store_true", help="keep the database and the logs")
     parser.add_argument(
+        "--code",
+        help="another checkout (e.g. main's) whose migrations, platform and edges to run under this bench:"
+        " a before beside an after in the same harness",
+    )
+    parser.add_argument(
         "--fleet-only",
         action="store_true",
         help="only the edges and the platform: no database-mode server, agents, HAProxy, nginx or wrk",
     )
     args = parser.parse_args(argv)
+    if args.code:
+        edge_bench.ROOT = Path(args.code).resolve()  # where every process of the run starts (its cwd)
     import httpx
     import psycopg
 
@@ -609,8 +617,13 @@ def main(argv: list[str] | None = None) -> None:
         load_before = os.getloadavg()[0]
         cpu0, began = tree_cpu(platform.pid), time.perf_counter()
         edges_cpu0 = sum(tree_cpu(proc.pid) for proc in edges)
+        access_log = tmp / "platform.log"  # gunicorn's access log (beian/gunicorn_conf.py) among its output
+        log_from = access_log.stat().st_size
         made = flow(dsn, websites, tracker, args.rate, args.seconds)
         made_seconds = time.perf_counter() - began
+        with access_log.open("rb") as log:
+            log.seek(log_from)
+            asked_served = log.read().count(b"POST /enforcement/feed/served")
         flowing = (tree_cpu(platform.pid) - cpu0) / made_seconds
         edges_cpu = sum(tree_cpu(proc.pid) for proc in edges) - edges_cpu0
         load_after = os.getloadavg()[0]
@@ -701,6 +714,10 @@ def main(argv: list[str] | None = None) -> None:
         f" an edge {edges_cpu / changes / args.edges * 1000:.2f} ms (the {args.edges} edges:"
         f" {edges_cpu / made_seconds:.0%} of a core); load average {load_before:.1f} before the flow,"
         f" {load_after:.1f} after"
+    )
+    print(
+        f"questions to /served while changes flow: {asked_served:,} ({asked_served / changes:.2f} a change,"
+        f" from {followers} followers)"
     )
     if not proxies:
         return

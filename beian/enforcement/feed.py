@@ -23,7 +23,9 @@ moment, when the version moves. A page is read from the database and encoded onc
 and the same bytes answered to every edge that asks for it (`Shared`): the platform's cost of a
 change does not grow with the number of edges but for each request's own (its token, the HTTP).
 With the page come the page's own questions answered: which of the names its refused websites
-had another website serves now (`served`), which an edge would otherwise ask /served each.
+had, and of the names taken off its websites since the edge's version (`withdrawn`, which the
+mirror keeps for this: beian.provider.withdrawn), another website serves now (`served`), which an
+edge would otherwise ask /served each.
 """
 
 from __future__ import annotations
@@ -41,9 +43,12 @@ from django.db import close_old_connections, connections
 
 from beian.enforcement import feedformat
 from beian.enforcement.mirror import OrmMirror, _streamed, served_domains
+from beian.provider import withdrawn
 
 PAGE = 1000  # websites in a page of changes
-TOO_FAR = 50_000  # websites changed since an edge's version beyond which it takes a snapshot instead
+# Websites changed since an edge's version beyond which it takes a snapshot instead: the names
+# taken off are kept that far back (beian.provider.withdrawn), no further.
+TOO_FAR = withdrawn.HORIZON
 WAIT_MAX = 25.0  # seconds a long poll may wait (under gunicorn's timeout and common proxies' 60 s)
 _CHUNK = 64 * 1024
 CHANNEL = "beian_mirror"  # NOTIFY'd by the trigger of migration 0002 (PostgreSQL only)
@@ -190,13 +195,19 @@ def _page(after: int, limit: int) -> Page:
         )
     entries = [feedformat.entry(w, sorted(domains.get(w.id, ()))) for w in websites]
     reached = max((w.version for w in websites), default=after)
-    # What an edge would ask when it withdraws these names: whether another website serves them.
-    # Read after the page, so at a version no older than it (an answer newer than the page is
-    # right too: the changes after it settle what moved since).
+    # What an edge would ask when it withdraws names: whether another website serves them. The
+    # names of the refused websites, and the names taken off the page's websites since the edge's
+    # version (`withdrawn`: the mirror keeps them, beian.provider.withdrawn), which the entries
+    # cannot name. Read after the page, so at a version no older than it (an answer newer than the
+    # page is right too: the changes after it settle what moved since).
+    taken_off = mirror.withdrawn([w.id for w in websites], after) if websites else set()
     asked = {name for e in entries if e["verdict"] != feedformat.SERVE for name in feedformat.names_of(e)}
+    asked |= taken_off
     more = len(websites) >= limit
     page = {"version": reached, "entries": entries, "more": more}
     page["served"] = sorted(mirror.served_now(asked)) if asked else []
+    if taken_off:  # left out when none: a page with nothing taken off stays as it was
+        page["withdrawn"] = sorted(taken_off)
     return Page(json.dumps(page, separators=(",", ":")).encode(), reached, more, len(entries))
 
 

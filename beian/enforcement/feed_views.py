@@ -320,8 +320,18 @@ OPENAPI = {
                                             "type": "array",
                                             "items": {"type": "string"},
                                             "description": (
-                                                "Which names of the page's refused websites (domains, home) a website"
-                                                " serves now: what the edge would otherwise ask /served"
+                                                "Which names of the page's refused websites (domains, home) and of"
+                                                " `withdrawn` a website serves now: what the edge would otherwise"
+                                                " ask /served"
+                                            ),
+                                        },
+                                        "withdrawn": {
+                                            "type": "array",
+                                            "items": {"type": "string"},
+                                            "description": (
+                                                "The names taken off the page's websites after `after` (absent when"
+                                                " none), as far as the platform keeps them: a name an edge withdraws"
+                                                " that is neither here nor a refused website's it asks /served about"
                                             ),
                                         },
                                     },

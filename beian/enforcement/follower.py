@@ -7,8 +7,9 @@ What it keeps in its state directory, so that it answers at once after a restart
 - `snapshot.ndjson.gz`: the last snapshot it took, as the platform sent it, written to a temporary
   file beside it, checked whole (its end line), and only then renamed over the old one;
 - `changes.ndjson`: every page of changes applied since, one line each, appended and fsync'd
-  before the next request, with the platform's answers to the questions the page raised (which
-  names another website still serves), so that replaying it gives the very index it gave.
+  before the next request, with the answers to the questions the page raised (which names another
+  website still serves: the page's own, or /served's where the page does not say), so that
+  replaying it gives the very index it gave.
 
 It starts from those, then follows: a stream of the changes after its version (one request for
 20 s of pages), each page applied as it comes. When the journal grows past JOURNAL_MAX websites,
@@ -147,8 +148,10 @@ def _problem(response: httpx.Response) -> str:
 
 class _Asking:
     """The index's question "which of these names is served now", answered from the page where it
-    answers it (`served`: the names of its refused websites that a website serves), else put to the
-    platform; every answer kept for the journal."""
+    answers it (`served`: which of the names of its refused websites, and of the names taken off its
+    websites since the edge's version, `withdrawn`, a website serves), else put to the platform
+    (a platform from before `withdrawn`, or one that no longer keeps a name taken off); every
+    answer kept for the journal."""
 
     def __init__(self, client: FeedClient, page: dict) -> None:
         self.client = client
@@ -160,6 +163,9 @@ class _Asking:
             for document in page["entries"]:
                 if document.get("verdict") != feedformat.SERVE:
                     self.answered.update(feedformat.names_of(document))
+            withdrawn = page.get("withdrawn")
+            if isinstance(withdrawn, list):
+                self.answered.update(name for name in withdrawn if isinstance(name, str))
             self.known = {name for name in served if isinstance(name, str)}
         self.served: set[str] = set()
 

@@ -25,7 +25,7 @@ from beian.enforcement.index import (
     classify,
     home_domain,
 )
-from beian.provider.models import FiledDomain, FiledWebsite
+from beian.provider.models import FiledDomain, FiledWebsite, WithdrawnDomain
 
 _FIELDS = ("id", "version", "status", "access_state", "home_url", "access_ended_reason")
 _IN_CHUNK = 500  # names per IN (…) list: well inside every database's parameter limit
@@ -106,6 +106,19 @@ class OrmMirror:
                 newer.filter(version=top).order_by("id").values_list(*_FIELDS)
             )
         return sites, _domains_of([s.id for s in sites])
+
+    def withdrawn(self, ids: Sequence[int], after: int) -> set[str]:
+        """The names taken off these websites by their changes after version `after`, as far as the
+        mirror kept them (beian.provider.withdrawn): what an edge at `after` withdraws when it
+        applies them, but for names the mirror no longer keeps (then it asks /served)."""
+        found: set[str] = set()
+        for start in range(0, len(ids), _IN_CHUNK):
+            found.update(
+                WithdrawnDomain.objects.filter(website_id__in=ids[start : start + _IN_CHUNK], version__gt=after)
+                .order_by()
+                .values_list("name", flat=True)
+            )
+        return found
 
     def served_now(self, names: Iterable[str]) -> set[str]:
         names = list(names)

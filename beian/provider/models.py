@@ -306,6 +306,25 @@ class FiledDomain(models.Model):
         indexes = [models.Index(fields=["name"], name="filed_domain_by_name")]
 
 
+class WithdrawnDomain(models.Model):
+    """A domain taken off a website of the mirror (or with it, when the website was deregistered:
+    the bureau then lists none), with the version of the change that took it off: the mirror keeps
+    a website's current domains only, so without this row nothing could say which names a change
+    withdrew. The served-set feed names them in its pages, with whether anything still serves them,
+    so that an edge settles every name it withdraws from the page alone (beian.enforcement.feed).
+    Written by sync in the same transaction as the change (`beian.provider.withdrawn.record`);
+    pruned once no edge that is not told to take a fresh snapshot can need it
+    (`beian.provider.withdrawn.prune`). A name taken off again keeps one row, at the later version."""
+
+    website = models.ForeignKey(FiledWebsite, on_delete=models.CASCADE, related_name="withdrawn", db_index=False)
+    name = models.CharField(max_length=253)
+    version = models.PositiveBigIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["website", "name"], name="withdrawn_domain_once_per_website")]
+        indexes = [models.Index(fields=["version"], name="withdrawn_domain_by_version")]
+
+
 class ApiToken(models.Model):
     """A personal API token for /api/v1/ (`Authorization: Bearer beian_<key_id>_<secret>`), made and
     revoked by its owner at /portal/tokens/. The secret is never stored: `digest` is a keyed digest

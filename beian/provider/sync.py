@@ -15,7 +15,7 @@ from django.db import router, transaction
 
 from beian.core import clock
 from beian.core.catalogue import OPERATION_CODES, Hosting, Serving, shape
-from beian.provider import bureau_client, holders, holidays, listing, notices, rules, upserts
+from beian.provider import bureau_client, holders, holidays, listing, notices, rules, upserts, withdrawn
 from beian.provider.models import Application, FiledDomain, FiledEntity, FiledWebsite, SyncCursor, TimelineEntry
 from beian.provider.transitions import BUREAU_STATES, Role, allowed, apply
 
@@ -127,7 +127,10 @@ def follow_website(snapshot: dict, *, version: int) -> FiledWebsite:
         },
     )
     domains = set(snapshot.get("domains", []))
-    website.domains.exclude(name__in=domains).delete()
+    gone = list(website.domains.exclude(name__in=domains).values_list("name", flat=True))
+    if gone:
+        website.domains.filter(name__in=gone).delete()
+        withdrawn.record((website.id, name, version) for name in gone)
     for name in domains - set(website.domains.values_list("name", flat=True)):
         FiledDomain.objects.create(website=website, name=name)
     # A website that moved here (by transfer-in) belongs to whoever asked for it.
@@ -228,12 +231,15 @@ def follow_websites(events: list[dict]) -> None:
             returning=["number", "id"],
         )
     )
-    upserts.keep_only(
+    taken_off = upserts.keep_only(
         FiledDomain,
         "website",
         "name",
         {website_ids[number]: snapshot.get("domains", []) for number, (_, snapshot) in last.items()},
     )
+    if taken_off:
+        version_of = {website_ids[number]: seq for number, (seq, _) in last.items()}
+        withdrawn.record((website, name, version_of[website]) for website, name in taken_off)
     # A website that moved here (by transfer-in) belongs to whoever asked for it.
     asked = {
         app.website_number: app

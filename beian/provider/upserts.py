@@ -112,11 +112,14 @@ def among(model: type[models.Model], name: str, values: Iterable) -> RawSQL:
     )
 
 
-def keep_only(model: type[models.Model], parent: str, child: str, sets: dict[int, Iterable[str]]) -> None:
+def keep_only(
+    model: type[models.Model], parent: str, child: str, sets: dict[int, Iterable[str]]
+) -> list[tuple[int, str]]:
     """Make the `child` values of each `parent` row exactly its set in `sets` (parent id → values):
-    delete the others, insert the missing ones (the pair is unique). Two statements."""
+    delete the others, insert the missing ones (the pair is unique). Two statements. Returns the
+    (parent, child) pairs deleted (the mirror keeps the domains taken off: beian.provider.withdrawn)."""
     if not sets:
-        return
+        return []
     connection = _connection(model)
     qn = connection.ops.quote_name
     meta = model._meta
@@ -129,11 +132,14 @@ def keep_only(model: type[models.Model], parent: str, child: str, sets: dict[int
     with connection.cursor() as cursor:
         cursor.execute(
             f"DELETE FROM {table} WHERE {p} IN (SELECT {p} FROM {source} AS s) AND NOT EXISTS "
-            f"(SELECT 1 FROM {source} AS s WHERE s.{p} = {table}.{p} AND s.{c} = {table}.{c})",
+            f"(SELECT 1 FROM {source} AS s WHERE s.{p} = {table}.{p} AND s.{c} = {table}.{c}) "
+            f"RETURNING {p}, {c}",
             [wanted, wanted],
         )
+        deleted = cursor.fetchall()
         cursor.execute(
             f"INSERT INTO {table} ({p}, {c}) SELECT {p}, {c} FROM {source} AS s WHERE s.{c} IS NOT NULL "
             f"ON CONFLICT ({p}, {c}) DO NOTHING",
             [wanted],
         )
+    return [(pk, value) for pk, value in deleted]

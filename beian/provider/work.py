@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from beian.core import clock
 from beian.ops import connections, health
-from beian.provider import bureau_client, delivery, notices, passwords, sync, timeline
+from beian.provider import bureau_client, delivery, notices, passwords, sync, timeline, withdrawn
 
 log = logging.getLogger("beian.provider.worker")
 
@@ -19,7 +19,7 @@ JOBS: dict[str, Callable[[bureau_client.BureauClient], int]] = {
     "deliver": lambda client: delivery.deliver_due(client=client),
     "sync": lambda client: sync.sync_once(client=client),
     "notify": lambda client: notices.dispatch(),
-    "prune": lambda client: passwords.prune(),
+    "prune": lambda client: passwords.prune() + withdrawn.prune_now_and_then(),
     # Each commit seals its own timeline entries; this seals those written in bulk, or by a process
     # that died before it could.
     "seal": lambda client: timeline.seal(),

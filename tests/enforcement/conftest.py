@@ -17,7 +17,7 @@ from beian.enforcement import feed
 from beian.enforcement.index import Index
 from beian.enforcement.mirror import OrmMirror
 from beian.messaging import send
-from beian.provider import applications, delivery, review, sync
+from beian.provider import applications, delivery, review, sync, withdrawn
 from beian.provider.bureau_client import BureauClient
 from beian.provider.models import Application, FiledDomain, FiledEntity, FiledWebsite
 from tests.bureau.conftest import enterprise, person, website
@@ -93,7 +93,10 @@ class MirrorRows:
         access: str | None = None,
         ended: str | None = None,
         domains: list[str] | None = None,
+        kept: bool = True,
     ) -> FiledWebsite:
+        """`kept`: the names taken off are kept (beian.provider.withdrawn), as sync keeps them; not
+        kept, as a change from before they were, or one whose row was pruned."""
         if status is not None:
             site.status = status
         if access is not None:
@@ -103,14 +106,17 @@ class MirrorRows:
         site.version = next(self.seq)
         site.save()
         if domains is not None:
-            site.domains.exclude(name__in=domains).delete()
+            gone = list(site.domains.exclude(name__in=domains).values_list("name", flat=True))
+            site.domains.filter(name__in=gone).delete()
+            if kept:
+                withdrawn.record((site.pk, name, site.version) for name in gone)
             for name in set(domains) - set(site.domains.values_list("name", flat=True)):
                 FiledDomain.objects.create(website=site, name=name)
         return site
 
-    def deregister(self, site: FiledWebsite) -> FiledWebsite:
+    def deregister(self, site: FiledWebsite, *, kept: bool = True) -> FiledWebsite:
         # As the bureau's snapshot has it: a deregistered website lists no active domain.
-        return self.change(site, status="deregistered", access="ended", ended="deregistered", domains=[])
+        return self.change(site, status="deregistered", access="ended", ended="deregistered", domains=[], kept=kept)
 
 
 @pytest.fixture

@@ -282,6 +282,26 @@ def test_a_page_answers_which_names_of_its_refused_websites_another_website_serv
     assert page["served"] == ["shared.cn"]
 
 
+def test_a_page_names_the_names_taken_off_its_websites_since_the_edges_version(client, token, rows):
+    """Issue 11: the mirror keeps the names taken off (beian.provider.withdrawn), so a page names
+    those its websites lost after the edge's version (not before: that edge withdrew them already),
+    and says which of them another website serves, which an edge would otherwise ask /served."""
+    first = rows.website("shared.cn", "early.cn", "late.cn", "own.cn")
+    rows.website("shared.cn")
+    gone = rows.website("gone.cn", "www.gone.cn")
+    rows.change(first, domains=["shared.cn", "late.cn", "own.cn"])  # early.cn, before the edge's version
+    after = first.version
+    rows.change(first, domains=["own.cn"])
+    rows.deregister(gone)
+    page = client.get(CHANGES, {"after": after}, **auth(token)).json()
+    assert [e["site"] for e in page["entries"]] == [first.pk, gone.pk]
+    assert page["withdrawn"] == ["gone.cn", "late.cn", "shared.cn", "www.gone.cn"]
+    assert page["served"] == ["shared.cn"]
+    # An edge at a version after all of it is told nothing of them.
+    page = client.get(CHANGES, {"after": page["version"]}, **auth(token)).json()
+    assert "withdrawn" not in page
+
+
 def test_edges_asking_the_same_page_share_one_read_and_never_an_older_one(client, token, rows, monkeypatch):
     """The first edge's request reads the page; the others' at the same version of the mirror are
     handed the same bytes. A change made since is never missed by the edge that asks after it."""

@@ -162,13 +162,34 @@ def test_a_database_changed_under_an_edge_is_followed_without_a_gap(token, rows,
     assert follower.index.reason(b"site.cn") == "filed"
 
 
+class Counting(httpx.BaseTransport):
+    """The platform's transport, noting the path of each request."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.WSGITransport(app=WSGIHandler())
+        self.paths: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.paths.append(request.url.path)
+        return self.inner.handle_request(request)
+
+
+SERVED = "/enforcement/feed/served"
+
+
+def counted_follower(token: str, state: Path, transport: httpx.BaseTransport, **options) -> Follower:
+    return Follower(PLATFORM, token, state, on_index=lambda index: None, transport=transport, wait=0, **options)
+
+
 def test_edges_in_step_share_each_page_and_every_one_follows_every_change(rows, tmp_path, monkeypatch):
     """Four edges following one platform, changes of every kind in bursts between their turns: each
     page is read once for all four (feed.Shared), and every edge serves what the mirror serves after
-    every turn, and again when restarted from its own state directory: nothing was missed."""
+    every turn, and again when restarted from its own state directory: nothing was missed. Every
+    name taken off is kept, so no edge asks /served (issue 11)."""
     stream = Stream(rows, seed=41)
     tokens = [edges.create(f"edge-{n}").token for n in range(4)]
-    fleet = [follower_for(token, tmp_path / f"edge-{n}") for n, token in enumerate(tokens)]
+    transports = [Counting() for _ in tokens]
+    fleet = [counted_follower(token, tmp_path / f"edge-{n}", transports[n]) for n, token in enumerate(tokens)]
     for edge in fleet:
         edge.begin()
     monkeypatch.setattr(feed, "pages", feed.Shared(clock=lambda: 0.0))  # however long the steps take here
@@ -184,46 +205,149 @@ def test_edges_in_step_share_each_page_and_every_one_follows_every_change(rows, 
             edge.step()
             assert_follows(edge.index, stream)
         assert len(reads) == read_before + 1
+    assert not any(SERVED in transport.paths for transport in transports)
     for n, edge in enumerate(fleet):
         restarted = follower_for(tokens[n], tmp_path / f"edge-{n}")
         assert restarted.restore()
         assert_same(restarted.index, edge.index)
 
 
-class Counting(httpx.BaseTransport):
-    """The platform's transport, noting the path of each request."""
-
-    def __init__(self) -> None:
-        self.inner = httpx.WSGITransport(app=WSGIHandler())
-        self.paths: list[str] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.paths.append(request.url.path)
-        return self.inner.handle_request(request)
-
-
-def test_an_edge_takes_the_pages_answers_and_asks_only_for_names_the_page_cannot_name(token, rows, tmp_path):
-    """A name filed by two websites: the one that ends takes nothing off (the page says another
-    serves it), with no question to /served. A name taken off a website is not in the page: that
-    one the edge asks about, at its version."""
-    first = rows.website("shared.cn", "own.cn")
-    second = rows.website("shared.cn", "gone.cn")
+@pytest.mark.parametrize("streaming", [True, False], ids=["stream", "pages"])
+def test_a_name_taken_off_a_website_is_refused_at_the_edge_without_a_question_to_served(
+    token, rows, tmp_path, streaming
+):
+    """Issue 11: the mirror keeps the names taken off (beian.provider.withdrawn), and the page names
+    them with whether anything serves them, so the edge settles every name it withdraws from the
+    page alone: a domain taken off a website, and a deregistered website's domains."""
+    site = rows.website("own.cn", "gone.cn")
+    other = rows.website("other.cn", "www.other.cn")
     transport = Counting()
-    follower = Follower(PLATFORM, token, tmp_path, on_index=lambda index: None, transport=transport, wait=0)
+    follower = counted_follower(token, tmp_path, transport, streaming=streaming)
     follower.begin()
-    rows.change(first, access="ended", ended=AccessEnded.CANCELLED)
+    rows.change(site, domains=["own.cn"])
     follower.step()
-    assert "/enforcement/feed/served" not in transport.paths
-    assert follower.index.verdict("shared.cn").served
-    assert not follower.index.verdict("own.cn").served
-    rows.change(second, domains=["shared.cn"])
-    follower.step()
-    assert transport.paths.count("/enforcement/feed/served") == 1
     assert not follower.index.verdict("gone.cn").served
-    assert follower.index.verdict("shared.cn").served
+    assert follower.index.verdict("own.cn").served
+    rows.deregister(other)
+    follower.step()
+    assert follower.index.reason(b"other.cn") == "deregistered"
+    assert not follower.index.verdict("www.other.cn").served
+    assert SERVED not in transport.paths
     restarted = follower_for(token, tmp_path)
     assert restarted.restore()
     assert_same(restarted.index, follower.index)
+
+
+def test_a_name_taken_off_one_website_but_served_by_another_stays_served_without_a_question(token, rows, tmp_path):
+    """A name filed by two websites: the one that ends its access, or has it taken off, or is
+    deregistered takes nothing off while the other serves it; when the last one lets it go, it is
+    refused. The page answers each time."""
+    first = rows.website("shared.cn", "own.cn")
+    second = rows.website("shared.cn", "two.cn")
+    third = rows.website("three.cn", "shared.cn")
+    transport = Counting()
+    follower = counted_follower(token, tmp_path, transport)
+    follower.begin()
+    rows.change(first, access="ended", ended=AccessEnded.CANCELLED)
+    follower.step()
+    assert follower.index.verdict("shared.cn").served
+    assert not follower.index.verdict("own.cn").served
+    rows.change(second, domains=["two.cn"])
+    follower.step()
+    assert follower.index.verdict("shared.cn").served
+    rows.deregister(third)
+    follower.step()
+    assert not follower.index.verdict("shared.cn").served
+    assert follower.index.verdict("two.cn").served
+    assert SERVED not in transport.paths
+    restarted = follower_for(token, tmp_path)
+    assert restarted.restore()
+    assert_same(restarted.index, follower.index)
+
+
+class Pages(Counting):
+    """The platform's transport keeping each page of changes it answered (a page a request)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pages: list[dict] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if request.url.path.endswith("/changes"):
+            response.read()
+            self.pages.append(response.json())
+        return response
+
+
+def test_an_edge_applying_a_page_twice_changes_nothing_and_asks_nothing(token, rows, tmp_path):
+    """A page applied again (a stream cut off and asked again from an older version, a journal
+    replayed over a page applied already) leaves the index as it was, asks /served nothing, and
+    the journal replayed gives the same index."""
+    first = rows.website("shared.cn", "own.cn", "gone.cn")
+    rows.website("shared.cn")
+    cancelled = rows.website("cancelled.cn")
+    transport = Pages()
+    follower = counted_follower(token, tmp_path, transport, streaming=False)
+    follower.begin()
+    rows.change(first, domains=["own.cn"])
+    rows.change(cancelled, access="ended", ended=AccessEnded.CANCELLED)
+    follower.step()
+    (page,) = [p for p in transport.pages if p["entries"]]
+    assert page["withdrawn"] == ["gone.cn", "shared.cn"]
+    assert page["served"] == ["shared.cn"]
+    served, known = follower.index.served_names(), dict(follower.index._known)
+    assert follower._take(page) == 2
+    assert follower._take(page) == 2
+    assert follower.index.served_names() == served == ["own.cn", "shared.cn"]
+    assert follower.index._known == known
+    assert SERVED not in transport.paths
+    restarted = follower_for(token, tmp_path)
+    assert restarted.restore()
+    assert_same(restarted.index, follower.index)
+
+
+class WithoutWithdrawn(Counting):
+    """A platform from before `withdrawn` (or an edge that does not read it: what it sees is the
+    same): its pages of changes name no name taken off."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if not request.url.path.endswith("/changes"):
+            return response
+        response.read()
+        page = response.json()
+        page.pop("withdrawn", None)
+        return httpx.Response(response.status_code, json=page)
+
+
+def test_a_name_the_page_does_not_answer_for_is_asked_of_served(token, rows, tmp_path):
+    """Where the platform did not keep a name taken off (a change from before it kept them, a row
+    pruned), or does not say (a platform, or an edge, from before `withdrawn`), the edge asks
+    /served, at its version, and ends as right."""
+    first = rows.website("shared.cn", "gone.cn")
+    rows.website("shared.cn")
+    transport = Counting()
+    follower = counted_follower(token, tmp_path, transport)
+    follower.begin()
+    rows.change(first, domains=["shared.cn"], kept=False)
+    follower.step()
+    assert transport.paths.count(SERVED) == 1
+    assert not follower.index.verdict("gone.cn").served
+    assert follower.index.verdict("shared.cn").served
+
+    old = WithoutWithdrawn()
+    other = counted_follower(edges.create("edge-2").token, tmp_path / "old", old, streaming=False)
+    other.begin()
+    rows.change(first, domains=[])  # kept, but not said
+    other.step()
+    follower.step()
+    assert old.paths.count(SERVED) == 1
+    assert transport.paths.count(SERVED) == 1  # no more: this page said
+    for edge in (follower, other):
+        assert edge.index.verdict("shared.cn").served
+        assert not edge.index.verdict("gone.cn").served
+    assert_same(other.index, follower.index)
 
 
 def assert_same(one: Index, other: Index) -> None:
