@@ -1,6 +1,7 @@
 """`python -m beian.granian_serve`: the platform under granian instead of gunicorn, an option for the
-public query tier (DESIGN §8: "gunicorn or granian"; measured in docs/performance.md, "The public
-query under granian"). gunicorn stays the default (Procfile, deploy/systemd/beian-web.service).
+public query tier (DESIGN §8: "gunicorn or granian"; measured in docs/performance.md, "The plain
+answer made cheaper, and the public query under granian"). gunicorn stays the default (Procfile,
+deploy/systemd/beian-web.service); docs/deploy.md says how to run it.
 
 granian's HTTP/1.1 is Rust (hyper): per request it runs no Python of its own before the
 application, where gunicorn parses the request and writes the answer in Python. What
