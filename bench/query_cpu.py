@@ -1,4 +1,4 @@
-"""`python -m bench.query_cpu [--n N] [--profile KIND]`: CPU of one public query, in-process, split
+"""`python -m bench.query_cpu [--n N] [--rounds R] [--profile KIND]`: CPU of one public query, in-process, split
 by where it goes (issue 10). No server, no network: each request goes through the WSGI application
 gunicorn would call (beian.wsgi.application) with a made-up environ, so what is measured is the
 Python of the request path plus the PostgreSQL backend's own time (read from /proc, as the backend
@@ -14,6 +14,7 @@ import io
 import os
 import pstats
 import random
+import statistics
 import sys
 import time
 from urllib.parse import quote
@@ -129,6 +130,13 @@ def main() -> None:
         help="kinds of request, @lean for the lean handler in front of Django's (beian.wsgi.application)",
     )
     parser.add_argument("--profile", default="", help="a kind (with @lean) to profile with cProfile")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure the kinds in turn this many times and print each kind's median and least CPU: on a "
+        "shared machine the least is the figure least swollen by other processes",
+    )
     args = parser.parse_args()
     import django
 
@@ -143,11 +151,23 @@ def main() -> None:
     sample = paths(2000)
     print(f"load average {os.getloadavg()[0]:.2f}")
     handlers = {"django": django_application, "lean": application}
-    for name in args.kinds.split(","):
-        kind, _, via = name.partition("@")
-        m = measure(handlers[via or "django"], kind, sample[kind], args.n)
-        print(f"{name:14} python {m['python_us']:7.0f} µs  postgres {m['pg_us']:6.0f} µs  wall {m['wall_us']:7.0f} µs  "
-              f"statements {m['statements']:.2f}  non-200 {m['non_200']}", flush=True)  # fmt: skip
+    rounds: dict[str, list[dict]] = {}
+    for _ in range(args.rounds):
+        for name in args.kinds.split(","):
+            kind, _, via = name.partition("@")
+            m = measure(handlers[via or "django"], kind, sample[kind], args.n)
+            rounds.setdefault(name, []).append(m)
+            if args.rounds == 1:
+                print(f"{name:14} python {m['python_us']:7.0f} µs  postgres {m['pg_us']:6.0f} µs  "
+                      f"wall {m['wall_us']:7.0f} µs  statements {m['statements']:.2f}  non-200 {m['non_200']}",
+                      flush=True)  # fmt: skip
+    if args.rounds > 1:
+        for name, ms in rounds.items():
+            py, pg = sorted(m["python_us"] for m in ms), sorted(m["pg_us"] for m in ms)
+            print(f"{name:14} python median {statistics.median(py):6.0f} least {py[0]:6.0f} µs  "
+                  f"postgres median {statistics.median(pg):5.0f} least {pg[0]:5.0f} µs  "
+                  f"statements {ms[0]['statements']:.2f}  non-200 {sum(m['non_200'] for m in ms)}")  # fmt: skip
+        print(f"load average {os.getloadavg()[0]:.2f}")
     if args.profile:
         kind, _, via = args.profile.partition("@")
         app, items = handlers[via or "django"], sample[kind]

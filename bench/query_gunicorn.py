@@ -57,15 +57,44 @@ class Server:
         self.port = free_port()
         self.log = tmp / f"access-{self.port}.log"
         python = checkout / ".venv" / "bin"
-        self.proc = subprocess.Popen(
-            [str(python / "gunicorn"), "beian.wsgi:application", "--config", "beian/gunicorn_conf.py",
-             "--access-logfile", str(self.log), "--access-logformat", "%(D)s %(s)s", *worker],
-            cwd=checkout,
-            env={**env, "BEIAN_BIND": f"127.0.0.1:{self.port}", "DJANGO_SETTINGS_MODULE": "bench.scale_settings",
-                 "PYTHONPATH": str(checkout)},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        env = {**env, "DJANGO_SETTINGS_MODULE": "bench.scale_settings", "PYTHONPATH": str(checkout)}
+        if worker[0] == "granian":
+            # granian's access log goes to its stdout through Python's logging; %(dt_ms) is the time
+            # from the request's arrival in Python to its answer handed back to the server, in ms.
+            command = [
+                str(python / "granian"),
+                "--interface",
+                "wsgi",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--access-log",
+                "--access-log-fmt",
+                "%(dt_ms).3f %(status)d",
+                "--log-level",
+                "warning",
+                *worker[1:],
+                *self.granian_target(checkout),
+            ]
+            stdout = self.log.open("w")
+            self.to_micros = 1000.0
+        else:
+            command = [
+                str(python / "gunicorn"),
+                "beian.wsgi:application",
+                "--config",
+                "beian/gunicorn_conf.py",
+                "--access-logfile",
+                str(self.log),
+                "--access-logformat",
+                "%(D)s %(s)s",
+                *worker,
+            ]
+            env["BEIAN_BIND"] = f"127.0.0.1:{self.port}"
+            stdout = subprocess.DEVNULL
+            self.to_micros = 1.0
+        self.proc = subprocess.Popen(command, cwd=checkout, env=env, stdout=stdout, stderr=subprocess.DEVNULL)
         self.env = env
         # Ready when both workers have answered (gunicorn's socket accepts before they have loaded Django).
         deadline, answered = time.monotonic() + 120, 0
@@ -77,6 +106,13 @@ class Server:
                 time.sleep(0.3)
         if answered < 6:
             raise SystemExit("gunicorn did not start")
+
+    @staticmethod
+    def granian_target(checkout: Path) -> list[str]:
+        # The application as beian/granian_serve.py serves it, where the checkout has that module.
+        if (checkout / "beian" / "granian_serve.py").exists():
+            return ["--factory", "beian.granian_serve:_application"]
+        return ["beian.wsgi:application"]
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -97,7 +133,7 @@ class Server:
         after = (sum(map(_ticks, workers)), sum(map(_ticks, backends)))
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", done.stdout)[1])
         lines = access_log_since(self.log, start)
-        micros = sorted(int(d) for d, status in lines if status == "200")
+        micros = sorted(float(d) * self.to_micros for d, status in lines if status == "200")
         n = max(len(lines), 1)
         q = statistics.quantiles(micros, n=100) if len(micros) > 100 else [0.0] * 99
         return {
@@ -115,6 +151,7 @@ class Server:
 VARIANTS = {
     "sync": ["--worker-class", "sync", "--workers", "2"],
     "gthread": ["--worker-class", "gthread", "--workers", "2", "--threads", "2"],
+    "granian": ["granian", "--workers", "2", "--blocking-threads", "2", "--runtime-threads", "1"],
 }
 
 

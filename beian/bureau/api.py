@@ -11,6 +11,7 @@ from uuid import UUID
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, NinjaAPI, Query, Schema, Status
 from ninja.security import HttpBearer
+from pydantic import BaseModel
 
 from beian.bureau import (
     claims,
@@ -326,14 +327,18 @@ def public_query(request, params: Query[QueryParams]):
     return answer_query(request, params)
 
 
-def answer_query(request: HttpRequest, params: QueryParams) -> dict:
+QUERY_KINDS = ("domain", "number", "name")  # QueryParams' fields but the page's cursor, in its order
+
+
+def answer_query(request: HttpRequest, params: QueryParams | BaseModel) -> dict:
     """The public query's answer to well-shaped parameters, or the BureauError / ValidationFailed
     that says why not: the one place of its rules, for this route and for the public query's lean
-    handler (beian/bureau/query_handler.py). The simulation's switches as read within the last
-    second (`simulation.recent_faults`): one round trip an answer, not two."""
+    handler (beian/bureau/query_handler.py; its `params` a plain model of QueryParams' fields).
+    The simulation's switches as read within the last second (`simulation.recent_faults`): one
+    round trip an answer, not two."""
     _available(request, simulation.recent_faults())
     throttle.hit("query", client_address(request), per_minute=request_limit())
-    given = {k: val for k, val in params.dict().items() if val and k != "after"}
+    given = {k: val for k in QUERY_KINDS if (val := getattr(params, k))}
     if len(given) != 1:
         raise BureauError(
             "validation_failed",

@@ -121,7 +121,6 @@ def _fetch(db, sql: str, params: list, *, prepared: bool) -> list[tuple]:
         with db.cursor() as cur:
             cur.execute(sql, params)
             return cur.fetchall()
-    # Through Django's wrapper all the same: its error translation, and the statement log of tests.
     db.close_if_health_check_failed()
     db.ensure_connection()
     raw = db.connection
@@ -129,9 +128,17 @@ def _fetch(db, sql: str, params: list, *, prepared: bool) -> list[tuple]:
         # Django turns psycopg's preparing off (threshold None), which refuses even an explicit
         # prepare: a threshold no statement reaches keeps every other statement unprepared.
         raw.prepare_threshold = _EXPLICIT_ONLY
-    with db.wrap_database_errors:
-        cur = db._prepare_cursor(_Prepared(raw))
-    with cur:
+    if db.queries_logged or db.execute_wrappers:
+        # Through Django's wrapper: its statement log (tests, DEBUG) and its execute wrappers.
+        with db.wrap_database_errors:
+            cur = db._prepare_cursor(_Prepared(raw))
+        with cur:
+            cur.execute(sql, params)
+            return cur.fetchall()
+    # Neither: what Django's wrapper would add is its checks and its error translation, done here.
+    db.validate_thread_sharing()
+    db.validate_no_broken_transaction()
+    with db.wrap_database_errors, _Prepared(raw) as cur:
         cur.execute(sql, params)
         return cur.fetchall()
 

@@ -27,33 +27,42 @@ answer, keeps the headers they added, and gives every later answer of that combi
 (its Content-Length its own). Of the call-style middleware, the metrics and the simulation's
 dropped connections it does by their functions (`DONE_HERE`); the others have nothing to do for a
 request without a body or a session.
-Django's request_started and request_finished signals are sent as Django's handler sends them,
-but the bureau's connection is not health-checked (a `SELECT 1` round trip a request):
-`query.fetch` opens a lost connection again and sends its read once more instead.
+Django's request_started and request_finished signals do what they do under Django's handler: while
+only Django's own receivers are connected (`STARTED`, `FINISHED`: the statement log, the connections'
+age and errors, the caches, the URLconf) the plain answer calls them itself, without the dispatch;
+with anything else connected it sends the signals. The bureau's connection is not health-checked
+(a `SELECT 1` round trip a request): `query.fetch` opens a lost connection again and sends its read
+once more instead. The parameters are read as Django reads request.GET (the query string's bytes as
+UTF-8) into a plain pydantic model of the route's own fields (`Shape`).
 """
 
 from __future__ import annotations
 
 import json
 import time
+import weakref
 from collections.abc import Callable, Iterable
+from urllib.parse import parse_qsl
 
 from django.conf import settings
 from django.conf.urls.i18n import is_language_prefix_patterns_used
 from django.core import signals
+from django.core.cache import close_caches
 from django.core.exceptions import DisallowedHost
+from django.core.handlers.base import reset_urlconf
 from django.core.handlers.exception import convert_exception_to_response, response_for_exception
 from django.core.handlers.wsgi import WSGIHandler, WSGIRequest, get_script_name
 from django.core.signals import setting_changed
-from django.db import connections
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.db import close_old_connections, connections, reset_queries
+from django.dispatch import Signal
+from django.http import HttpRequest, HttpResponse
 from django.middleware.security import SecurityMiddleware
 from django.urls import ResolverMatch, resolve, reverse, set_urlconf
 from django.urls.base import set_script_prefix
 from django.utils import translation
 from django.utils.log import log_response
 from django.utils.module_loading import import_string
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError, create_model
 
 from beian.bureau import api, simulation
 from beian.bureau.errors import BureauError
@@ -83,12 +92,33 @@ ANSWERS = "application/json; charset=utf-8"  # what ninja's JSON renderer says
 PARAMETERS = tuple(api.QueryParams.model_fields)
 
 
-def shaped(query_string: str) -> api.QueryParams | None:
-    """The parameters as the ninja route reads them (the last of a repeated name, as QueryDict
-    gives), if they are of the shape it accepts; None if it would refuse them field by field."""
-    given = QueryDict(query_string, encoding=settings.DEFAULT_CHARSET)
+# The route's parameters as a plain pydantic model of the same fields (each field's type, limits and
+# validators are QueryParams' own): ninja's Schema validates through a root validator of its own
+# that reads Django objects too, and costs several times more for a dict of strings.
+Shape = create_model("QueryShape", **{name: (f.annotation, f) for name, f in api.QueryParams.model_fields.items()})
+
+
+def shaped(query_string: str) -> BaseModel | None:
+    """The parameters as the ninja route reads them (request.GET: the bytes of the query string
+    decoded as Django decodes them, the last of a repeated name), if they are of the shape it
+    accepts; None if it would refuse them field by field, or Django refuse the query string itself
+    (more fields than it takes)."""
     try:
-        return api.QueryParams.model_validate({k: given[k] for k in PARAMETERS if k in given})
+        raw = query_string.encode("iso-8859-1")  # the WSGI string is the request's bytes (PEP 3333)
+    except UnicodeEncodeError:  # not a server's string: Django's handler says what it makes of it
+        return None
+    charset = settings.DEFAULT_CHARSET
+    try:
+        text = raw.decode(charset)
+    except UnicodeDecodeError:
+        text = raw.decode("iso-8859-1")  # as QueryDict does with a misbehaving client
+    try:
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        given = dict(parse_qsl(text, keep_blank_values=True, encoding=charset, max_num_fields=limit))
+    except ValueError:  # too many fields: Django's handler refuses them
+        return None
+    try:
+        return Shape.model_validate({k: given[k] for k in PARAMETERS if k in given})
     except ValidationError:
         return None
 
@@ -131,7 +161,7 @@ class QueryHandler(WSGIHandler):
         request.resolver_match = self.match
         return answer(request)
 
-    def takes(self, environ: dict) -> api.QueryParams | None:
+    def takes(self, environ: dict) -> BaseModel | None:
         if environ.get("REQUEST_METHOD") != "GET" or environ.get("PATH_INFO") != self.path:
             return None
         if environ.get("SCRIPT_NAME") or environ.get("CONTENT_LENGTH") not in (None, "", "0"):
@@ -176,7 +206,7 @@ class Plain:
         began = time.perf_counter()
         environ = request.environ
         set_script_prefix(get_script_name(environ))  # as Django's handler does
-        signals.request_started.send(sender=WSGIHandler, environ=environ)
+        _started(environ)
         connections["bureau"].health_check_done = True  # query.fetch's retry instead (the docstring)
         try:
             set_urlconf(settings.ROOT_URLCONF)
@@ -203,7 +233,7 @@ class Plain:
             start_response(f"{status} {reason}", headers)
             return [content]
         finally:
-            signals.request_finished.send(sender=WSGIHandler)
+            _finished()
 
     def _added(self, environ: dict, status: int) -> Headers:
         """The headers the chain adds to an answer of `status` to a request like this one: the
@@ -221,6 +251,46 @@ class Plain:
         if response is not template or response.cookies:
             raise AssertionError(f"the chain answers a plain request otherwise: {response!r}")
         return [(k, v) for k, v in response.items() if k not in given]
+
+
+# Django's own receivers of the request signals (django.db, django.core.cache, django.core.handlers).
+# While they are all that is connected, the plain answer calls them itself: no dispatch, and the
+# two passes over the connections at a request's start in one. With anything else connected (a
+# test, a debugging tool, a library) the signals are sent as Django's handler sends them.
+STARTED = (reset_queries, close_old_connections)
+FINISHED = (close_old_connections, close_caches, reset_urlconf)
+_ANY_SENDER = id(None)  # the lookup key's sender part of a receiver connected for every sender
+
+
+def _only(signal: Signal, receivers: tuple[Callable, ...]) -> bool:
+    """Whether `receivers`, connected for every sender, are all of `signal`'s (in any order: each
+    does its own part)."""
+    kept = signal.receivers
+    if len(kept) != len(receivers):
+        return False
+    found = []
+    for lookup, ref, *_ in kept:
+        if lookup[1] != _ANY_SENDER:
+            return False
+        found.append(ref() if isinstance(ref, weakref.ReferenceType) else ref)
+    return all(any(f is r for f in found) for r in receivers)
+
+
+def _started(environ: dict) -> None:
+    if not _only(signals.request_started, STARTED):
+        signals.request_started.send(sender=WSGIHandler, environ=environ)
+        return
+    for connection in connections.all(initialized_only=True):
+        connection.queries_log.clear()  # reset_queries
+        connection.close_if_unusable_or_obsolete()  # close_old_connections: age, errors, autocommit
+
+
+def _finished() -> None:
+    if not _only(signals.request_finished, FINISHED):
+        signals.request_finished.send(sender=WSGIHandler)
+        return
+    for receiver in FINISHED:
+        receiver(sender=WSGIHandler)
 
 
 def _unused(request: HttpRequest) -> HttpResponse:

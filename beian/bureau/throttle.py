@@ -3,28 +3,51 @@ Django's cache rather than the database: a public request then writes nothing to
 
 The embedded default cache is local memory, so each process counts for itself (a deployment with
 several web processes allows up to that many times the limit); set `BEIAN_CACHE_URL` to a Redis
-server and every process of a deployment shares the counts (Django's RedisCache: INCR is atomic).
+server and every process of a deployment shares the counts.
+
+A count is one call to the cache in the common case (issue 10: the public query counts every
+answer). With Redis, one round trip: `SET … NX EX` (the window starts, if it has not) and `INCR`
+in one MULTI/EXEC, atomic, so a key never outlives its window and no count is lost between two
+processes. Django's own `add()` then `incr()` cost three (`incr` asks `EXISTS` first). In local
+memory, `incr()` first: only a window's first request pays for `add()` as well.
 """
 
 from __future__ import annotations
 
 from django.core.cache import cache
+from django.core.cache.backends.redis import RedisCache
+from django.utils.connection import ConnectionProxy
 
 from beian.bureau.errors import BureauError
 from beian.core import clock
 
 WINDOW_SECONDS = 60
+KEPT_SECONDS = 2 * WINDOW_SECONDS  # a window's count outlives it: a late request still finds it
+
+
+def _count_redis(backend: RedisCache, key: str) -> int:
+    # Django's RedisCache stores an int as a plain Redis integer (RedisSerializer), so its get()
+    # reads what INCR wrote; its key (prefix, version) is made the way its own calls make it.
+    key = backend.make_and_validate_key(key)
+    pipe = backend._cache.get_client(key, write=True).pipeline(transaction=True)
+    pipe.set(key, 0, ex=KEPT_SECONDS, nx=True)
+    pipe.incr(key)
+    return int(pipe.execute()[1])
 
 
 def _count(key: str) -> int:
-    # add() starts a window only if none is running; incr() counts atomically in both backends.
-    if cache.add(key, 1, timeout=2 * WINDOW_SECONDS):
-        return 1
-    try:
-        return cache.incr(key)
-    except ValueError:  # the window expired between add() and incr()
-        cache.add(key, 1, timeout=2 * WINDOW_SECONDS)
-        return 1
+    # The backend itself (the proxy hands out the thread's own), so that its kind is asked once.
+    backend = cache._connections[cache._alias] if isinstance(cache, ConnectionProxy) else cache
+    if isinstance(backend, RedisCache):
+        return _count_redis(backend, key)
+    # incr() counts atomically in every backend; add() starts a window only if none is running.
+    for _ in range(2):
+        try:
+            return backend.incr(key)
+        except ValueError:  # no window yet (or it expired just now)
+            if backend.add(key, 1, timeout=KEPT_SECONDS):
+                return 1
+    return backend.incr(key)  # another request started the window twice over: it exists now
 
 
 def hit(scope: str, key: str, *, per_minute: int) -> None:

@@ -302,3 +302,106 @@ def test_the_switches_are_read_at_most_once_a_second_and_at_once_where_set(regis
     assert simulation.recent_faults(now=101.1).outage
     simulation.set_outage(False)  # this process: seen at once
     assert not simulation.recent_faults(now=101.2).outage
+
+
+def test_a_query_string_of_raw_utf8_is_read_as_django_reads_it(registry, apps, monkeypatch):
+    """A client may send the name's UTF-8 bytes unescaped; the server hands them over as a Latin-1
+    string (PEP 3333) and Django decodes them as UTF-8: the plain answer must read the same name
+    (issue 10: it read 'å\x8c\x97äº¬' for 北京)."""
+    name = Entity.objects.filter(status=Status.ACTIVE).first().name[:2]
+    raw = "name=" + name.encode().decode("iso-8859-1")
+    assert query_handler.shaped(raw).name == name
+    status, _, body = both(apps, raw)
+    assert status == "200 OK"
+    assert json.loads(body)["results"]
+    _chain_refuses(monkeypatch)
+    assert call(apps[1], raw)[2] == body  # answered plainly
+
+
+def test_more_fields_than_django_takes_go_to_django(registry, apps, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 5
+    crowded = "&".join(f"x{i}=1" for i in range(6)) + "&domain=example.cn"
+    assert not taken(crowded)
+    assert both(apps, crowded)[0].startswith("400")
+
+
+def test_the_request_signals_call_django_s_receivers_themselves_and_keep_the_connections_checked(monkeypatch):
+    """While only Django's own receivers are connected, the plain answer calls them without the
+    dispatch (issue 10), still clearing the statement log and checking every open connection's age
+    and errors at a request's start and end; anything else connected gets the signals sent."""
+
+    class Connection:
+        def __init__(self):
+            self.queries_log, self.checked = ["SELECT 1"], 0
+
+        def close_if_unusable_or_obsolete(self):
+            self.checked += 1
+
+    kept = [Connection(), Connection()]
+    monkeypatch.setattr(query_handler.connections, "all", lambda initialized_only=False: kept)
+    # The module's autouse fixture keeps the test's connection by disconnecting close_old_connections.
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+    try:
+        assert query_handler._only(signals.request_started, query_handler.STARTED)
+        assert query_handler._only(signals.request_finished, query_handler.FINISHED)
+        query_handler._started({})
+        assert [(c.queries_log, c.checked) for c in kept] == [([], 1), ([], 1)]
+        query_handler._finished()
+        assert [c.checked for c in kept] == [2, 2]
+
+        heard = []
+
+        def listener(sender, **kwargs):
+            heard.append(sender)
+
+        signals.request_started.connect(listener)
+        signals.request_finished.connect(listener)
+        try:
+            assert not query_handler._only(signals.request_started, query_handler.STARTED)
+            query_handler._started({})
+            query_handler._finished()
+            assert heard == [WSGIHandler, WSGIHandler]
+            assert [c.checked for c in kept] == [4, 4]  # Django's receivers by the dispatch
+        finally:
+            signals.request_started.disconnect(listener)
+            signals.request_finished.disconnect(listener)
+    finally:
+        signals.request_started.disconnect(close_old_connections)
+        signals.request_finished.disconnect(close_old_connections)
+
+
+def test_the_shape_is_the_route_s_own(registry):
+    """The lean handler's model has QueryParams' fields, each with the same type and limits."""
+    from beian.bureau import api
+
+    assert query_handler.Shape.model_fields.keys() == api.QueryParams.model_fields.keys()
+    for name, field in api.QueryParams.model_fields.items():
+        assert (query_handler.Shape.model_fields[name].annotation, query_handler.Shape.model_fields[name].metadata) == (
+            field.annotation,
+            field.metadata,
+        )
+    assert set(api.QUERY_KINDS) == set(api.QueryParams.model_fields) - {"after"}
+
+
+def test_the_statement_without_django_s_cursor_wrapper_answers_the_same_and_its_errors_are_django_s(registry):
+    """On PostgreSQL, with no statement log and no execute wrapper, the prepared statement runs on
+    psycopg's cursor (issue 10): its rows are those through Django's wrapper, its errors Django's
+    (on SQLite both ways are Django's cursor)."""
+    from django.db import DatabaseError, connections
+    from django.test.utils import CaptureQueriesContext
+
+    from beian.bureau import query
+
+    number = Website.objects.filter(status=Status.ACTIVE).first().number
+    db = connections["bureau"]
+    assert not db.queries_logged
+    assert not db.execute_wrappers
+    plain = query.by_number(number)
+    with CaptureQueriesContext(db) as captured:
+        logged = query.by_number(number)
+    assert len(captured) == 1
+    assert plain == logged
+    assert plain.results
+    with pytest.raises(DatabaseError):  # Django's class, not psycopg's
+        query.fetch("SELECT no_such_column FROM bureau_website WHERE id = %s", [1], prepared=True)

@@ -95,3 +95,41 @@ def test_with_redis_two_processes_share_one_count(redis_url, clock, monkeypatch)
     throttle.hit("query", "203.0.113.7", per_minute=2)
     with pytest.raises(BureauError):
         throttle.hit("query", "203.0.113.7", per_minute=2)
+
+
+def test_with_redis_a_count_is_one_round_trip_and_ends_with_its_window(redis_url, clock, monkeypatch):
+    """Issue 10: the public query counts every answer, so a count is one round trip to Redis (not
+    Django's add, EXISTS and INCR), atomic, and its key expires however the window began; Django's
+    cache reads the count it wrote."""
+    import redis
+
+    backend = RedisCache(redis_url, {})
+    backend.clear()
+    monkeypatch.setattr(throttle, "cache", backend)
+    sent = []
+    original = redis.connection.AbstractConnection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        sent.append(command)
+        return original(self, command, check_health)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+    throttle.hit("query", "203.0.113.99", per_minute=5)  # connects (the handshake is commands too)
+    sent.clear()
+    for _ in range(3):
+        throttle.hit("query", "203.0.113.8", per_minute=5)
+    assert len(sent) == 3
+    window = int(clock.now().timestamp()) // throttle.WINDOW_SECONDS
+    key = f"beian:throttle:query:{window}:203.0.113.8"
+    assert backend.get(key) == 3
+    ttl = backend._cache.get_client(write=True).ttl(backend.make_and_validate_key(key))
+    assert 0 < ttl <= throttle.KEPT_SECONDS
+
+
+def test_in_local_memory_a_window_starts_at_one_and_counts_on(clock, settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    assert [throttle._count("beian:throttle:test:1:a") for _ in range(3)] == [1, 2, 3]
+    cache.delete("beian:throttle:test:1:a")  # the window ended
+    assert throttle._count("beian:throttle:test:1:a") == 1

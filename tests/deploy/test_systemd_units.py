@@ -13,6 +13,7 @@ UNITS = ROOT / "deploy" / "systemd"
 # A template is verified through one instance of it.
 VERIFIED_AS = {
     "beian-web.service": "beian-web.service",
+    "beian-query.service": "beian-query.service",
     "beian-enforcement.service": "beian-enforcement.service",
     "beian-migrate.service": "beian-migrate.service",
     "beian-provider-worker@.service": "beian-provider-worker@1.service",
