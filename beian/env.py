@@ -139,6 +139,21 @@ def database(name: str, default_sqlite_path: str, *, conn_max_age: int = 0) -> d
     return config
 
 
+def replica(name: str, primary: dict, *, mirror: str, conn_max_age: int = 0) -> dict | None:
+    """A read replica of the `primary` database (alias `mirror`) from its URL, or None when none is
+    set. PostgreSQL only, of a PostgreSQL primary (a streaming standby, read-only). What reads it
+    turns to the primary when the replica cannot be reached, so it connects with a short timeout.
+    In tests it is the primary's own database (Django's MIRROR), never a test database of its own."""
+    if _raw(name) is None:
+        return None
+    config = database(name, "", conn_max_age=conn_max_age)
+    if config["ENGINE"] != "django.db.backends.postgresql" or primary["ENGINE"] != config["ENGINE"]:
+        raise ImproperValue(f"{name}: a replica is a PostgreSQL standby of a PostgreSQL primary")
+    config.setdefault("OPTIONS", {}).setdefault("connect_timeout", 3)
+    config["TEST"] = {"MIRROR": mirror}
+    return config
+
+
 def cache(name: str) -> dict:
     """Django's cache: local memory by default (each process its own), or Redis from a URL
     (`redis://host:6379/0`, `rediss://…`, `unix:///path/redis.sock`) through Django's RedisCache."""

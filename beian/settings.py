@@ -91,6 +91,11 @@ if SERVES_BUREAU:
     DATABASES["bureau"] = env.database(
         "BEIAN_BUREAU_DATABASE_URL", str(VAR_DIR / "bureau.sqlite3"), conn_max_age=CONN_MAX_AGE
     )
+    # A streaming replica the public query reads (page and API), so that citizens' reads scale out
+    # beside the primary; everything else reads the primary (beian.bureau.query.reader).
+    _replica = env.replica("BEIAN_BUREAU_REPLICA_URL", DATABASES["bureau"], mirror="bureau", conn_max_age=CONN_MAX_AGE)
+    if _replica is not None:
+        DATABASES["bureau_replica"] = _replica
 
 # Counters of the rate limits (the bureau's public endpoints, HTTP Basic on /api/v1/): local memory
 # keeps them per process; a Redis URL shares them between every process of a deployment.

@@ -16,6 +16,7 @@ regard to case (as SQLite's LIKE compares them): `name.translate(ASCII_LOWER)` c
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 import time
@@ -94,17 +95,52 @@ def no_jit(sender, connection, **kwargs) -> None:
     time, the name query's p99 (measured in docs/performance.md, "The name query"). Set on the
     session rather than in the connection's startup options, which a pgbouncer refuses; on psycopg's
     own cursor, so that it is no statement of the request in Django's log (tests count those)."""
-    if connection.alias == "bureau" and connection.vendor == "postgresql":
+    if connection.alias in ("bureau", REPLICA) and connection.vendor == "postgresql":
         with connection.connection.cursor() as cur:
             cur.execute("SET jit = off")
 
 
+REPLICA = "bureau_replica"  # settings.DATABASES' alias of BEIAN_BUREAU_REPLICA_URL
+# After the replica failed to answer, the primary answers alone for this long (seconds): a replica
+# that is down costs each request a connection attempt and its timeout, not only the first one.
+REPLICA_PAUSE = 30.0
+_replica_paused_until = 0.0
+
+log = logging.getLogger(__name__)
+
+
+def reader():
+    """The connection the public query reads: the bureau's replica where one is configured
+    (BEIAN_BUREAU_REPLICA_URL) and answering, else the bureau's own. A replica may be a moment
+    behind its primary (a filing approved this second is found a moment later), which the public
+    query can afford; nothing that writes, nor the feed, reads it."""
+    if REPLICA in connections.settings and time.monotonic() >= _replica_paused_until:
+        return connections[REPLICA]
+    return connections["bureau"]
+
+
 def fetch(sql: str, params: list, *, prepared: bool = False) -> list[tuple]:
-    """The rows of one read of the bureau's database. A kept connection found lost (the server
+    """The rows of one read of the public query (`reader`). A kept connection found lost (the server
     restarted, a network cut) is opened again and the read sent once more, outside a transaction:
     the public query's lean handler skips Django's health check (a `SELECT 1` round trip a request,
-    `CONN_HEALTH_CHECKS`) and relies on this instead (beian/bureau/query_handler.py)."""
-    db = connections["bureau"]
+    `CONN_HEALTH_CHECKS`) and relies on this instead (beian/bureau/query_handler.py). A replica that
+    still fails is left alone for REPLICA_PAUSE seconds and the primary answers."""
+    global _replica_paused_until
+    db = reader()
+    if db.alias == "bureau":
+        return _fetch_again_if_lost(db, sql, params, prepared=prepared)
+    try:
+        return _fetch_again_if_lost(db, sql, params, prepared=prepared)
+    except (OperationalError, InterfaceError):
+        if db.in_atomic_block:
+            raise
+        log.warning("the bureau's replica did not answer; the primary answers for %d s", REPLICA_PAUSE, exc_info=True)
+        _replica_paused_until = time.monotonic() + REPLICA_PAUSE
+        db.close()
+        return _fetch_again_if_lost(connections["bureau"], sql, params, prepared=prepared)
+
+
+def _fetch_again_if_lost(db, sql: str, params: list, *, prepared: bool) -> list[tuple]:
     try:
         return _fetch(db, sql, params, prepared=prepared)
     except (OperationalError, InterfaceError):
@@ -177,7 +213,7 @@ def _page(where: str, params: list, cursor: tuple[int, int] | None = None, *, pr
     if cursor is not None:
         where += _KEYSET
         params = [*params, cursor[0], cursor[0], cursor[1]]
-    sql = _RECORDS.format(where=where, domains=_DOMAINS[connections["bureau"].vendor])
+    sql = _RECORDS.format(where=where, domains=_DOMAINS[reader().vendor])
     rows = fetch(sql, [*params, LIMIT + 1], prepared=prepared)
     more = len(rows) > LIMIT
     rows = rows[:LIMIT]
@@ -253,13 +289,13 @@ _stats: dict = {"read_at": None, "freqs": {}, "lead": {}, "floor": 0.0, "rows": 
 def _gram_stats() -> dict:
     now = time.monotonic()
     if _stats["read_at"] is None or now - _stats["read_at"] > STATS_SECONDS:
-        with connections["bureau"].cursor() as cur:
-            cur.execute(
-                "SELECT s.most_common_elems::text::text[], s.most_common_elem_freqs, c.reltuples "
-                "FROM pg_class c LEFT JOIN pg_stats s ON s.tablename = 'bureau_entity_name_grams' "
-                "WHERE c.relname = 'bureau_entity'"
-            )
-            row = cur.fetchone()
+        found = fetch(
+            "SELECT s.most_common_elems::text::text[], s.most_common_elem_freqs, c.reltuples "
+            "FROM pg_class c LEFT JOIN pg_stats s ON s.tablename = 'bureau_entity_name_grams' "
+            "WHERE c.relname = 'bureau_entity'",
+            [],
+        )
+        row = found[0] if found else None
         elems, freqs, rows = row if row else (None, None, 0.0)
         elems, freqs = elems or [], freqs or []
         lead: dict[str, float] = {}
@@ -383,7 +419,7 @@ def _name_matches(text: str, cursor: tuple[int, int] | None) -> RawSQL:
     cursor's entity, as many as a page can need (each has a filed website, so LIMIT + 2 entities fill
     a page even when the first is the one the cursor stands in), perhaps a few more."""
     first = cursor[0] if cursor else 0
-    if connections["bureau"].vendor == "postgresql":
+    if reader().vendor == "postgresql":
         return _pg_name_matches(text, first)
     phrase = '"' + " ".join(grams(text)).replace('"', '""') + '"'
     sql = (

@@ -64,7 +64,7 @@ from django.utils.log import log_response
 from django.utils.module_loading import import_string
 from pydantic import BaseModel, ValidationError, create_model
 
-from beian.bureau import api, simulation
+from beian.bureau import api, query, simulation
 from beian.bureau.errors import BureauError
 from beian.core.errors import ValidationFailed
 from beian.httpapi import refusal
@@ -207,7 +207,7 @@ class Plain:
         environ = request.environ
         set_script_prefix(get_script_name(environ))  # as Django's handler does
         _started(environ)
-        connections["bureau"].health_check_done = True  # query.fetch's retry instead (the docstring)
+        query.reader().health_check_done = True  # query.fetch's retry instead (the docstring)
         try:
             set_urlconf(settings.ROOT_URLCONF)
             request.resolver_match = self.match
