@@ -119,14 +119,15 @@ def reader():
     return connections["bureau"]
 
 
-def fetch(sql: str, params: list, *, prepared: bool = False) -> list[tuple]:
-    """The rows of one read of the public query (`reader`). A kept connection found lost (the server
-    restarted, a network cut) is opened again and the read sent once more, outside a transaction:
-    the public query's lean handler skips Django's health check (a `SELECT 1` round trip a request,
-    `CONN_HEALTH_CHECKS`) and relies on this instead (beian/bureau/query_handler.py). A replica that
-    still fails is left alone for REPLICA_PAUSE seconds and the primary answers."""
+def fetch(sql: str, params: list, *, prepared: bool = False, primary: bool = False) -> list[tuple]:
+    """The rows of one read of the public query (`reader`; the bureau's own database with `primary`,
+    for what must not lag, such as the simulation's switches). A kept connection found lost (the
+    server restarted, a network cut) is opened again and the read sent once more, outside a
+    transaction: the public query's lean handler skips Django's health check (a `SELECT 1` round trip
+    a request, `CONN_HEALTH_CHECKS`) and relies on this instead (beian/bureau/query_handler.py). A
+    replica that still fails is left alone for REPLICA_PAUSE seconds and the primary answers."""
     global _replica_paused_until
-    db = reader()
+    db = connections["bureau"] if primary else reader()
     if db.alias == "bureau":
         return _fetch_again_if_lost(db, sql, params, prepared=prepared)
     try:

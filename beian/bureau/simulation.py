@@ -52,9 +52,11 @@ def offset() -> timedelta:
     now = time.monotonic()
     if _cached is None or now - _cached[0] > _CACHE_SECONDS:
         try:
-            # Written out as `faults()` is: every clock reading of every process passes here.
-            rows = query.fetch(f"SELECT clock_offset_seconds FROM {SimState._meta.db_table} WHERE id = 1", [])
-            row = rows[0][0] if rows else None
+            # Through the ORM, not `query.fetch`: read at most once a second, and a worker's round that
+            # meets a lost connection must fail here, at its first read, before it claims anything
+            # (tests/ops/test_database_restart.py), not reconnect one database and meet the other's
+            # lost connection in the middle of a send.
+            row = SimState.objects.filter(id=1).values_list("clock_offset_seconds", flat=True).first()
         except DatabaseError:
             if _cached is None:
                 raise
@@ -138,7 +140,9 @@ def faults() -> Faults:
         return NO_FAULTS
     # Asked by every request to the bureau's API: written out, since compiling the ORM's query
     # costs more than reading the row (`beian.bureau.query` does the same for the records).
-    rows = query.fetch(f"SELECT outage, fail_share, drop_share FROM {SimState._meta.db_table} WHERE id = 1", [])
+    rows = query.fetch(
+        f"SELECT outage, fail_share, drop_share FROM {SimState._meta.db_table} WHERE id = 1", [], primary=True
+    )
     return Faults(bool(rows[0][0]), rows[0][1], rows[0][2]) if rows else NO_FAULTS
 
 

@@ -17,7 +17,9 @@ from django.test.utils import CaptureQueriesContext
 from beian import env
 from beian.bureau import query
 
-pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "bureau", query.REPLICA])
+pytestmark = pytest.mark.django_db(
+    transaction=True, databases=["default", "bureau", query.REPLICA], serialized_rollback=True
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -61,6 +63,8 @@ def test_s24_the_public_query_reads_the_replica_where_one_is_configured(world, p
         assert answer.status_code == 200
         assert "replica-read.cn" in answer.content.decode()
         assert (_records(on_replica), _records(on_primary)) == (1, 0)
+        # The simulation's switches are not the public query's: they are read where they are set.
+        assert not any("fail_share" in q["sql"] for q in on_replica.captured_queries)
 
 
 def test_s24_without_a_replica_the_primary_answers(world, public_http, monkeypatch):
