@@ -269,7 +269,7 @@ def _warm(seed: int) -> None:
                 _sealed_once([person[at] for person in people], f"{table}.{names[i]}")
 
 
-NAME = national.COLUMNS["bureau_entity"].index("name")
+ENTITY_ID, ENTITY_NAME = (national.COLUMNS["bureau_entity"].index(column) for column in ("id", "name"))
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _NAME_MAX = 100  # Entity.name's max_length: the insert trigger spells out this many bigrams less one
 
@@ -294,8 +294,7 @@ def _prepare(spec: national.Spec) -> tuple[national.Batch, dict[str, bytes] | No
         batch = national.build(spec)
         batch.columns = {table: _seal(table, columns) for table, columns in batch.columns.items()}
         if spec.dialect.name != national.POSTGRES.name:
-            entity = national.COLUMNS["bureau_entity"]
-            ids, names = batch.columns["bureau_entity"][entity.index("id")], batch.columns["bureau_entity"][NAME]
+            ids, names = batch.columns["bureau_entity"][ENTITY_ID], batch.columns["bureau_entity"][ENTITY_NAME]
             batch.name_grams = list(zip(map(int, ids), map(name_grams, names), strict=True))
             return batch, None
         payloads = {table: _copy_text(columns) for table, columns in batch.columns.items()}
