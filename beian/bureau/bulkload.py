@@ -32,6 +32,7 @@ import dataclasses
 import gc
 import multiprocessing
 import re
+import threading
 import time
 import uuid
 from collections import Counter
@@ -268,6 +269,20 @@ def _warm(seed: int) -> None:
                 _sealed_once([person[at] for person in people], f"{table}.{names[i]}")
 
 
+ENTITY_ID, ENTITY_NAME = (national.COLUMNS["bureau_entity"].index(column) for column in ("id", "name"))
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_NAME_MAX = 100  # Entity.name's max_length: the insert trigger spells out this many bigrams less one
+
+
+def name_grams(name: str) -> str:
+    """An entity's row of the name search on SQLite, as its insert trigger writes it (migration
+    0003: `substr(lower(name), i, 2)` for i from 1 to 99, joined by spaces; SQLite's lower() folds
+    A-Z only), without the trigger's trailing empty pieces, which the tokenizer skips. Made in the
+    loader's workers: the trigger's 99 substr calls a row were most of the bulk fill's time."""
+    low = name.translate(_ASCII_LOWER)
+    return " ".join([low[i : i + 2] for i in range(min(len(low), _NAME_MAX - 1))])
+
+
 def _prepare(spec: national.Spec) -> tuple[national.Batch, dict[str, bytes] | None]:
     """Run in a worker: the batch, and for PostgreSQL its COPY payloads (bytes cross the process
     boundary far cheaper than millions of small strings)."""
@@ -279,6 +294,8 @@ def _prepare(spec: national.Spec) -> tuple[national.Batch, dict[str, bytes] | No
         batch = national.build(spec)
         batch.columns = {table: _seal(table, columns) for table, columns in batch.columns.items()}
         if spec.dialect.name != national.POSTGRES.name:
+            ids, names = batch.columns["bureau_entity"][ENTITY_ID], batch.columns["bureau_entity"][ENTITY_NAME]
+            batch.name_grams = list(zip(map(int, ids), map(name_grams, names), strict=True))
             return batch, None
         payloads = {table: _copy_text(columns) for table, columns in batch.columns.items()}
         batch.columns = {}
@@ -294,8 +311,15 @@ def _next_event_ids(count: int) -> int:
     return _reserve_ids({"bureau_event": count})["bureau_event"]
 
 
-def _write(batch: national.Batch, payloads: dict[str, bytes] | None, selected: Provider, phases: Counter) -> dict:
-    """One batch, in the caller's transaction. Returns what the audit record states of its events."""
+def _write(
+    batch: national.Batch,
+    payloads: dict[str, bytes] | None,
+    selected: Provider,
+    phases: Counter,
+    grams: bool = False,
+) -> dict:
+    """One batch, in the caller's transaction. Returns what the audit record states of its events.
+    `grams`: SQLite's name search trigger is set aside, so the batch writes its entities' rows."""
     conn = connections[DB]
     events = batch.events
     first_event_id = _next_event_ids(len(events))
@@ -324,6 +348,9 @@ def _write(batch: national.Batch, payloads: dict[str, bytes] | None, selected: P
                 sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
                 with _timed(phases, table):
                     raw.executemany(sql, zip(*batch.columns[table], strict=True))
+            if grams:
+                with _timed(phases, "bureau_entity_grams"):
+                    raw.executemany("INSERT INTO bureau_entity_grams (rowid, grams) VALUES (?, ?)", batch.name_grams)
             if events:
                 raw.executemany(
                     f"INSERT INTO bureau_event ({', '.join(national.EVENT_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)",
@@ -401,7 +428,7 @@ class SetAside:
 _KIND_ORDER = {"index": 0, "unique": 1, "foreign_key": 2, "trigger": 3}
 
 
-def _secondary(cur, first_ids: dict[str, int]) -> list[SetAside]:
+def _secondary(cur, last_ids: dict[str, int]) -> list[SetAside]:
     """What of the loaded tables may be set aside: everything but primary keys and checks."""
     found: list[SetAside] = []
     if connections[DB].vendor == "postgresql":
@@ -459,9 +486,10 @@ def _secondary(cur, first_ids: dict[str, int]) -> list[SetAside]:
         )
         found = [SetAside("index", table, name, (sql,)) for table, name, sql in cur.fetchall()]
         # The name search's FTS5 table is filled by a trigger, row by row: most of a SQLite load's
-        # time (docs/performance.md). Set aside, it is filled at the end by one INSERT … SELECT of the trigger's
-        # own expression (the trigger's NEW becomes the table's alias), for every row from the
-        # load's first id on (so a row filed beside the load is indexed too).
+        # time (docs/performance.md). Set aside, each batch writes its entities' rows itself (their
+        # bigrams made by the workers, `name_grams`), and a row filed beside the load (its id after
+        # the load's reserved ids) is filled at the end by one INSERT … SELECT of the trigger's own
+        # expression (the trigger's NEW becomes the table's alias).
         cur.execute(
             f"SELECT tbl_name, name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN ({placeholders}) "
             "ORDER BY name",
@@ -471,7 +499,7 @@ def _secondary(cur, first_ids: dict[str, int]) -> list[SetAside]:
             body = _INSERT_TRIGGER.fullmatch(sql.strip())
             if body is None or body["table"] != table:
                 continue  # the update and delete triggers stay
-            fill = f"{body['insert']} SELECT {body['values']} FROM {table} AS new WHERE new.id >= {first_ids[table]}"
+            fill = f"{body['insert']} SELECT {body['values']} FROM {table} AS new WHERE new.id > {last_ids[table]}"
             found.append(SetAside("trigger", table, name, (fill, sql)))
     return sorted(found, key=lambda item: _KIND_ORDER[item.kind])
 
@@ -578,15 +606,63 @@ def _sets_aside(entities: int) -> bool:
     return not conn.in_atomic_block and entities >= Entity.objects.count()
 
 
-def _analyze() -> None:
+def _analyze(tables: Sequence[str] = (*TABLES, "bureau_event"), phases: Counter | None = None) -> None:
     conn = connections[DB]
+    phases = Counter() if phases is None else phases
     with conn.cursor() as cur:
         if conn.vendor == "postgresql":
-            for table in (*TABLES, "bureau_event"):
-                cur.execute(f"ANALYZE {table}")
+            for table in tables:
+                with _timed(phases, f"analyze {table}"):
+                    cur.execute(f"ANALYZE {table}")
         else:
             cur.execute("PRAGMA analysis_limit = 1000")  # sampled statistics: seconds, not minutes
             cur.execute("ANALYZE")
+
+
+def _finish(items: list[SetAside], phases: Counter) -> None:
+    """Make again what was set aside, then ANALYZE. On PostgreSQL in two connections at once: the
+    entity table's indexes and its ANALYZE are the longest serial part of the end of a load (the
+    name index is a GIN index, which PostgreSQL builds without parallel workers, from a function of
+    each name; and the entity table's sample is ten times the others', for the name index's
+    statistics), so a second connection takes them while this one makes the other tables' indexes
+    and foreign keys, leaving for last the foreign keys that lock the entity table too (they would
+    only wait for it)."""
+    conn = connections[DB]
+    if conn.vendor != "postgresql" or not items:
+        with _timed(phases, "indexes"):
+            _make_again(items, phases)
+        with _timed(phases, "analyze"):
+            _analyze(phases=phases)
+        return
+    entity = [i for i in items if i.table == "bureau_entity" and i.kind in ("index", "unique")]
+    locks_entity = [
+        i for i in items if i.kind == "foreign_key" and (i.table == "bureau_entity" or "bureau_entity(" in i.create[0])
+    ]
+    others = [i for i in items if i not in entity and i not in locks_entity]
+    side_phases: Counter = Counter()
+    failed: list[BaseException] = []
+
+    def side() -> None:
+        try:
+            _make_again(entity, side_phases)
+            _analyze(("bureau_entity",), side_phases)
+        except BaseException as exc:  # handed to the loader's thread, which raises it
+            failed.append(exc)
+        finally:
+            connections[DB].close()
+
+    thread = threading.Thread(target=side, name="bulkload-entity-indexes")
+    with _timed(phases, "indexes"):
+        thread.start()
+        try:
+            _make_again(others, phases)
+            _analyze([t for t in (*TABLES, "bureau_event") if t != "bureau_entity"], phases)
+        finally:
+            thread.join()
+        phases.update(side_phases)
+        if failed:
+            raise failed[0]
+        _make_again(locks_entity, phases)
 
 
 # ---------------------------------------------------------------- the load
@@ -622,10 +698,11 @@ def load(
         selected, key, others = _providers(provider)
         serials = _reserve_serials(sum(plans, Counter()))
         blocks = [national.id_blocks(n, w) for n, w in sizes]
-        first_ids = _reserve_ids({t: sum(b[t] for b in blocks) for t in TABLES})
+        reserved = {t: sum(b[t] for b in blocks) for t in TABLES}
+        first_ids = _reserve_ids(reserved)
         if setting_aside:
             with conn.cursor() as cur:
-                set_aside = _secondary(cur, first_ids)
+                set_aside = _secondary(cur, {t: first_ids[t] + max(reserved[t], 1) - 1 for t in TABLES})
         audit.append(
             actor="cli:load_national",
             action="registry_bulk_load_started",
@@ -676,13 +753,14 @@ def load(
         for table in TABLES:
             cursor_ids[table] += block[table]
 
+    grams = any(item.kind == "trigger" for item in set_aside)
     with _timed(phases, "people"):
         _warm(seed)
     totals: Counter = Counter()
     with _bulk_pragmas():
         for batch_rows, payloads in _batches(specs, jobs, phases):
             with transaction.atomic(using=DB):
-                feed_range = _write(batch_rows, payloads, selected, phases)
+                feed_range = _write(batch_rows, payloads, selected, phases, grams)
                 audit.append(
                     actor="cli:load_national",
                     action="registry_bulk_load_batch",
@@ -702,10 +780,7 @@ def load(
             totals.update(batch_rows.counts)
             if progress is not None:
                 progress(batch_rows)
-        with _timed(phases, "indexes"):
-            _make_again(set_aside, phases)
-    with _timed(phases, "analyze"):
-        _analyze()
+        _finish(set_aside, phases)
     size = database_bytes()
     seconds = time.perf_counter() - started
     with transaction.atomic(using=DB):

@@ -311,6 +311,8 @@ class Batch:
     digest: str = ""
     counts: dict[str, int] = field(default_factory=dict)
     numbers: dict[str, str] = field(default_factory=dict)  # first and last entity number (by id)
+    # SQLite: the entities' rows of the name search (rowid, bigrams), made by the loader's workers.
+    name_grams: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def rows(self) -> dict[str, list[tuple]]:

@@ -353,3 +353,93 @@ def test_what_a_load_that_stopped_set_aside_is_made_again_by_the_next(world):
     assert bulkload.restore_set_aside() == 0  # that load is closed now
     bulkload.load(entities=50, websites=60, seed=8, provider="operator", batch=120, jobs=0)
     assert _schema() == before
+
+
+# ---------------------------------------------------------------- the name index filled in bulk (issue 10)
+
+
+def _index_finds(gram: str) -> set[int]:
+    """The entities the name index gives for one bigram, read from the index itself."""
+    conn = connections["bureau"]
+    with conn.cursor() as cur:
+        if conn.vendor == "postgresql":
+            cur.execute("SET enable_seqscan = off")  # the GIN index, not a scan of the table
+            cur.execute("SELECT id FROM bureau_entity WHERE beian_name_grams(name) @> ARRAY[%s]", [gram])
+            rows = cur.fetchall()
+            cur.execute("RESET enable_seqscan")
+        else:
+            cur.execute("SELECT rowid FROM bureau_entity_grams WHERE bureau_entity_grams MATCH %s", [f'"{gram}"'])
+            rows = cur.fetchall()
+    return {row[0] for row in rows}
+
+
+@committed
+def test_a_bulk_loaded_registrys_name_index_answers_as_a_plain_scan_does(world):
+    """Issue 10: with the name index set aside and filled in bulk (PostgreSQL: the GIN index built
+    on a second connection; SQLite: the FTS rows written by each batch from the workers' bigrams),
+    every bigram of the loaded names finds exactly the entities whose name holds it, as a scan
+    of the names finds them; an entity filed after the load is found too."""
+    bulkload.load(entities=300, websites=640, seed=7, provider="operator", batch=120, jobs=0)
+    op = world.file("after-the-load.cn", province="44")
+    names = dict(Entity.objects.values_list("id", "name"))
+    assert Entity.objects.get(number=op.result["entity_number"]).id in names
+    fold = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+    folded = {pk: name.translate(fold) for pk, name in names.items()}
+    grams = {n[i : i + 2] for n in folded.values() for i in range(len(n) - 1)}
+    grams = sorted(g for g in grams if g.isalnum() and g == g.lower())  # one FTS token each
+    assert len(grams) > 200
+    for gram in grams:
+        assert _index_finds(gram) == {pk for pk, n in folded.items() if gram in n}, gram
+
+
+def test_the_workers_bigrams_are_the_sqlite_triggers_text():
+    """Issue 10: the rows SQLite's name search gets from a bulk load (`bulkload.name_grams`) are
+    the insert trigger's text (migration 0003) less its trailing empty pieces, for names with
+    Latin capitals, punctuation, spaces, one character and the longest allowed."""
+    import importlib
+    import sqlite3
+
+    expression = importlib.import_module("beian.bureau.migrations.0003_name_index_and_cache_throttle")._sqlite_grams
+    db = sqlite3.connect(":memory:")
+    names = [
+        "腾讯科技（深圳）有限公司",
+        "ABC Studio 工作室",
+        "x",
+        "云 ",
+        "Ｑ码·QQ",
+        "长" * 100,
+        "a-B_c.D",
+        "深圳市万象",
+    ]
+    for name in names:
+        (text,) = db.execute(f"SELECT {expression('?1')}", (name,)).fetchone()
+        ours = bulkload.name_grams(name)
+        assert text.startswith(ours), name
+        assert text[len(ours) :].strip(" ") == "", name
+
+
+@committed
+def test_sqlites_name_search_filled_by_the_batches_holds_what_the_trigger_would(world):
+    """Issue 10: on SQLite the FTS5 index a bulk load writes (its trigger set aside) holds the
+    same terms at the same places as the index the insert trigger fills (fts5vocab, instance)."""
+    if connections["bureau"].vendor != "sqlite":
+        pytest.skip("SQLite's FTS5 name search")
+    import importlib
+
+    expression = importlib.import_module("beian.bureau.migrations.0003_name_index_and_cache_throttle")._sqlite_grams
+    bulkload.load(entities=300, websites=640, seed=7, provider="operator", batch=120, jobs=0)
+    started = AuditRecord.objects.get(action="registry_bulk_load_started")
+    assert "bureau_entity_grams_insert" in {name for _, _, name, _ in started.data["set_aside"]}
+    with connections["bureau"].cursor() as cur:
+        cur.execute("CREATE VIRTUAL TABLE temp.grams_vocab USING fts5vocab(main, bureau_entity_grams, instance)")
+        cur.execute("SELECT term, doc, col, offset FROM temp.grams_vocab ORDER BY 1, 2, 3, 4")
+        bulk = cur.fetchall()
+        cur.execute("INSERT INTO bureau_entity_grams (bureau_entity_grams) VALUES ('delete-all')")
+        cur.execute(
+            f"INSERT INTO bureau_entity_grams (rowid, grams) SELECT id, {expression('name')} FROM bureau_entity"
+        )
+        cur.execute("SELECT term, doc, col, offset FROM temp.grams_vocab ORDER BY 1, 2, 3, 4")
+        by_trigger = cur.fetchall()
+        cur.execute("DROP TABLE temp.grams_vocab")
+    assert len(bulk) > 1000
+    assert bulk == by_trigger
