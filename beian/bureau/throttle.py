@@ -14,9 +14,9 @@ memory, `incr()` first: only a window's first request pays for `add()` as well.
 
 from __future__ import annotations
 
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
+from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.redis import RedisCache
-from django.utils.connection import ConnectionProxy
 
 from beian.bureau.errors import BureauError
 from beian.core import clock
@@ -36,8 +36,8 @@ def _count_redis(backend: RedisCache, key: str) -> int:
 
 
 def _count(key: str) -> int:
-    # The backend itself (the proxy hands out the thread's own), so that its kind is asked once.
-    backend = cache._connections[cache._alias] if isinstance(cache, ConnectionProxy) else cache
+    # The thread's own backend (what the `cache` proxy hands on), so that its kind is asked once.
+    backend = cache if isinstance(cache, BaseCache) else caches[DEFAULT_CACHE_ALIAS]
     if isinstance(backend, RedisCache):
         return _count_redis(backend, key)
     # incr() counts atomically in every backend; add() starts a window only if none is running.
