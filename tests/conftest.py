@@ -161,6 +161,15 @@ def _empty_cache():
 
 
 @pytest.fixture(autouse=True)
+def _housekeeping_due():
+    """Workers prune at most once a minute of their process (beian.core.throttle): each test starts
+    as a fresh worker would, with every prune due, whatever ran before it."""
+    from beian.core import throttle
+
+    throttle.forget_all()
+
+
+@pytest.fixture(autouse=True)
 def _fast_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.BEIAN_ARGON2_TIME_COST = 1

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from beian.bureau import audit, outbox, passwords, registry, review, verification
+from beian.core.throttle import AtMostEvery
 
 log = logging.getLogger("beian.bureau.worker")
 
@@ -28,12 +29,15 @@ class Done:
         return self.expired + self.decided + self.shells_deregistered + self.messages_sent + self.audit_sealed
 
 
+PRUNE_EVERY = 60.0  # seconds of a worker's process between two prunes
+
 JOBS: dict[str, Callable[[], int]] = {
     "expired": verification.expire_overdue,
     "decided": review.decide_due,
     "shells_deregistered": registry.sweep_shells,
     "messages_sent": outbox.dispatch,
-    "password_failures_pruned": passwords.prune,
+    # Old failures only have to go eventually: a DELETE a round per worker was most of an idle round's writes.
+    "password_failures_pruned": AtMostEvery(passwords.prune, every=PRUNE_EVERY),
     # Each commit seals its own records; this seals those of a process that died before it could.
     "audit_sealed": audit.seal,
 }

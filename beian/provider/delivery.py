@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import F, Q
 
 from beian.core import clock
+from beian.messaging import outbox
 from beian.provider import bureau_client, notices, passwords, sync
 from beian.provider.models import Application, Delivery
 from beian.provider.transitions import Role, apply
@@ -50,16 +51,29 @@ def _claim(delivery: Delivery) -> bool:
     )
 
 
+def _claimed(due, limit: int):
+    """The deliveries this worker has claimed, one at a time (on PostgreSQL without losing a claim
+    to another worker, `outbox.claim_next`), at most `limit`."""
+    if outbox.skips_locked(Delivery):
+        for _ in range(limit):
+            delivery = outbox.claim_next(due, until=clock.now() + LEASE)
+            if delivery is None:
+                return
+            yield delivery
+        return
+    for delivery in list(due[:limit]):
+        if _claim(delivery):  # else another worker took it
+            delivery.refresh_from_db()
+            yield delivery
+
+
 def deliver_due(*, client: bureau_client.BureauClient, limit: int = 50) -> int:
     """Deliver what is due; returns how many the bureau answered (accepted or refused)."""
     now = clock.now()
     free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
     due = Delivery.objects.filter(free, done_at__isnull=True, next_attempt_at__lte=now).order_by("next_attempt_at")
     answered = 0
-    for delivery in list(due[:limit]):
-        if not _claim(delivery):
-            continue
-        delivery.refresh_from_db()
+    for delivery in _claimed(due, limit):
         app = delivery.application
         try:
             operation = client.submit(operation_body(app))

@@ -106,3 +106,21 @@ def test_old_refusals_are_pruned_by_the_worker(people, clock, settings):
     assert work.JOBS["prune"](None) == 1
     assert PasswordRefusal.objects.count() == 1
     assert work.JOBS["prune"](None) == 0
+
+
+def test_issue10_the_worker_prunes_old_refusals_once_a_minute_not_every_round(people, clock, settings, monkeypatch):
+    seconds = [1000.0]  # the throttle's monotonic clock, moved by hand
+    monkeypatch.setattr(work.prune_refusals, "clock", lambda: seconds[0])
+    app = applications.create_draft(owner=people["alice"], op_type="transfer_in", data={})
+    passwords.refused(app, "filing_password_wrong")
+    clock.advance(timedelta(minutes=settings.BEIAN_PASSWORD_LOCK_MINUTES, seconds=1))
+    assert work.JOBS["prune"](None) == 1
+
+    passwords.refused(app, "filing_password_wrong")
+    clock.advance(timedelta(minutes=settings.BEIAN_PASSWORD_LOCK_MINUTES, seconds=1))
+    seconds[0] += work.PRUNE_EVERY - 1
+    assert work.JOBS["prune"](None) == 0  # within the minute: not even looked for
+    assert PasswordRefusal.objects.count() == 1
+    seconds[0] += 1
+    assert work.JOBS["prune"](None) == 1
+    assert not PasswordRefusal.objects.exists()

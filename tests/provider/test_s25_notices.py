@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from aiosmtpd.controller import Controller
+from django.db import connections
 
 from beian.accounts import emails
 from beian.bureau import work as bureau_work
@@ -251,3 +252,36 @@ def test_a_notice_of_a_rolled_back_change_is_never_sent(people):
 def test_backoff_doubles_from_five_seconds_up_to_the_cap(settings, attempts, seconds):
     settings.BEIAN_NOTICE_MAX_BACKOFF_SECONDS = 300
     assert outbox.backoff(attempts) == timedelta(seconds=seconds)
+
+
+@pytest.mark.django_db(databases=["default", "bureau"], transaction=True)
+def test_issue10_a_worker_takes_the_next_notice_no_other_worker_is_taking(people, clock):
+    """Issue 10: on PostgreSQL a worker claims the first due notice that no other worker is claiming
+    at that moment (FOR UPDATE SKIP LOCKED), with its lease, in one statement: it never reads a row
+    that another then takes from under it. Another worker's claim in progress is a lock held by
+    another connection here."""
+    if not outbox.skips_locked(OutgoingNotice):
+        pytest.skip("SQLite keeps the compare-and-set of a list read first")
+    app = applications.create_draft(
+        owner=people["alice"], op_type="new_filing", data=new_filing_data(27, "s25-skip.cn")
+    )
+    notices.tell(app, "expired")
+    first, second = outbox.due(OutgoingNotice)
+    other = connections["default"].copy()
+    other.connect()
+    try:
+        other.set_autocommit(False)
+        with other.cursor() as cursor:  # the other worker, mid-claim of the first
+            cursor.execute(f"SELECT id FROM {OutgoingNotice._meta.db_table} WHERE id = %s FOR UPDATE", [first.pk])
+        taken = outbox.claim_next(outbox.due(OutgoingNotice), until=clock.now() + outbox.LEASE)
+        assert taken.pk == second.pk
+        assert taken.attempts == 1
+        assert outbox.claim_next(outbox.due(OutgoingNotice), until=clock.now() + outbox.LEASE) is None
+        other.rollback()
+    finally:
+        other.close()
+    taken = outbox.claim_next(outbox.due(OutgoingNotice), until=clock.now() + outbox.LEASE)
+    assert taken.pk == first.pk
+    assert outbox.claim_next(outbox.due(OutgoingNotice), until=clock.now() + outbox.LEASE) is None  # both leased
+    clock.advance(outbox.LEASE + timedelta(seconds=1))
+    assert outbox.claim_next(outbox.due(OutgoingNotice), until=clock.now() + outbox.LEASE).pk == first.pk

@@ -91,8 +91,10 @@ STEPS = {
     "send the customer's notices again": 21,
     "idle sync (both sides)": 5,
 }
-# PostgreSQL's sync sets its transaction's commit not to wait for the disk: one statement more.
-EXPECTED = {"sqlite": STEPS, "postgresql": {**STEPS, "sync (both sides)": 55}}
+# PostgreSQL's sync sets its transaction's commit not to wait for the disk: one statement more. Its
+# workers claim a due row with the row back (`outbox.claim_next`, issue 10): a delivery is not read
+# again after its claim.
+EXPECTED = {"sqlite": STEPS, "postgresql": {**STEPS, "sync (both sides)": 55, "deliver (both sides)": 49}}
 
 
 def test_filing_at_volume_statements_of_one_application(world, django_capture_on_commit_callbacks):
