@@ -80,9 +80,18 @@ SLOWEST_FILES = (
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
-    """With --no-loadscope-reorder (scripts/pytest-run passes it with --dist loadfile, and xdist then
-    hands the files out in the order its workers collected them): SLOWEST_FILES first, then the
-    files with most tests. The order within a file is kept."""
+    """Every transactional test asks for serialized rollback (below, `pytest_runtest_teardown`: one
+    without it leaves the migrations' contents to be put back over what its flush's post_migrate made
+    again, and every later test of its worker fails). With --no-loadscope-reorder (scripts/pytest-run
+    passes it with --dist loadfile, and xdist then hands the files out in the order its workers
+    collected them): SLOWEST_FILES first, then the files with most tests. The order within a file is
+    kept."""
+    unserialized = [item.nodeid for item in items if _transactional(item) == (True, False)]
+    if unserialized:
+        raise pytest.UsageError(
+            "transactional tests without serialized_rollback=True (tests/conftest.py says why): "
+            + ", ".join(unserialized[:5])
+        )
     if getattr(config.option, "loadscopereorder", True):
         return
     path_of = {item: item.nodeid.split("::")[0] for item in items}

@@ -254,7 +254,9 @@ def test_backoff_doubles_from_five_seconds_up_to_the_cap(settings, attempts, sec
     assert outbox.backoff(attempts) == timedelta(seconds=seconds)
 
 
-@pytest.mark.django_db(databases=["default", "bureau"], transaction=True)
+# Serialized rollback, as every transactional test here: the flush at its end empties what the
+# migrations filled, which the next test finds put back (tests/conftest.py).
+@pytest.mark.django_db(databases=["default", "bureau"], transaction=True, serialized_rollback=True)
 def test_issue10_a_worker_takes_the_next_notice_no_other_worker_is_taking(people, clock):
     """Issue 10: on PostgreSQL a worker claims the first due notice that no other worker is claiming
     at that moment (FOR UPDATE SKIP LOCKED), with its lease, in one statement: it never reads a row
