@@ -171,11 +171,11 @@ def _empty_cache():
 
 @pytest.fixture(autouse=True)
 def _housekeeping_due():
-    """Workers prune at most once a minute of their process (beian.core.throttle): each test starts
+    """Workers prune at most once a minute of their process (beian.core.periodic): each test starts
     as a fresh worker would, with every prune due, whatever ran before it."""
-    from beian.core import throttle
+    from beian.core import periodic
 
-    throttle.forget_all()
+    periodic.forget_all()
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from beian.bureau import audit, outbox, passwords, registry, review, verification
-from beian.core.throttle import AtMostEvery
+from beian.core.periodic import AtMostEvery
 
 log = logging.getLogger("beian.bureau.worker")
 

@@ -23,14 +23,15 @@ every name it withdraws that its page does not answer for.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from beian.provider import upserts
 from beian.provider.models import FiledWebsite, WithdrawnDomain
 
 HORIZON = 50_000  # websites changed after a version beyond which an edge takes a snapshot instead
-PRUNE_EVERY = 600.0  # seconds between two prunes by the worker (finding the horizon reads an index)
+# Seconds between two prunes by a worker (beian.provider.work): finding the horizon reads an index,
+# and rows a few minutes past it cost nothing.
+PRUNE_EVERY = 600.0
 
 
 def record(withdrawn: Iterable[tuple[int, str, int]]) -> None:
@@ -60,17 +61,3 @@ def prune() -> int:
         return 0
     deleted, _ = WithdrawnDomain.objects.filter(version__lte=below).delete()
     return deleted
-
-
-_pruned_at: float | None = None
-
-
-def prune_now_and_then(*, every: float = PRUNE_EVERY, clock: Callable[[], float] = time.monotonic) -> int:
-    """`prune`, at most once every `every` seconds of this process (the worker's rounds come every
-    second or so; rows a few minutes past the horizon cost nothing)."""
-    global _pruned_at
-    now = clock()
-    if _pruned_at is not None and now - _pruned_at < every:
-        return 0
-    _pruned_at = now
-    return prune()

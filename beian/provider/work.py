@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 
 from beian.core import clock
-from beian.core.throttle import AtMostEvery
+from beian.core.periodic import AtMostEvery
 from beian.ops import connections, health
 from beian.provider import bureau_client, delivery, notices, passwords, sync, timeline, withdrawn
 
@@ -19,12 +19,13 @@ log = logging.getLogger("beian.provider.worker")
 PRUNE_EVERY = 60.0  # seconds of a worker's process between two prunes of old refusals
 # Old refusals only have to go eventually: a DELETE every round per worker was an idle round's one write.
 prune_refusals = AtMostEvery(passwords.prune, every=PRUNE_EVERY)
+prune_withdrawn = AtMostEvery(withdrawn.prune, every=withdrawn.PRUNE_EVERY)
 
 JOBS: dict[str, Callable[[bureau_client.BureauClient], int]] = {
     "deliver": lambda client: delivery.deliver_due(client=client),
     "sync": lambda client: sync.sync_once(client=client),
     "notify": lambda client: notices.dispatch(),
-    "prune": lambda client: prune_refusals() + withdrawn.prune_now_and_then(),
+    "prune": lambda client: prune_refusals() + prune_withdrawn(),
     # Each commit seals its own timeline entries; this seals those written in bulk, or by a process
     # that died before it could.
     "seal": lambda client: timeline.seal(),

@@ -9,7 +9,7 @@ import pytest
 from django.db import transaction
 
 from beian.enforcement import feed
-from beian.provider import sync, withdrawn
+from beian.provider import sync, withdrawn, work
 from beian.provider.models import FiledDomain, FiledEntity, FiledWebsite, WithdrawnDomain
 
 pytestmark = pytest.mark.django_db(databases=["default", "bureau"])
@@ -117,10 +117,11 @@ def test_names_taken_off_are_pruned_once_no_edge_can_need_them(monkeypatch):
 
 def test_the_worker_prunes_now_and_then_not_every_round(monkeypatch):
     calls = []
-    monkeypatch.setattr(withdrawn, "prune", lambda: calls.append(1) or 0)
-    monkeypatch.setattr(withdrawn, "_pruned_at", None)
     now = [100.0]
+    monkeypatch.setattr(work.prune_withdrawn, "job", lambda: calls.append(now[0]) or 0)
+    monkeypatch.setattr(work.prune_withdrawn, "clock", lambda: now[0])
+    monkeypatch.setattr(work.prune_refusals, "job", lambda: 0)
     for step in (0, 10, 500, 100, 1):
         now[0] += step
-        withdrawn.prune_now_and_then(every=600, clock=lambda: now[0])
-    assert len(calls) == 2  # at 100 and at 710
+        work.JOBS["prune"](None)
+    assert calls == [100.0, 710.0]  # withdrawn.PRUNE_EVERY apart, not every round

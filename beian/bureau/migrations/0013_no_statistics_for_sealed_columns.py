@@ -4,7 +4,7 @@ The entity table's sample is 300,000 rows, not the default 30,000, because the n
 statistics target is 1,000 (0003: the public query reads how common each bigram is from them), and
 ANALYZE samples as many rows for every column. Sorting that sample of each sealed column (random
 ciphertext: no equality, range or order on it ever means anything) and of the address and password
-hash was about 40 % of ANALYZE bureau_entity at 1,000,000 websites (docs/performance.md, "Load").
+hash was a large part of ANALYZE bureau_entity's time (measured in docs/performance.md, "Load").
 Statistics 0 skips a column; the planner then uses its defaults for it, which no query needs."""
 
 from django.db import migrations
