@@ -73,9 +73,10 @@ with open(os.environ["BEIAN_TEST_APPLICATIONS"]) as f:
 
 
 class Databases:
-    """The two on-disk databases the processes share, and plain-SQL reads of them."""
+    """The two on-disk databases the processes share, and plain-SQL reads of them. `part` names
+    PostgreSQL's after the test that uses them (`test_<name>_<part>_<xdist worker>`)."""
 
-    def __init__(self, tmp: Path):
+    def __init__(self, tmp: Path, part: str = "crash"):
         self.tmp = tmp
         url = os.environ.get("BEIAN_DATABASE_URL", "")
         self.postgres = url.startswith(("postgres://", "postgresql://"))
@@ -84,7 +85,7 @@ class Databases:
             self.urls = {}
             for alias, var in (("default", "BEIAN_DATABASE_URL"), ("bureau", "BEIAN_BUREAU_DATABASE_URL")):
                 parts = urlsplit(os.environ[var])
-                self.urls[alias] = parts._replace(path=f"/test_{parts.path.lstrip('/')}_crash_{worker}").geturl()
+                self.urls[alias] = parts._replace(path=f"/test_{parts.path.lstrip('/')}_{part}_{worker}").geturl()
             self.admin_url = urlsplit(url)._replace(path="/postgres").geturl()
 
     def env(self) -> dict[str, str]:
