@@ -1,5 +1,5 @@
-"""`python -m bench.scale [--full] [--sizes 10000,100000,1000000] [--seconds S]`: national scale
-(issue 10), measured by hand; `make bench-scale` runs it and writes docs/performance.md.
+"""`python -m bench.scale [--full] [--sizes 10000,100000,1000000] [--seconds S] [--server gunicorn|granian]`:
+national scale (issue 10), measured by hand; `make bench-scale` runs it and writes docs/performance.md.
 
 The registry grows in steps (by default to 10 thousand, 100 thousand and 1 million websites, two
 per entity on average; `--full` adds the national 10 million), each step loaded with
@@ -11,12 +11,15 @@ After each PostgreSQL step:
 - load: websites/s of the step, beside a plain COPY (SQLite: executemany in one transaction) of
   the same number of trivial two-column rows into an empty table on the same database: the most
   any loader could do there;
-- the public query through gunicorn (the project's config, 2 workers), driven by wrk with paths
-  rotated from a file: by domain (loaded domains, half behind `www.`), by number (website and
-  entity numbers), by name (two to four characters from loaded names, a tenth matching nothing),
-  and the baseline, a primary-key lookup of a website through the same gunicorn and Django. Server
-  time is gunicorn's own (%(D)s in its access log), p50 and p99; queries/s is wrk's;
-- the selected provider's feed catch-up into its mirror (`sync.sync_once` against that gunicorn),
+- the public query through gunicorn (the project's config, 2 sync workers) or, with `--server
+  granian`, through granian as `python -m beian.granian_serve` serves it (2 workers of 2 blocking
+  threads: the public query tier's option, docs/deploy.md), driven by wrk with paths rotated from
+  a file: by domain (loaded domains, half behind `www.`), by number (website and entity numbers),
+  by name (two to four characters from loaded names, a tenth matching nothing), and the baseline,
+  a primary-key lookup of a website through the same server and Django. Server time is the
+  server's own, from its access log (gunicorn's %(D)s; granian's %(dt_ms)s), p50 and p99;
+  queries/s is wrk's;
+- the selected provider's feed catch-up into its mirror (`sync.sync_once` against that server),
   events/s, beside reading the same pages without applying them.
 
 Timing is never asserted; every figure is printed beside its target and its baseline of the same
@@ -36,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from contextlib import closing
 from pathlib import Path
 
@@ -74,11 +78,12 @@ def run(args: list[str], env: dict, *, timeout: float = 7200) -> str:
 
 
 def access_log_since(log: Path, start: int) -> list[list[str]]:
-    """The access log's lines (server time in µs, status) written after byte `start`."""
-    time.sleep(0.5)  # gunicorn writes a request's line after its response
+    """The access log's lines (server time, status) written after byte `start`; whatever else the
+    server writes there (granian's log and access log share its output) is left out."""
+    time.sleep(0.5)  # the server writes a request's line after its response
     with log.open() as f:
         f.seek(start)
-        return [line.split() for line in f if line.strip()]
+        return [fields for fields in (line.split() for line in f) if len(fields) == 2 and fields[1].isdigit()]
 
 
 def free_port() -> int:
@@ -150,7 +155,7 @@ def load(env: dict, entities: int, websites: int, seed: int) -> dict:
     return {"seconds": seconds, "key": key[1] if key else None, "gib": float(size[1]) if size else None}
 
 
-# ---------------------------------------------------------------- the query through gunicorn
+# ---------------------------------------------------------------- the query through the server
 
 
 def samples(env: dict, count: int) -> dict[str, list[str]]:
@@ -186,28 +191,48 @@ print(json.dumps(out))
     }
 
 
-class Gunicorn:
-    def __init__(self, env: dict, tmp: Path):
+# What each server is, as the tables name it.
+SERVERS = {
+    "gunicorn": "gunicorn (2 sync workers)",
+    "granian": "granian (2 workers of 2 blocking threads, as `python -m beian.granian_serve`)",
+}
+
+
+class Server:
+    """The platform under `kind`, its access log a line per request: server time and status."""
+
+    def __init__(self, kind: str, env: dict, tmp: Path):
         self.port = free_port()
-        self.log = tmp / "access.log"
-        self.proc = subprocess.Popen(
-            [str(Path(PY).parent / "gunicorn"), "beian.wsgi:application", "--config", "beian/gunicorn_conf.py",
-             "--access-logfile", str(self.log), "--access-logformat", "%(D)s %(s)s",
-             # Sync workers: a request's server time is its own, not shared with a thread's under the GIL.
-             "--worker-class", "sync", "--workers", "2"],
-            cwd=ROOT,
-            env={**env, "BEIAN_BIND": f"127.0.0.1:{self.port}", "DJANGO_SETTINGS_MODULE": "bench.scale_settings"},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        self.log = tmp / f"access-{kind}.log"
+        env = {**env, "BEIAN_BIND": f"127.0.0.1:{self.port}", "DJANGO_SETTINGS_MODULE": "bench.scale_settings"}
+        bin_dir = Path(PY).parent
+        if kind == "granian":
+            # beian/granian_serve.py's application and settings through granian's command line, which
+            # can also write an access log (granian_serve leaves it off): %(dt_ms) is the time from the
+            # request's arrival in Python to its answer handed back to the server.
+            command = [str(bin_dir / "granian"), "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(self.port),
+                       "--workers", "2", "--blocking-threads", "2", "--runtime-threads", "1",
+                       "--access-log", "--access-log-fmt", "%(dt_ms).3f %(status)d", "--log-level", "warning",
+                       "--factory", "beian.granian_serve:_application"]  # fmt: skip
+            out, self.to_micros = self.log.open("w"), 1000.0
+        else:
+            command = [str(bin_dir / "gunicorn"), "beian.wsgi:application", "--config", "beian/gunicorn_conf.py",
+                       "--access-logfile", str(self.log), "--access-logformat", "%(D)s %(s)s",
+                       # Sync workers: a request's server time is its own, not shared with a thread's under the GIL.
+                       "--worker-class", "sync", "--workers", "2"]  # fmt: skip
+            out, self.to_micros = subprocess.DEVNULL, 1.0
+        self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.DEVNULL)
+        # Ready when both workers have answered: the socket accepts before they have loaded Django.
+        deadline, answered = time.monotonic() + 120, 0
+        while time.monotonic() < deadline and answered < 6:
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/bench/pk?id=1", timeout=5) as r:
+                    answered += r.status == 200
             except OSError:
                 time.sleep(0.2)
-        raise SystemExit("gunicorn did not start")
+        if answered < 6:
+            self.stop()
+            raise SystemExit(f"{kind} did not start")
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -230,7 +255,7 @@ class Gunicorn:
         )
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", done.stdout)[1])
         lines = access_log_since(self.log, start)
-        micros = sorted(int(d) for d, status in lines if status == "200")
+        micros = sorted(float(d) * self.to_micros for d, status in lines if status == "200")
         bad = sum(1 for _, status in lines if status != "200")
         q = statistics.quantiles(micros, n=100) if len(micros) > 100 else [0.0] * 99
         return {"rps": rps, "p50": q[49] / 1000, "p99": q[98] / 1000, "requests": len(lines), "non_200": bad}
@@ -298,6 +323,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the databases")
     parser.add_argument("--db-prefix", default=DB, help="name of the PostgreSQL databases (and PREFIX_bureau)")
     parser.add_argument("--out", default=str(ROOT / "docs" / "performance.md"))
+    parser.add_argument("--server", choices=tuple(SERVERS), default="gunicorn", help="what serves the public query")
     args = parser.parse_args()
     DB = args.db_prefix
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else [*DEFAULT_SIZES, *([FULL] if args.full else [])]
@@ -338,9 +364,9 @@ def main() -> None:
                 row["sqlite_load_rate"] = websites / lite["seconds"]
                 row["sqlite_many_rate"] = baseline_executemany(tmp / "trivial.sqlite3", websites)
                 row["sqlite_gib"] = lite["gib"]
-            print("   the public query through gunicorn", flush=True)
+            print(f"   the public query through {SERVERS[args.server]}", flush=True)
             paths = samples(env, SAMPLE)
-            server = Gunicorn(env, tmp)
+            server = Server(args.server, env, tmp)
             try:
                 for kind in ("pk", "domain", "number", "name"):
                     row[kind] = server.measure(paths[kind], tmp, args.seconds)
@@ -348,6 +374,7 @@ def main() -> None:
                 row["catchup"] = catch_up(env, server.port, key, tmp)
             finally:
                 server.stop()
+            row["server"] = args.server
             rows.append(row)
             have = size
             report(row)
@@ -364,6 +391,7 @@ def report(row: dict) -> None:
     if "sqlite_load_rate" in row:
         print(f"   load SQLite: {fmt(row['sqlite_load_rate'])} websites/s (executemany of trivial rows: "
               f"{fmt(row['sqlite_many_rate'])} rows/s); database {row['sqlite_gib']} GiB")  # fmt: skip
+    print(f"   public query through {SERVERS[row['server']]}:")
     for kind in ("pk", "domain", "number", "name"):
         m = row[kind]
         target = (
@@ -397,7 +425,7 @@ def plot(rows: list[dict], path: Path) -> None:
     ax.set_xscale("log")
     ax.set_xlabel("websites in the registry")
     ax.set_ylabel("server time (ms)")
-    ax.set_title("Public query through gunicorn, PostgreSQL")
+    ax.set_title(f"Public query through {rows[0]['server']}, PostgreSQL")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -424,7 +452,8 @@ def write(rows: list[dict], out: Path) -> None:
         )
     lines += [
         "",
-        "Public query through gunicorn (2 sync workers), server time from gunicorn's access log, wrk -t1 -c4:",
+        f"Public query through {SERVERS[rows[0]['server']]}, server time from {rows[0]['server']}'s access log, "
+        "wrk -t1 -c4:",
         "",
         "| websites | kind | p50 (ms) | p99 (ms) | queries/s | target |",
         "| ---: | --- | ---: | ---: | ---: | --- |",
