@@ -12,7 +12,13 @@ beian/gunicorn_conf.py has gunicorn do, done here for granian:
 - HTTPS behind a proxy: `X-Forwarded-Proto: https` (or `X-Forwarded-Ssl: on`,
   `X-Forwarded-Protocol: ssl`) makes the request HTTPS only when it comes from
   `BEIAN_TRUSTED_PROXIES` (loopback when unset), as gunicorn's `forwarded_allow_ips`;
-- Prometheus: every worker counts in files of one directory, made empty at start.
+- Prometheus: every worker counts in files of one directory, made empty at start;
+- a bounded stop, as gunicorn's graceful timeout: a worker that has not stopped
+  `BEIAN_WEB_STOP_SECONDS` (20) after SIGTERM is killed. granian's workers are forked with the
+  main process's signal handlers and set their own only once the application is loaded, so a
+  worker still loading Django when SIGTERM comes never hears it, and granian would wait for it
+  for ever (`systemctl stop` or a restart soon after a start: then systemd's SIGKILL at the
+  unit's TimeoutStopSec). 20 s is less than that 30, so granian ends its own workers and exits 0.
 
 Differences: granian reads an unread body off the connection itself (gunicorn's `pre_request` hook
 of beian/keepalive.py has no counterpart to need); the simulation's dropped answers need gunicorn's
@@ -78,6 +84,7 @@ def main() -> None:
     for stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
         stale.unlink()
     host, _, port = os.environ.get("BEIAN_BIND", "127.0.0.1:8000").rpartition(":")
+    stop_seconds = env.integer("BEIAN_WEB_STOP_SECONDS", 20, minimum=1)
     Granian(
         "beian.granian_serve:_application",
         factory=True,
@@ -88,6 +95,7 @@ def main() -> None:
         blocking_threads=int(os.environ.get("BEIAN_WEB_THREADS", "2")),
         runtime_threads=1,
         respawn_failed_workers=True,
+        workers_kill_timeout=stop_seconds,
     ).serve()
 
 

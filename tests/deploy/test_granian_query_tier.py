@@ -387,3 +387,39 @@ def test_sigterm_stops_granian_and_its_workers_cleanly(tier, tmp_path):
         procs.close()
         if served is not None:
             served.kill_leftovers()
+
+
+def test_sigterm_while_the_workers_load_django_stops_them_within_the_bound(tier, tmp_path):
+    """SIGTERM as soon as both workers exist, while they are (almost always: loading Django takes
+    seconds) still loading the application, when a worker does not hear it (beian/granian_serve.py):
+    granian kills them after BEIAN_WEB_STOP_SECONDS and exits 0. Were the signal to come after
+    they loaded, they would stop at once: the test holds either way, and without the bound it
+    waits until its deadline."""
+    procs = Processes(
+        tmp_path, {**tier.procs.env, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "BEIAN_WEB_STOP_SECONDS": "2"}
+    )
+    served = None
+    try:
+        for _ in range(3):  # a port taken between choosing and binding is tried again
+            port = _free_port()
+            procs.env["BEIAN_BIND"] = f"127.0.0.1:{port}"
+            proc = procs.start("granian-early", sys.executable, "-m", "beian.granian_serve")
+            deadline = time.monotonic() + DEADLINE
+            while proc.poll() is None and len(_children(proc.pid)) < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            workers = _children(proc.pid)
+            if proc.poll() is None and len(workers) == 2:
+                served = Served(proc, port, {pid: _started_at(pid) for pid in workers})
+                break
+            procs.stop(proc)
+        assert served is not None, procs.logs()
+        served.proc.send_signal(signal.SIGTERM)
+        try:
+            assert served.proc.wait(timeout=DEADLINE) == 0, procs.logs()
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"granian did not stop in {DEADLINE} s\n{procs.logs()}")
+        assert all(_started_at(pid) != started for pid, started in served.workers.items())
+    finally:
+        procs.close()
+        if served is not None:
+            served.kill_leftovers()
