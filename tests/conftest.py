@@ -61,6 +61,7 @@ SLOWEST_FILES = (
     "tests/provider/test_api_authorization.py",  # 18
     "tests/browser/test_english_journeys.py",  # 18
     "tests/provider/test_api_applications.py",  # 17
+    "tests/deploy/test_granian_query_tier.py",  # 16 (measured 2026-12-04, load 5.6)
     "tests/browser/test_many_applications.py",  # 15
     "tests/provider/test_pages_authorization.py",  # 15
     "tests/bureau/test_transition_table.py",  # 14
