@@ -6,9 +6,10 @@ The server runs the documented production profile (docs/hardening.md: HTTPS only
 proxy) with the test as its one trusted proxy (`BEIAN_TRUSTED_PROXIES=127.0.0.1/32`) and two
 workers, on databases of its own (tests/provider/test_worker_crash.py's `Databases`: SQLite files
 the processes share, or PostgreSQL databases named after the suite's, dropped at the end). One
-filing is made through the bureau's service layer (`python -m beian shell`), as the other
-process-starting tests set theirs up. What beian/granian_serve.py does for granian that
-beian/gunicorn_conf.py does for gunicorn, and what the public query promises:
+filing is made through the bureau's service layer (tests/bureau/conftest.py's World, run by
+`python -m beian shell`), as the other process-starting tests set theirs up. What
+beian/granian_serve.py does for granian that beian/gunicorn_conf.py does for gunicorn, and what
+the public query promises:
 
 - S24: the public query page and its API answer a filed domain with the public record and nothing
   of the principal's, and read a name sent as raw UTF-8 bytes as Django reads it (北京, not the
@@ -16,7 +17,8 @@ beian/gunicorn_conf.py does for gunicorn, and what the public query promises:
 - `X-Forwarded-Proto: https` is believed from the trusted proxy only (an untrusted peer is the
   test again, from 127.0.0.2);
 - one scrape of /metrics counts the requests both workers answered;
-- SIGTERM stops the server and its workers, exit status 0.
+- SIGTERM stops the server and its workers, exit status 0; also while the workers are still
+  loading Django, within BEIAN_WEB_STOP_SECONDS.
 
 The request line is written by hand, so that the server gets exactly the test's bytes (h11, which
 reads the answers, rightly refuses to write raw UTF-8 in a target). Which worker answered a
