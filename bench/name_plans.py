@@ -4,8 +4,8 @@ registry in one run (issue 10).
 
 Each checkout (its own .venv) prints the statement its `query.by_name` would send for each text and
 the window it chose (nothing is run there). This process runs every statement once under
-`EXPLAIN (ANALYZE, BUFFERS)` with JIT off, as the bureau's connections run, and then as it is
-`--runs` times, its backend's CPU counted (in ticks of 10 ms: a text's own figure means something
+`EXPLAIN (ANALYZE, BUFFERS)` with the settings each checkout's bureau connections make (JIT off, …),
+and then as it is `--runs` times, its backend's CPU counted (in ticks of 10 ms: a text's own figure means something
 with 20 runs, the mean over all texts with one). The two checkouts have connections of their own and
 take turns, each first for every other text (what one reads, the other may find in the cache). Read
 only: nothing is written to the registry. The texts are those of bench/scale.py's `samples()` (the
@@ -35,7 +35,15 @@ import json, sys
 from beian.bureau import query
 texts = json.loads(sys.stdin.read())
 sent, sizes, out = [], [], []
-query.fetch = lambda sql, params, prepared=False: sent.append((sql, params)) or []
+real = query.fetch
+def fetch(sql, params, **kwargs):
+    # The bigrams' statistics are read for real (the window depends on them); the page's statement
+    # is only kept, to be run by the parent.
+    if "pg_stats" in sql:
+        return real(sql, params, **kwargs)
+    sent.append((sql, params))
+    return []
+query.fetch = fetch
 chosen = query.window
 def window(pieces, want, stats):
     sizes.append(chosen(pieces, want, stats))
@@ -46,10 +54,12 @@ for text in texts:
     query.by_name(text)
     out.append([text, sent[0][0], sent[0][1], sizes[0] if sizes else None] if sent else [text, None, None, None])
 print("PLANS " + json.dumps(out))
+# What the checkout's bureau connections set when they open (before it had SESSION: JIT off alone).
+print("SESSION " + json.dumps(getattr(query, "SESSION", {"jit": "off"})))
 """
 
 
-def statements(checkout: Path, texts: list[str]) -> list[list]:
+def statements(checkout: Path, texts: list[str]) -> tuple[list[list], dict[str, str]]:
     python = checkout / ".venv" / "bin" / "python"
     done = subprocess.run(
         [str(python), "-m", "beian", "shell", "-c", CHILD],
@@ -60,8 +70,10 @@ def statements(checkout: Path, texts: list[str]) -> list[list]:
         text=True,
         check=True,
     )
-    line = next(x for x in done.stdout.splitlines() if x.startswith("PLANS "))
-    return json.loads(line[len("PLANS ") :])
+    lines = done.stdout.splitlines()
+    plans = next(x for x in lines if x.startswith("PLANS "))
+    session = next(x for x in lines if x.startswith("SESSION "))
+    return json.loads(plans[len("PLANS ") :]), json.loads(session[len("SESSION ") :])
 
 
 def explain(cur, sql: str, params: list) -> tuple[float, int]:
@@ -97,7 +109,8 @@ def main() -> None:
 
     drawn = [unquote(p.split("name=", 1)[1]) for p in samples(dict(os.environ), args.count)["name"]]
     texts = drawn + [t for t in args.text if t not in drawn]
-    plans = {"before": statements(args.before, texts), "after": statements(ROOT, texts)}
+    made = {"before": statements(args.before, texts), "after": statements(ROOT, texts)}
+    plans = {code: plan for code, (plan, _) in made.items()}
     results: dict[str, list[tuple[float, int]]] = {"before": [], "after": []}
     cpu: dict[str, list[int]] = {"before": [], "after": []}
     url = os.environ["BEIAN_BUREAU_DATABASE_URL"]
@@ -106,8 +119,9 @@ def main() -> None:
         # Client-side binding, as Django's cursors send the name query: planned with its values.
         curs = {code: psycopg.ClientCursor(conn) for code, conn in conns.items()}
         pids = {code: conn.execute("SELECT pg_backend_pid()").fetchone()[0] for code, conn in conns.items()}
-        for conn in conns.values():
-            conn.execute("SET jit = off")
+        for code, conn in conns.items():
+            for name, value in made[code][1].items():
+                conn.execute(f"SET {name} = {value}")
         for i in range(len(texts)):
             order = ("before", "after") if i % 2 == 0 else ("after", "before")
             for code in order:

@@ -15,7 +15,7 @@ class BureauConfig(AppConfig):
         from beian.bureau.models import WorkerHeartbeat
         from beian.ops import health, metrics
 
-        connection_created.connect(query.no_jit, dispatch_uid="beian.bureau.query.no_jit")
+        connection_created.connect(query.for_short_statements, dispatch_uid="beian.bureau.query.for_short_statements")
         health.register(health.Side("bureau", ("bureau",), WorkerHeartbeat))
         metrics.register("bureau", bureau_metrics.collect)
 

@@ -87,17 +87,28 @@ class _Prepared(psycopg.Cursor):
         return super()._send_query_prepared(name, pgq, binary=binary)
 
 
-def no_jit(sender, connection, **kwargs) -> None:
-    """Turn PostgreSQL's JIT compilation off on the bureau's connections (connected to Django's
-    `connection_created` in apps.py). The name query's plan holds the index part it runs only when
-    the window falls short, costed at the whole index's matches: at national size that is over
-    `jit_optimize_above_cost`, and compiling the plan cost hundreds of times the statement's own
-    time, the name query's p99 (measured in docs/performance.md, "The name query"). Set on the
-    session rather than in the connection's startup options, which a pgbouncer refuses; on psycopg's
-    own cursor, so that it is no statement of the request in Django's log (tests count those)."""
+# What the bureau's connections set when they open (`for_short_statements`).
+SESSION = {
+    # The name query's plan holds the index part it runs only when the window falls short, costed at
+    # the whole index's matches: at national size that is over `jit_optimize_above_cost`, and
+    # compiling the plan cost hundreds of times the statement's own time (docs/performance.md,
+    # "The name query").
+    "jit": "off",
+    # A window of names long enough is planned with parallel workers, and starting them cost 10-15 ms
+    # here for a scan of under one (docs/performance.md, "Names in id order, narrow"). The bureau's
+    # statements are short, and many run at once: there are no idle cores for workers to take.
+    "max_parallel_workers_per_gather": "0",
+}
+
+
+def for_short_statements(sender, connection, **kwargs) -> None:
+    """Set `SESSION` on the bureau's connections (connected to Django's `connection_created` in
+    apps.py). Set on the session rather than in the connection's startup options, which a pgbouncer
+    refuses; on psycopg's own cursor, so that it is no statement of the request in Django's log
+    (tests count those)."""
     if connection.alias in ("bureau", REPLICA) and connection.vendor == "postgresql":
         with connection.connection.cursor() as cur:
-            cur.execute("SET jit = off")
+            cur.execute("; ".join(f"SET {name} = {value}" for name, value in SESSION.items()))
 
 
 REPLICA = "bureau_replica"  # settings.DATABASES' alias of BEIAN_BUREAU_REPLICA_URL

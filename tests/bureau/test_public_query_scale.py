@@ -364,13 +364,17 @@ def test_s24_by_domain_and_number_postgresql_plans_once_per_connection(registry)
     assert not any("LIKE" in sql for sql in prepared)
 
 
-def test_s24_bureau_connection_compiles_no_jit():
+def test_s24_bureau_connection_compiles_no_jit_and_starts_no_workers():
     """The name query's plan holds an index part costed at all of a text's matches, which it runs
     only when the window falls short: at 10M websites that cost set off PostgreSQL's JIT, 400-500 ms
-    of compiling for a 1 ms statement. The bureau's connections turn it off when they open."""
+    of compiling for a 1 ms statement; and a long window of names was planned with parallel workers,
+    10-15 ms to start them for a scan of under one. The bureau's connections turn both off when
+    they open."""
     db = connections["bureau"]
     if db.vendor != "postgresql":
-        pytest.skip("JIT is PostgreSQL's")
+        pytest.skip("JIT and parallel workers are PostgreSQL's")
+    assert query.SESSION == {"jit": "off", "max_parallel_workers_per_gather": "0"}
     with db.cursor() as cur:
-        cur.execute("SHOW jit")
-        assert cur.fetchone()[0] == "off"
+        for name, value in query.SESSION.items():
+            cur.execute(f"SHOW {name}")
+            assert cur.fetchone()[0] == value, name

@@ -94,13 +94,14 @@ def test_s24_a_replica_that_cannot_be_reached_leaves_the_primary_to_answer(world
     assert query.reader() is connections[query.REPLICA]
 
 
-def test_s24_the_replica_compiles_no_jit(replica):
+def test_s24_the_replica_compiles_no_jit_and_starts_no_workers(replica):
     db = connections[query.REPLICA]
     if db.vendor != "postgresql":
-        pytest.skip("JIT is PostgreSQL's")
+        pytest.skip("JIT and parallel workers are PostgreSQL's")
     with db.cursor() as cur:
-        cur.execute("SHOW jit")
-        assert cur.fetchone()[0] == "off"
+        for name, value in query.SESSION.items():
+            cur.execute(f"SHOW {name}")
+            assert cur.fetchone()[0] == value, name
 
 
 @pytest.mark.django_db(databases=[])
