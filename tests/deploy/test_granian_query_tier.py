@@ -104,6 +104,13 @@ class Connection:
 
     def __init__(self, port: int, source: str = "127.0.0.1"):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=20, source_address=(source, 0))
+        if self.sock.getsockname() == self.sock.getpeername():
+            # Nothing listens yet, and the kernel gave this socket the port itself as its own: TCP's
+            # simultaneous open connects it to itself, and it would read its own request back as the
+            # answer. The port is in the ephemeral range, so polling it until the server listens
+            # meets that now and then.
+            self.sock.close()
+            raise ConnectionRefusedError(f"127.0.0.1:{port} connected to itself: nothing listens there yet")
 
     def get(self, target: str, *, https: bool = True, extra: tuple[str, ...] = ()) -> Answer:
         """GET `target` as written, its UTF-8 bytes unescaped; `https`: as the proxy says a request
