@@ -61,6 +61,7 @@ import time
 from collections import deque
 from contextlib import suppress
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -403,9 +404,9 @@ class Run:
     url: str
     domains: int
 
-    def start_follower(self, name: str, token: str, *args: str) -> subprocess.Popen:
-        """A process following the feed with its own token and no database."""
-        self.procs.env = dict(self.edge_env, BEIAN_EDGE_TOKEN=token)
+    def start_follower(self, name: str, token: str, *args: str, **env: str) -> subprocess.Popen:
+        """A process following the feed with its own token and no database (and `env`)."""
+        self.procs.env = dict(self.edge_env, BEIAN_EDGE_TOKEN=token, **env)
         try:
             return self.procs.start(name, *args)
         finally:
@@ -454,6 +455,9 @@ def start_haproxy(run: Run, token: str, binary: str) -> Haproxy:
         run.python,
         *("-m", "beian", "edge_agent", "--follow", run.url, "--state", str(directory / "state")),
         *("--haproxy-map", str(served_map), "--haproxy-socket", str(sock)),
+        # Its log with the time of each line, to tell what it did while changes flowed (agent_log).
+        BEIAN_LOG_LEVEL="INFO",
+        BEIAN_LOG_FORMAT="json",
     )
     run.procs.wait_until("HAProxy's first map", agent, served_map.exists)
     file_took = time.perf_counter() - began
@@ -501,6 +505,28 @@ def start_nginx(run: Run, token: str | None, binary: str) -> Nginx:
     probe = probe_host()
     run.procs.wait_until("nginx", proc, lambda: Asker(port).served(probe))
     return Nginx(proc, port, agent)
+
+
+def agent_log(path: Path, since: float, until: float) -> list[str]:
+    """The agent's log lines (JSON, BEIAN_LOG_FORMAT=json) between two moments (time.time()),
+    each with its moment in seconds from `since`."""
+    lines = []
+    for line in path.read_text(errors="replace").splitlines():
+        with suppress(ValueError, KeyError, TypeError):
+            record = json.loads(line)
+            at = datetime.fromisoformat(record["time"]).timestamp()
+            if since <= at <= until:
+                lines.append(f"{at - since:+7.1f} s  {record['message'][:160]}")
+    return lines
+
+
+def slow_changes(delays: list[tuple[float, float]], began: float, limit: float) -> str:
+    """Of (commit moment, delay) pairs, those slower than `limit`: how many, and when in the
+    flow (seconds from `began`) they were committed."""
+    slow = sorted(at - began for at, delay in delays if delay > limit)
+    if not slow:
+        return f"none slower than {limit:g} s"
+    return f"{len(slow)} slower than {limit:g} s, committed {slow[0]:.1f} s to {slow[-1]:.1f} s into the flow"
 
 
 def wrk_best(
@@ -780,7 +806,7 @@ def main(argv: list[str] | None = None) -> None:
         edges_cpu0 = sum(tree_cpu(proc.pid) for proc in edges)
         if proxies:
             agent_cpu0, haproxy_cpu0 = tree_cpu(hx.agent.pid), tree_cpu(haproxy_pid)
-            map_written = hx.map.stat().st_mtime
+        wall_began = time.time()
         access_log = tmp / "platform.log"  # gunicorn's access log (beian/gunicorn_conf.py) among its output
         log_from = access_log.stat().st_size
         made = flow(dsn, websites, tracker, args.rate, args.seconds, args.haproxy_every)
@@ -792,7 +818,6 @@ def main(argv: list[str] | None = None) -> None:
         edges_cpu = sum(tree_cpu(proc.pid) for proc in edges) - edges_cpu0
         if proxies:
             agent_cpu, haproxy_cpu = tree_cpu(hx.agent.pid) - agent_cpu0, tree_cpu(haproxy_pid) - haproxy_cpu0
-            rewritten = hx.map.stat().st_mtime != map_written
             haproxy_rss_after, agent_rss_after = memory_mb(haproxy_pid), memory_mb(hx.agent.pid)
         load_after = os.getloadavg()[0]
         first, last, lost = tracker.shown()
@@ -834,6 +859,8 @@ def main(argv: list[str] | None = None) -> None:
                 client_cpu=client_cpu,
             )
             wrk_load = os.getloadavg()[0]
+            # From the flow's start to now: a write the agent began meanwhile is logged when it ends.
+            during = agent_log(tmp / "agent-haproxy.log", wall_began, time.time())
     finally:
         procs.close()
         with psycopg.connect(**admin, autocommit=True) as conn:
@@ -914,10 +941,17 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(
         f"while changes flowed: the agent's CPU {agent_cpu / made_seconds:.0%} of a core"
-        f" ({agent_cpu / changes * 1000:.2f} ms a change; its map file"
-        f" {'rewritten meanwhile' if rewritten else 'not rewritten'}), HAProxy's {haproxy_cpu / made_seconds:.0%}"
+        f" ({agent_cpu / changes * 1000:.2f} ms a change), HAProxy's {haproxy_cpu / made_seconds:.0%}"
         f" ({haproxy_cpu / changes * 1000:.2f} ms a change, with the bench's questions);"
         f" baseline, the edge(s): {edges_cpu / made_seconds / edges_wanted:.0%} of a core each"
+    )
+    print(
+        "HAProxy's slow changes: "
+        + slow_changes(
+            [(c.committed, c.haproxy - c.committed) for c in tracker.changes if c.haproxy], began, TARGET_P99
+        )
+        + "; the agent's log from the flow's start"
+        + (":\n    " + "\n    ".join(during[:20]) if during else ": nothing")
     )
     if fleet_too:
         print(
