@@ -416,6 +416,11 @@ class Index:
     def known_count(self) -> int:
         return len(self._known)
 
+    def served_joined(self) -> bytes:
+        """Every served name with a newline after each, in no order, as one bytes object: a copy
+        in C (tens of milliseconds at 5 million names), no Python object per name."""
+        return self._served.joined()
+
     def served_names(self, *, ordered: bool = True) -> list[str]:
         """Every served name; `ordered=False` leaves out the sort, which holds the GIL throughout
         (seconds at millions of names), as the copy and the split here do for a fraction of that."""
