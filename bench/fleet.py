@@ -10,9 +10,10 @@ agent and HAProxy took to load, their memory and their CPU while changes flowed.
 K` asks HAProxy about one change in K (default 4; 1: every change).
 
 A provider's mirror of S served domains (default 200,000; `--full`: 5 million if the machine has more
-than 16 GB available, else 1 million, and it says so) is written through COPY into a PostgreSQL
-database of its own (bench/edge_scale.py's mirror: most websites with one domain, some with two or
-three, the kinds not served beside them), dropped afterwards. Then, all on loopback:
+than 16 GB available, or 4 GB with `--haproxy-only`, else 1 million, and it says so) is written
+through COPY into a PostgreSQL database of its own (bench/edge_scale.py's mirror: most websites
+with one domain, some with two or three, the kinds not served beside them), dropped afterwards.
+Then, all on loopback:
 
 - the platform under gunicorn (as the Procfile, 2 workers, threads enough for every long poll)
   publishes the served-set feed; one edge token per follower;
