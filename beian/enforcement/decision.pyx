@@ -295,6 +295,26 @@ cdef enum:
     NO_WEBSITE = -1
 
 
+cdef size_t _gather(const uint64_t* entries, size_t size, const unsigned char* arena, unsigned char* out) noexcept nogil:
+    """The names the entries point to, each followed by a newline, into `out` (NULL: only their
+    length); the records a few entries ahead fetched while this one is read."""
+    cdef size_t i, total = 0
+    cdef uint64_t entry
+    cdef const unsigned char* record
+    for i in range(size):
+        if i + PREFETCH_AHEAD < size and entries[i + PREFETCH_AHEAD] != 0:
+            __builtin_prefetch(arena + <size_t> ((entries[i + PREFETCH_AHEAD] & 0xFFFFFFFFULL) - 1))
+        entry = entries[i]
+        if entry != 0:
+            record = arena + <size_t> ((entry & 0xFFFFFFFFULL) - 1)
+            if out != NULL:
+                memcpy(out + total, record + 1, record[0])
+                out[total + record[0]] = 10
+            total += record[0] + 1
+    return total
+
+
+
 cdef class Packed:
     """The served names, and each website's names, without a Python object per name.
 
@@ -389,30 +409,35 @@ cdef class Packed:
         return True
 
     def joined(self):
-        """Every served name, one bytes object with a newline after each: a copy made in one
-        step, as the table's entries move when names go, so that reading it a part at a time could
-        miss some that stay. Each record is a cache miss at millions of names: one pass over the
-        table, into room for the whole arena (cut to size after), the records a few entries ahead
-        fetched while this one is copied (at 5 million names, over a second of the GIL in two
-        passes without, about a third of it)."""
-        cdef size_t i, size = self.table.mask + 1, ahead
-        cdef uint64_t entry
-        cdef const unsigned char* record
-        cdef bytes room = PyBytes_FromStringAndSize(NULL, self.used)  # every record's bytes, dead or alive
-        cdef unsigned char* start = <unsigned char*> PyBytes_AS_STRING(room)
-        cdef unsigned char* out = start
-        for i in range(size):
-            if i + PREFETCH_AHEAD < size:
-                ahead = self.table.entries[i + PREFETCH_AHEAD]
-                if ahead != 0:
-                    __builtin_prefetch(self.arena + <size_t> ((ahead & 0xFFFFFFFFULL) - 1))
-            entry = self.table.entries[i]
-            if entry != 0:
-                record = self.arena + <size_t> ((entry & 0xFFFFFFFFULL) - 1)
-                memcpy(out, record + 1, record[0])
-                out[record[0]] = 10
-                out += record[0] + 1
-        return room[: out - start]
+        """Every served name, one bytes object with a newline after each. The arena and the table
+        are copied as they are (two `memcpy`s under the GIL, which every change holds: a
+        consistent copy, whereas the table's entries move when names go), and the names are then
+        gathered from the copies without the GIL, so that the threads that take and apply changes
+        go on meanwhile. Each record is a cache miss at millions of names: the records a few
+        entries ahead are fetched while this one is copied."""
+        cdef size_t size = self.table.mask + 1, used = self.used, total
+        cdef unsigned char* arena = <unsigned char*> malloc(used + 1)
+        cdef uint64_t* entries = <uint64_t*> malloc(size * sizeof(uint64_t))
+        if arena == NULL or entries == NULL:
+            free(arena)
+            free(entries)
+            raise MemoryError()
+        if used:
+            memcpy(arena, self.arena, used)
+        memcpy(entries, self.table.entries, size * sizeof(uint64_t))
+        cdef bytes joined
+        cdef unsigned char* out
+        try:
+            with nogil:
+                total = _gather(entries, size, arena, NULL)
+            joined = PyBytes_FromStringAndSize(NULL, total)
+            out = <unsigned char*> PyBytes_AS_STRING(joined)  # no one else holds it yet
+            with nogil:
+                _gather(entries, size, arena, out)
+        finally:
+            free(arena)
+            free(entries)
+        return joined
 
     cdef size_t _append(self, const unsigned char* s, Py_ssize_t n) except? 0xFFFFFFFF:
         """Write a record; its offset."""
