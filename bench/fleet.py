@@ -1,12 +1,19 @@
 """`python -m bench fleet [--edges N] [--domains S | --full] [--rate R] [--seconds T] [--database-url URL]
-[--database NAME] [--keep] [--fleet-only] [--code DIR]`: enforcement across a fleet of edges (issue 11), measured by
-hand; `make bench` runs it last (`make bench SCALE=--full` for 5 million served domains). `--fleet-only`
-runs the edges and the platform alone (no database-mode server, agents, HAProxy, nginx or wrk).
+[--database NAME] [--keep] [--fleet-only | --haproxy-only] [--haproxy-every K] [--code DIR]`: enforcement across a
+fleet of edges (issue 11), measured by hand; `make bench` runs it last (`make bench SCALE=--full` for 5
+million served domains). `--fleet-only` runs the edges and the platform alone (no database-mode
+server, agents, HAProxy, nginx or wrk). `--haproxy-only` runs HAProxy's side alone: the platform, one
+edge (the baseline of the change's delay; `--edges N` for more), the agent keeping HAProxy's live
+maps and HAProxy, the same flow of changes, and wrk against nginx with its map written once after
+the flow (`write_nginx_map`, no nginx agent, no database-mode server); it also says how long the
+agent and HAProxy took to load, their memory and their CPU while changes flowed. `--haproxy-every
+K` asks HAProxy about one change in K (default 4; 1: every change).
 
 A provider's mirror of S served domains (default 200,000; `--full`: 5 million if the machine has more
-than 16 GB available, else 1 million, and it says so) is written through COPY into a PostgreSQL
-database of its own (bench/edge_scale.py's mirror: most websites with one domain, some with two or
-three, the kinds not served beside them), dropped afterwards. Then, all on loopback:
+than 16 GB available, or 4 GB with `--haproxy-only`, else 1 million, and it says so) is written
+through COPY into a PostgreSQL database of its own (bench/edge_scale.py's mirror: most websites
+with one domain, some with two or three, the kinds not served beside them), dropped afterwards.
+Then, all on loopback:
 
 - the platform under gunicorn (as the Procfile, 2 workers, threads enough for every long poll)
   publishes the served-set feed; one edge token per follower;
@@ -47,6 +54,7 @@ import multiprocessing
 import os
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -54,6 +62,7 @@ import time
 from collections import deque
 from contextlib import suppress
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -310,8 +319,11 @@ def write_changes(conn, dsn: str, websites: int, rate: float, seconds: float) ->
     writer.conn.close()
 
 
-def flow(dsn: str, websites: int, tracker: Tracker, rate: float, seconds: float) -> float:
-    """Changes from the child writer, asked about as they come; returns the rate made."""
+def flow(
+    dsn: str, websites: int, tracker: Tracker, rate: float, seconds: float, haproxy_every: int = HAPROXY_SAMPLE
+) -> float:
+    """Changes from the child writer, asked about as they come (one in `haproxy_every` of HAProxy);
+    returns the rate made."""
     ours, theirs = multiprocessing.Pipe(duplex=False)
     # Forked before this process has threads of its own.
     child = multiprocessing.get_context("fork").Process(
@@ -333,7 +345,7 @@ def flow(dsn: str, websites: int, tracker: Tracker, rate: float, seconds: float)
                 made = message
                 break
             website, host, reason, version, committed = message
-            asked = ("haproxy",) * (k % HAPROXY_SAMPLE == 0) + ("nginx",) * (k % NGINX_SAMPLE == 0)
+            asked = ("haproxy",) * (k % haproxy_every == 0) + ("nginx",) * (k % NGINX_SAMPLE == 0)
             asked = tuple(which for which in asked if which in proxies)
             tracker.add(Change(website, host, reason == "filed", version, committed, asked=asked))
             k += 1
@@ -374,9 +386,203 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
 
 
+def memory_mb(pid: int) -> tuple[float, float]:
+    """A process's resident memory now and at its peak (VmRSS, VmHWM), in MB."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    rss, peak = (int(fields.get(key, "0 kB").split()[0]) / 1024 for key in ("VmRSS", "VmHWM"))
+    return rss, peak
+
+
+@dataclass
+class Run:
+    """What every part of a run shares: its processes, its environments, the platform's URL."""
+
+    procs: edge_bench.Processes
+    tmp: Path
+    python: str
+    env: dict[str, str]  # with the database
+    edge_env: dict[str, str]  # without
+    url: str
+    domains: int
+
+    def start_follower(self, name: str, token: str, *args: str, **env: str) -> subprocess.Popen:
+        """A process following the feed with its own token and no database (and `env`)."""
+        self.procs.env = dict(self.edge_env, BEIAN_EDGE_TOKEN=token, **env)
+        try:
+            return self.procs.start(name, *args)
+        finally:
+            self.procs.env = self.env
+
+
+@dataclass
+class Haproxy:
+    """HAProxy with the agent that keeps its live maps, as a run starts them."""
+
+    proc: subprocess.Popen
+    port: int
+    bare_port: int  # the same HAProxy answering without a decision
+    map: Path
+    agent: subprocess.Popen
+    file_took: float  # the agent's start → its map file written (the snapshot taken, the index built)
+    load_took: float  # HAProxy's start → answering from that file
+
+
+@dataclass
+class Nginx:
+    proc: subprocess.Popen
+    port: int
+    agent: subprocess.Popen | None  # None: its map written once, static
+
+
+def probe_host() -> str:
+    """A Host every server of the run serves from the start."""
+    first_served = next(i for i in range(1, 100) if mirror.served(i) and not mirror.is_idn(i))
+    return f"www.{mirror.ascii_name(first_served)}"
+
+
+def start_haproxy(run: Run, token: str, binary: str) -> Haproxy:
+    """The edge agent keeping HAProxy's live maps, then HAProxy on the file it wrote."""
+    directory = run.tmp / "haproxy"
+    directory.mkdir()
+    port, bare_port = edge_bench.free_port(), edge_bench.free_port()
+    served_map, sock = directory / "beian-served.map", directory / "admin.sock"
+    (directory / "haproxy.cfg").write_text(
+        haproxy_config(port=port, bare_port=bare_port, map_path=served_map, sock=sock)
+    )
+    began = time.perf_counter()
+    agent = run.start_follower(
+        "agent-haproxy",
+        token,
+        run.python,
+        *("-m", "beian", "edge_agent", "--follow", run.url, "--state", str(directory / "state")),
+        *("--haproxy-map", str(served_map), "--haproxy-socket", str(sock)),
+        # Its log with the time of each line, to tell what it did while changes flowed (agent_log).
+        BEIAN_LOG_LEVEL="INFO",
+        BEIAN_LOG_FORMAT="json",
+    )
+    run.procs.wait_until("HAProxy's first map", agent, served_map.exists)
+    file_took = time.perf_counter() - began
+    began = time.perf_counter()
+    proc = run.procs.start("haproxy", binary, "-db", "-f", str(directory / "haproxy.cfg"))
+    probe = probe_host()
+    run.procs.wait_until("HAProxy", proc, lambda: Asker(port).served(probe))
+    return Haproxy(proc, port, bare_port, served_map, agent, file_took, time.perf_counter() - began)
+
+
+def start_nginx(run: Run, token: str | None, binary: str) -> Nginx:
+    """nginx with its map: kept by an edge agent of its own (written and reloaded after changes),
+    or, without a token, written once from the mirror (`write_nginx_map`) and never reloaded."""
+    directory = run.tmp / "nginx"
+    directory.mkdir()
+    port = edge_bench.free_port()
+    served_map = directory / "beian-served.map"
+    options = ["-p", str(directory), "-c", str(directory / "nginx.conf")]
+    options += ["-g", f"daemon off; pid {directory / 'nginx.pid'};"]
+    (directory / "nginx.conf").write_text(
+        NGINX.format(
+            user="user root;\n" if os.geteuid() == 0 else "",
+            tmp=directory,
+            map=served_map,
+            port=port,
+            map_max=1 << max(16, (run.domains * 2).bit_length()),
+        )
+    )
+    agent = None
+    if token is None:
+        run.procs.run("nginx-map", run.python, "-m", "beian", "write_nginx_map", str(served_map), timeout=900)
+    else:
+        ctl = directory / "nginx-ctl"
+        ctl.write_text(f'#!/bin/sh\nexec {binary} {" ".join(repr(o) for o in options)} "$@"\n')
+        ctl.chmod(0o755)
+        agent = run.start_follower(
+            "agent-nginx",
+            token,
+            run.python,
+            *("-m", "beian", "edge_agent", "--follow", run.url, "--state", str(directory / "state")),
+            *("--nginx-map", str(served_map), "--nginx", str(ctl)),
+        )
+        run.procs.wait_until("nginx's first map", agent, served_map.exists)
+    proc = run.procs.start("nginx", binary, *options)
+    probe = probe_host()
+    run.procs.wait_until("nginx", proc, lambda: Asker(port).served(probe))
+    return Nginx(proc, port, agent)
+
+
+def agent_log(path: Path, since: float, until: float) -> list[str]:
+    """The agent's log lines (JSON, BEIAN_LOG_FORMAT=json) between two moments (time.time()),
+    each with its moment in seconds from `since`."""
+    lines = []
+    for line in path.read_text(errors="replace").splitlines():
+        with suppress(ValueError, KeyError, TypeError):
+            record = json.loads(line)
+            at = datetime.fromisoformat(record["time"]).timestamp()
+            if since <= at <= until:
+                lines.append(f"{at - since:+7.1f} s  {record['message'][:160]}")
+    return lines
+
+
+def slow_changes(delays: list[tuple[float, float]], began: float, limit: float) -> str:
+    """Of (commit moment, delay) pairs, those slower than `limit`: how many, and when in the
+    flow (seconds from `began`) they were committed."""
+    slow = sorted(at - began for at, delay in delays if delay > limit)
+    if not slow:
+        return f"none slower than {limit:g} s"
+    return f"{len(slow)} slower than {limit:g} s, committed {slow[0]:.1f} s to {slow[-1]:.1f} s into the flow"
+
+
+def wrk_best(
+    wrk_binary: str,
+    tmp: Path,
+    hosts: list[str],
+    targets: dict[str, tuple[int, str, int]],
+    *,
+    rounds: int,
+    seconds: float,
+    client_cpu: str | None,
+) -> tuple[dict[str, dict], dict[str, float]]:
+    """wrk on the Host mix against each target (port, path, the pid whose CPU it spends), rounds
+    interleaved: the best rate of each, and the least CPU a request (µs). On a shared machine the
+    rate follows what the other processes leave of the core, the CPU a request much less."""
+    hosts_file, script = tmp / "hosts.txt", tmp / "rotate-host.lua"
+    hosts_file.write_text("\n".join(hosts) + "\n")
+    script.write_text(edge_bench.WRK_SCRIPT)
+    best: dict[str, dict] = {}
+    cpu_us: dict[str, float] = {}
+    for round_ in range(max(1, rounds)):
+        for key, (port, path, pid) in targets.items():
+            if round_ == 0:
+                edge_bench.wrk(wrk_binary, script, hosts_file, port, path, 1, client_cpu)
+            cpu0 = tree_cpu(pid)
+            result = edge_bench.wrk(wrk_binary, script, hosts_file, port, path, seconds, client_cpu)
+            spent = (tree_cpu(pid) - cpu0) / max(result["rps"] * seconds, 1) * 1e6
+            cpu_us[key] = min(cpu_us.get(key, spent), spent)
+            if key not in best or result["rps"] > best[key]["rps"]:
+                best[key] = result
+    if abs(best["haproxy"]["refused"] - best["nginx"]["refused"]) > 0.01:
+        print(
+            f"  note: HAProxy refused {best['haproxy']['refused']:.1%} of the mix, nginx"
+            f" {best['nginx']['refused']:.1%}: they do not decide the same"
+        )
+    return best, cpu_us
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def pct(values: list[float], share: float) -> float:
+    return edge_bench.percentile(values, share) if values else float("nan")
+
+
+def top(values: list[float]) -> float:
+    return max(values, default=float("nan"))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench fleet")
-    parser.add_argument("--edges", type=int, default=20, help="edges following the platform (default 20)")
+    parser.add_argument(
+        "--edges", type=int, help="edges following the platform (default 20; with --haproxy-only 1, the baseline)"
+    )
     parser.add_argument("--domains", type=int, default=DEFAULT_DOMAINS, help="served domains (default 200,000)")
     parser.add_argument("--full", action="store_true", help="5 million served domains (1 million under 16 GB free)")
     parser.add_argument("--rate", type=float, default=100.0, help="changes a second while they flow")
@@ -391,10 +597,23 @@ def main(argv: list[str] | None = None) -> None:
         help="another checkout (e.g. main's) whose migrations, platform and edges to run under this bench:"
         " a before beside an after in the same harness",
     )
-    parser.add_argument(
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument(
         "--fleet-only",
         action="store_true",
         help="only the edges and the platform: no database-mode server, agents, HAProxy, nginx or wrk",
+    )
+    only.add_argument(
+        "--haproxy-only",
+        action="store_true",
+        help="only HAProxy's side: the platform, one edge (the baseline), the agent keeping HAProxy's maps,"
+        " and nginx with a static map for the decision's rate",
+    )
+    parser.add_argument(
+        "--haproxy-every",
+        type=int,
+        default=HAPROXY_SAMPLE,
+        help=f"ask HAProxy about one change in this many (default {HAPROXY_SAMPLE}; 1: every change)",
     )
     args = parser.parse_args(argv)
     if args.code:
@@ -402,19 +621,26 @@ def main(argv: list[str] | None = None) -> None:
     import httpx
     import psycopg
 
+    edges_wanted = args.edges if args.edges is not None else (1 if args.haproxy_only else 20)
+    if edges_wanted < 1 or args.haproxy_every < 1:
+        raise SystemExit("--edges and --haproxy-every: 1 or more")
     domains = args.domains
     if args.full:
         free = available_gb()
-        domains = FULL_DOMAINS if free > FULL_NEEDS_GB else FALLBACK_DOMAINS
+        # The edges' indexes are most of the memory; with --haproxy-only, one edge and one agent.
+        needs = FULL_NEEDS_GB if edges_wanted > 2 else FULL_NEEDS_GB / 4
+        domains = FULL_DOMAINS if free > needs else FALLBACK_DOMAINS
         if domains != FULL_DOMAINS:
             print(
-                f"fleet: --full wants > {FULL_NEEDS_GB} GB available for {args.edges} edges of 5 million names;"
+                f"fleet: --full wants > {needs:.0f} GB available for {edges_wanted} edge(s) of 5 million names;"
                 f" {free:.0f} GB are: running {domains:,}"
             )
     websites = mirror.websites_for(round(domains / DOMAINS_PER_WEBSITE))
     proxies = not args.fleet_only
+    fleet_too = not args.haproxy_only  # the database-mode server, the nginx agent, the edges' decision rate
     if proxies:
-        wrk_binary, nginx, haproxy = (edge_bench.tool(n, n) for n in ("wrk", "nginx", "haproxy"))
+        wrk_binary = edge_bench.tool("wrk", "wrk")
+        binaries = {name: edge_bench.tool(name, name) for name in ("nginx", "haproxy")}
     cpus = os.cpu_count() or 1
     server_cpu, client_cpu = ("1", "0") if cpus >= 2 and shutil.which("taskset") else (None, None)
 
@@ -433,16 +659,22 @@ def main(argv: list[str] | None = None) -> None:
         BEIAN_LOG_LEVEL="WARNING",
         BEIAN_ENFORCEMENT_POLL_SECONDS=str(POLL_SECONDS),
         BEIAN_WEB_WORKERS="2",
-        BEIAN_WEB_THREADS=str(args.edges // 2 + 8),  # every follower's long poll holds a thread
+        BEIAN_WEB_THREADS=str(edges_wanted // 2 + 8),  # every follower's long poll holds a thread
     )
     edge_env = {k: v for k, v in env.items() if "DATABASE" not in k}  # an edge has no database
-    print(f"fleet: {machine_line()}; {args.edges} edges; PostgreSQL at {parts.netloc}", flush=True)
+    print(
+        f"fleet: {machine_line()}; {edges_wanted} edge(s)"
+        + (" (the baseline), HAProxy's side only" if args.haproxy_only else "")
+        + f"; PostgreSQL at {parts.netloc}, database {args.database}",
+        flush=True,
+    )
     with psycopg.connect(**admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{args.database}"')
     procs = edge_bench.Processes(tmp, env)
-    # 20 edges loading their snapshots at once on a shared 2-core machine can take minutes.
-    edge_bench.STARTUP_SECONDS = max(edge_bench.STARTUP_SECONDS, 600.0)
+    # 20 edges loading their snapshots at once on a shared 2-core machine can take minutes, and so
+    # can HAProxy and nginx loading maps of millions of names.
+    edge_bench.STARTUP_SECONDS = max(edge_bench.STARTUP_SECONDS, 900.0)
     python = sys.executable
     try:
         procs.run("migrate", python, "-m", "beian", "migrate", "--noinput", "-v0")
@@ -451,7 +683,8 @@ def main(argv: list[str] | None = None) -> None:
         began = time.perf_counter()
         mirror.fill(dsn, websites)
         print(f"  mirror: {websites:,} websites written by COPY in {time.perf_counter() - began:.0f} s", flush=True)
-        followers = args.edges + 2 * proxies  # and the two agents
+        agents = (2 if fleet_too else 1) if proxies else 0
+        followers = edges_wanted + agents
         out = procs.run(
             "tokens",
             python,
@@ -475,6 +708,7 @@ def main(argv: list[str] | None = None) -> None:
             f"127.0.0.1:{platform_port}",
         )
         url = f"http://127.0.0.1:{platform_port}"
+        run = Run(procs, tmp, python, env, edge_env, url, domains)
 
         def platform_up() -> bool:
             try:
@@ -507,13 +741,13 @@ def main(argv: list[str] | None = None) -> None:
 
         # The fleet, the database-mode baseline, and the two agents with HAProxy and nginx.
         began = time.perf_counter()
-        ports = [edge_bench.free_port() for _ in range(args.edges)]
+        ports = [edge_bench.free_port() for _ in range(edges_wanted)]
         edges = []
         for n, port in enumerate(ports):
-            procs.env = dict(edge_env, BEIAN_EDGE_TOKEN=tokens[n])
             edges.append(
-                procs.start(
+                run.start_follower(
                     f"edge-{n}",
+                    tokens[n],
                     python,
                     "-m",
                     "beian.enforcement",
@@ -527,8 +761,7 @@ def main(argv: list[str] | None = None) -> None:
                     str(port),
                 )
             )
-        procs.env = env
-        if proxies:
+        if proxies and fleet_too:
             database_port = edge_bench.free_port()
             database_mode = procs.start(
                 "database-mode",
@@ -543,89 +776,50 @@ def main(argv: list[str] | None = None) -> None:
         for n, (proc, port) in enumerate(zip(edges, ports, strict=True)):
             procs.wait_until(f"edge {n}", proc, lambda port=port: (Status(port).get() or {}).get("loaded"))
         fleet_up = time.perf_counter() - began
-        if proxies:
+        if proxies and fleet_too:
             procs.wait_until(
                 "the database-mode server", database_mode, lambda: (Status(database_port).get() or {}).get("loaded")
             )
-        print(f"  {args.edges} edges up (each its snapshot loaded) in {fleet_up:.1f} s", flush=True)
+        print(f"  {edges_wanted} edge(s) up (each its snapshot loaded) in {fleet_up:.1f} s", flush=True)
 
         if proxies:
-            haproxy_dir, nginx_dir = tmp / "haproxy", tmp / "nginx"
-            haproxy_dir.mkdir()
-            nginx_dir.mkdir()
-            haproxy_port, nginx_port, bare_port = (edge_bench.free_port() for _ in range(3))
-            haproxy_map, sock = haproxy_dir / "beian-served.map", haproxy_dir / "admin.sock"
-            (haproxy_dir / "haproxy.cfg").write_text(
-                haproxy_config(port=haproxy_port, bare_port=bare_port, map_path=haproxy_map, sock=sock)
+            hx = start_haproxy(run, tokens[edges_wanted], binaries["haproxy"])
+            haproxy_pid = hx.proc.pid
+            haproxy_rss = memory_mb(haproxy_pid)
+            agent_rss = memory_mb(hx.agent.pid)
+            print(
+                f"  HAProxy's agent: its map file written {hx.file_took:.1f} s after its start;"
+                f" HAProxy answering from it {hx.load_took:.1f} s after its own;"
+                f" HAProxy {haproxy_rss[0]:,.0f} MB resident, the agent {agent_rss[0]:,.0f} MB",
+                flush=True,
             )
-            nginx_map = nginx_dir / "beian-served.map"
-            nginx_options = ["-p", str(nginx_dir), "-c", str(nginx_dir / "nginx.conf")]
-            nginx_options += ["-g", f"daemon off; pid {nginx_dir / 'nginx.pid'};"]
-            (nginx_dir / "nginx.conf").write_text(
-                NGINX.format(
-                    user="user root;\n" if os.geteuid() == 0 else "",
-                    tmp=nginx_dir,
-                    map=nginx_map,
-                    port=nginx_port,
-                    map_max=1 << max(16, (domains * 2).bit_length()),
-                )
-            )
-            ctl = nginx_dir / "nginx-ctl"
-            ctl.write_text(f'#!/bin/sh\nexec {nginx} {" ".join(repr(o) for o in nginx_options)} "$@"\n')
-            ctl.chmod(0o755)
-            common = ["-m", "beian", "edge_agent", "--follow", url]
-            procs.env = dict(edge_env, BEIAN_EDGE_TOKEN=tokens[-2])
-            agent_h = procs.start(
-                "agent-haproxy",
-                python,
-                *common,
-                "--state",
-                str(haproxy_dir / "state"),
-                "--haproxy-map",
-                str(haproxy_map),
-                "--haproxy-socket",
-                str(sock),
-            )
-            procs.env = dict(edge_env, BEIAN_EDGE_TOKEN=tokens[-1])
-            agent_n = procs.start(
-                "agent-nginx",
-                python,
-                *common,
-                "--state",
-                str(nginx_dir / "state"),
-                "--nginx-map",
-                str(nginx_map),
-                "--nginx",
-                str(ctl),
-            )
-            procs.env = env
-            procs.wait_until("HAProxy's first map", agent_h, haproxy_map.exists)
-            procs.wait_until("nginx's first map", agent_n, nginx_map.exists)
-            first_served = next(i for i in range(1, 100) if mirror.served(i) and not mirror.is_idn(i))
-            probe = f"www.{mirror.ascii_name(first_served)}"
-            h_proc = procs.start("haproxy", haproxy, "-db", "-f", str(haproxy_dir / "haproxy.cfg"))
-            procs.wait_until("HAProxy", h_proc, lambda: Asker(haproxy_port).served(probe))
-            n_proc = procs.start("nginx", nginx, *nginx_options)
-            procs.wait_until("nginx", n_proc, lambda: Asker(nginx_port).served(probe))
-            haproxy_pid = h_proc.pid
+            # nginx with its agent, as an edge runs it; with --haproxy-only, nginx's static map is
+            # written after the flow, from the mirror as it is then, for the decision's rate alone.
+            nx = start_nginx(run, tokens[edges_wanted + 1], binaries["nginx"]) if fleet_too else None
 
         # The platform's CPU while the followers wait, then while changes flow.
         cpu0 = tree_cpu(platform.pid)
         time.sleep(IDLE_SECONDS)
         idle = (tree_cpu(platform.pid) - cpu0) / IDLE_SECONDS
-        tracker = Tracker(ports, haproxy_port if proxies else None, nginx_port if proxies else None)
+        tracker = Tracker(ports, hx.port if proxies else None, nx.port if proxies and nx is not None else None)
         load_before = os.getloadavg()[0]
         cpu0, began = tree_cpu(platform.pid), time.perf_counter()
         edges_cpu0 = sum(tree_cpu(proc.pid) for proc in edges)
+        if proxies:
+            agent_cpu0, haproxy_cpu0 = tree_cpu(hx.agent.pid), tree_cpu(haproxy_pid)
+        wall_began = time.time()
         access_log = tmp / "platform.log"  # gunicorn's access log (beian/gunicorn_conf.py) among its output
         log_from = access_log.stat().st_size
-        made = flow(dsn, websites, tracker, args.rate, args.seconds)
+        made = flow(dsn, websites, tracker, args.rate, args.seconds, args.haproxy_every)
         made_seconds = time.perf_counter() - began
         with access_log.open("rb") as log:
             log.seek(log_from)
             asked_served = log.read().count(b"POST /enforcement/feed/served")
         flowing = (tree_cpu(platform.pid) - cpu0) / made_seconds
         edges_cpu = sum(tree_cpu(proc.pid) for proc in edges) - edges_cpu0
+        if proxies:
+            agent_cpu, haproxy_cpu = tree_cpu(hx.agent.pid) - agent_cpu0, tree_cpu(haproxy_pid) - haproxy_cpu0
+            haproxy_rss_after, agent_rss_after = memory_mb(haproxy_pid), memory_mb(hx.agent.pid)
         load_after = os.getloadavg()[0]
         first, last, lost = tracker.shown()
         by_haproxy = [c.haproxy - c.committed for c in tracker.changes if c.haproxy is not None]
@@ -635,46 +829,39 @@ def main(argv: list[str] | None = None) -> None:
             for which in ("haproxy", "nginx")
         }
         if proxies:
-            if h_proc.pid != haproxy_pid or h_proc.poll() is not None:
+            if hx.proc.pid != haproxy_pid or hx.proc.poll() is not None:
                 raise SystemExit("HAProxy was restarted during the run")
+            if nx is None:
+                nx = start_nginx(run, None, binaries["nginx"])
 
             # wrk: a following edge against the database-mode server, HAProxy against nginx's map. Only
             # now are the servers measured pinned to one core (wrk on the other): while changes flowed,
             # nginx's reloads on that core would have slowed HAProxy's answers and the edge's.
-            if server_cpu is not None:
-                for pid in (edges[0].pid, database_mode.pid, h_proc.pid, n_proc.pid):
-                    pin(pid, {int(server_cpu)})
-            hosts_file, script = tmp / "hosts.txt", tmp / "rotate-host.lua"
-            hosts_file.write_text("\n".join(host_mix(websites, edge_bench.HOST_LINES)) + "\n")
-            script.write_text(edge_bench.WRK_SCRIPT)
             targets = {
-                "follow": (ports[0], "/enforcement/check"),
-                "database": (database_port, "/enforcement/check"),
-                "haproxy": (haproxy_port, "/"),
-                "nginx": (nginx_port, "/"),
-                "haproxy_bare": (bare_port, "/"),
+                "haproxy": (hx.port, "/", haproxy_pid),
+                "nginx": (nx.port, "/", nx.proc.pid),
+                "haproxy_bare": (hx.bare_port, "/", haproxy_pid),
             }
-            # The CPU each server spent a request, beside the rate: on a shared machine the rate follows
-            # what the other processes leave of the core, the CPU a request much less.
-            server_pid = {"follow": edges[0].pid, "database": database_mode.pid, "haproxy": h_proc.pid}
-            server_pid |= {"nginx": n_proc.pid, "haproxy_bare": h_proc.pid}
-            best: dict[str, dict] = {}
-            cpu_us: dict[str, float] = {}
-            for round_ in range(max(1, args.rounds)):
-                for key, (port, path) in targets.items():
-                    if round_ == 0:
-                        edge_bench.wrk(wrk_binary, script, hosts_file, port, path, 1, client_cpu)
-                    cpu0 = tree_cpu(server_pid[key])
-                    result = edge_bench.wrk(wrk_binary, script, hosts_file, port, path, args.wrk_seconds, client_cpu)
-                    spent = (tree_cpu(server_pid[key]) - cpu0) / max(result["rps"] * args.wrk_seconds, 1) * 1e6
-                    cpu_us[key] = min(cpu_us.get(key, spent), spent)
-                    if key not in best or result["rps"] > best[key]["rps"]:
-                        best[key] = result
-            if abs(best["haproxy"]["refused"] - best["nginx"]["refused"]) > 0.01:
-                print(
-                    f"  note: HAProxy refused {best['haproxy']['refused']:.1%} of the mix, nginx"
-                    f" {best['nginx']['refused']:.1%}: they do not decide the same"
-                )
+            if fleet_too:
+                targets = {
+                    "follow": (ports[0], "/enforcement/check", edges[0].pid),
+                    "database": (database_port, "/enforcement/check", database_mode.pid),
+                } | targets
+            if server_cpu is not None:
+                for _, _, pid in targets.values():
+                    pin(pid, {int(server_cpu)})
+            best, cpu_us = wrk_best(
+                wrk_binary,
+                tmp,
+                host_mix(websites, edge_bench.HOST_LINES),
+                targets,
+                rounds=args.rounds,
+                seconds=args.wrk_seconds,
+                client_cpu=client_cpu,
+            )
+            wrk_load = os.getloadavg()[0]
+            # From the flow's start to now: a write the agent began meanwhile is logged when it ends.
+            during = agent_log(tmp / "agent-haproxy.log", wall_began, time.time())
     finally:
         procs.close()
         with psycopg.connect(**admin, autocommit=True) as conn:
@@ -685,33 +872,25 @@ def main(argv: list[str] | None = None) -> None:
         else:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def verdict(ok: bool) -> str:
-        return "met" if ok else "MISSED"
-
-    def p(values: list[float], share: float) -> float:
-        return edge_bench.percentile(values, share) if values else float("nan")
-
-    def top(values: list[float]) -> float:
-        return max(values, default=float("nan"))
-
+    n_edges = f"the last of {edges_wanted} edges" if edges_wanted > 1 else "the edge"
     print(
-        f"propagation to the last of {args.edges} edges while {made:.0f} changes/s flow for {args.seconds:.0f} s"
-        f" ({len(tracker.changes):,} changes): p50 {ms(p(last, 0.5))}, p99 {ms(p(last, 0.99))}, max {ms(top(last))}"
-        f" (target p99 ≤ {TARGET_P99:g} s: {verdict(p(last, 0.99) <= TARGET_P99 and not lost)});"
-        f" baseline, the first edge: p50 {ms(p(first, 0.5))}, p99 {ms(p(first, 0.99))}"
+        f"propagation to {n_edges} while {made:.0f} changes/s flow for {args.seconds:.0f} s"
+        f" ({len(tracker.changes):,} changes): p50 {ms(pct(last, 0.5))}, p99 {ms(pct(last, 0.99))},"
+        f" max {ms(top(last))} (target p99 ≤ {TARGET_P99:g} s: {verdict(pct(last, 0.99) <= TARGET_P99 and not lost)});"
+        f" baseline, the first edge: p50 {ms(pct(first, 0.5))}, p99 {ms(pct(first, 0.99))}"
         + (f"; {lost} change(s) not seen everywhere within {CHANGE_DEADLINE:.0f} s" if lost else "")
     )
     print(
-        f"platform CPU per edge: {flowing / args.edges * 1000:.1f} ms/s while changes flow"
+        f"platform CPU per edge: {flowing / edges_wanted * 1000:.1f} ms/s while changes flow"
         f" ({flowing:.0%} of a core for {followers} followers); baseline, the followers waiting:"
-        f" {idle / args.edges * 1000:.1f} ms/s per edge ({idle:.0%} of a core)"
+        f" {idle / edges_wanted * 1000:.1f} ms/s per edge ({idle:.0%} of a core)"
     )
     # CPU a change: on a shared machine the wall-clock figures follow what the other processes leave
     # of the cores, these much less.
     changes = max(len(tracker.changes), 1)
     print(
         f"CPU a change and follower: the platform {flowing * made_seconds / changes / followers * 1000:.2f} ms,"
-        f" an edge {edges_cpu / changes / args.edges * 1000:.2f} ms (the {args.edges} edges:"
+        f" an edge {edges_cpu / changes / edges_wanted * 1000:.2f} ms (the {edges_wanted} edge(s):"
         f" {edges_cpu / made_seconds:.0%} of a core); load average {load_before:.1f} before the flow,"
         f" {load_after:.1f} after"
     )
@@ -721,42 +900,68 @@ def main(argv: list[str] | None = None) -> None:
     )
     if not proxies:
         return
-    ratio = best["follow"]["rps"] / best["database"]["rps"]
-    print(
-        f"decision rate: a following edge {best['follow']['rps']:,.0f} req/s (p99 {best['follow']['p99']:.2f} ms),"
-        f" {ratio:.0%} of the database-mode server's {best['database']['rps']:,.0f} req/s (baseline;"
-        f" target within 5%: {verdict(ratio >= TARGET_FOLLOW)})"
-    )
+    if fleet_too:
+        ratio = best["follow"]["rps"] / best["database"]["rps"]
+        print(
+            f"decision rate: a following edge {best['follow']['rps']:,.0f} req/s (p99 {best['follow']['p99']:.2f} ms),"
+            f" {ratio:.0%} of the database-mode server's {best['database']['rps']:,.0f} req/s (baseline;"
+            f" target within 5%: {verdict(ratio >= TARGET_FOLLOW)})"
+        )
     ratio = best["haproxy"]["rps"] / best["nginx"]["rps"]
     print(
         f"HAProxy, runtime-updated map: {best['haproxy']['rps']:,.0f} req/s (p99 {best['haproxy']['p99']:.2f} ms),"
-        f" {ratio:.0%} of nginx's static map, {best['nginx']['rps']:,.0f} req/s (baseline;"
-        f" target ≥ {TARGET_HAPROXY:.0%}: {verdict(ratio >= TARGET_HAPROXY)});"
+        f" {ratio:.0%} of nginx's {'reloaded' if fleet_too else 'static'} map, {best['nginx']['rps']:,.0f} req/s"
+        f" (baseline; target ≥ {TARGET_HAPROXY:.0%}: {verdict(ratio >= TARGET_HAPROXY)});"
         f" the same HAProxy answering without a decision: {best['haproxy_bare']['rps']:,.0f} req/s"
-        f" ({best['haproxy_bare']['rps'] / best['nginx']['rps']:.0%} of nginx's map)"
+        f" ({best['haproxy_bare']['rps'] / best['nginx']['rps']:.0%} of nginx's map); load average {wrk_load:.1f}"
     )
     print(
         f"CPU a request (the least of the rounds): HAProxy {cpu_us['haproxy']:.1f} µs, nginx {cpu_us['nginx']:.1f} µs"
         f" (HAProxy's rate on a core of its own would be {cpu_us['nginx'] / cpu_us['haproxy']:.0%} of nginx's);"
-        f" HAProxy without a decision {cpu_us['haproxy_bare']:.1f} µs; a following edge {cpu_us['follow']:.1f} µs,"
-        f" the database-mode server {cpu_us['database']:.1f} µs"
+        f" HAProxy without a decision {cpu_us['haproxy_bare']:.1f} µs"
+        + (
+            f"; a following edge {cpu_us['follow']:.1f} µs, the database-mode server {cpu_us['database']:.1f} µs"
+            if fleet_too
+            else ""
+        )
     )
     print(
-        f"HAProxy change → decision: p50 {ms(p(by_haproxy, 0.5))}, p99 {ms(p(by_haproxy, 0.99))},"
-        f" max {ms(top(by_haproxy))} (target p99 ≤ {TARGET_P99:g} s:"
-        f" {verdict(p(by_haproxy, 0.99) <= TARGET_P99 and not unseen['haproxy'])}), no reload (the same pid),"
-        f" {len(by_haproxy)} changes asked"
+        f"HAProxy change → decision at {served_rows:,} domains: p50 {ms(pct(by_haproxy, 0.5))},"
+        f" p99 {ms(pct(by_haproxy, 0.99))}, max {ms(top(by_haproxy))} (target p99 ≤ {TARGET_P99:g} s:"
+        f" {verdict(pct(by_haproxy, 0.99) <= TARGET_P99 and not unseen['haproxy'])}), no reload (the same pid),"
+        f" {len(by_haproxy)} changes asked (one in {args.haproxy_every})"
         + (f", {unseen['haproxy']} not seen within {CHANGE_DEADLINE:.0f} s" if unseen["haproxy"] else "")
-        + ";"
-        f" baseline, the fleet's last edge: p99 {ms(p(last, 0.99))}"
+        + f"; baseline, {n_edges}: p50 {ms(pct(last, 0.5))}, p99 {ms(pct(last, 0.99))}"
     )
     print(
-        f"nginx map (write + reload, at most one a second) change → decision at {served_rows:,} domains,"
-        f" {len(by_nginx)} changes"
-        + (f" ({unseen['nginx']} more not seen within {CHANGE_DEADLINE:.0f} s)" if unseen["nginx"] else "")
-        + f": p50 {ms(p(by_nginx, 0.5))}, p99 {ms(p(by_nginx, 0.99))}, max {ms(top(by_nginx))};"
-        f" baseline, HAProxy: p50 {ms(p(by_haproxy, 0.5))}"
+        f"HAProxy at {served_rows:,} domains: the agent's map file {hx.file_took:.1f} s after the agent's start,"
+        f" HAProxy answering from it {hx.load_took:.1f} s after its own ({hx.file_took + hx.load_took:.1f} s in all);"
+        f" resident {haproxy_rss[0]:,.0f} MB after the load, {haproxy_rss_after[0]:,.0f} MB after the flow"
+        f" (peak {haproxy_rss_after[1]:,.0f} MB); the agent {agent_rss_after[0]:,.0f} MB"
+        f" (peak {agent_rss_after[1]:,.0f} MB)"
     )
+    print(
+        f"while changes flowed: the agent's CPU {agent_cpu / made_seconds:.0%} of a core"
+        f" ({agent_cpu / changes * 1000:.2f} ms a change), HAProxy's {haproxy_cpu / made_seconds:.0%}"
+        f" ({haproxy_cpu / changes * 1000:.2f} ms a change, with the bench's questions);"
+        f" baseline, the edge(s): {edges_cpu / made_seconds / edges_wanted:.0%} of a core each"
+    )
+    print(
+        "HAProxy's slow changes: "
+        + slow_changes(
+            [(c.committed, c.haproxy - c.committed) for c in tracker.changes if c.haproxy], began, TARGET_P99
+        )
+        + "; the agent's log from the flow's start"
+        + (":\n    " + "\n    ".join(during[:20]) if during else ": nothing")
+    )
+    if fleet_too:
+        print(
+            f"nginx map (write + reload, at most one a second) change → decision at {served_rows:,} domains,"
+            f" {len(by_nginx)} changes"
+            + (f" ({unseen['nginx']} more not seen within {CHANGE_DEADLINE:.0f} s)" if unseen["nginx"] else "")
+            + f": p50 {ms(pct(by_nginx, 0.5))}, p99 {ms(pct(by_nginx, 0.99))}, max {ms(top(by_nginx))};"
+            f" baseline, HAProxy: p50 {ms(pct(by_haproxy, 0.5))}"
+        )
 
 
 def machine_line() -> str:

@@ -10,7 +10,7 @@ reloads nginx if the map changed. An nginx reload rebuilds the whole map, so the
 burst: the first change after a quiet spell is written at once, and every change that comes within
 `min_interval` after a write waits for the next one, together.
 
-The same keeper writes HAProxy's map file (`body` = beian.enforcement.haproxy.map_body, which
+The same keeper writes HAProxy's map file (`body` = beian.enforcement.haproxy.file_body, which
 takes the index's version as well, no reload):
 HAProxy takes each change through its runtime API instead, and reads the file only when it starts.
 """
@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from beian.enforcement import nginx
@@ -36,6 +36,11 @@ def nginx_reload(binary: str) -> Callable[[], None]:
     return reload
 
 
+def nginx_body(index: Index, version: int) -> Iterable[str]:
+    """nginx's map, sorted: an unchanged one is seen as such, and nginx not reloaded."""
+    return nginx.map_body(index.served_names())
+
+
 class MapKeeper:
     """Writes the map after changes, one write (and one reload) per burst."""
 
@@ -45,12 +50,11 @@ class MapKeeper:
         *,
         reload: Callable[[], None] | None,
         min_interval: float = 1.0,
-        body: Callable[[Iterable[str], int], Iterator[str]] = lambda names, version: nginx.map_body(names),
-        ordered: bool = True,
+        body: Callable[[Index, int], Iterable[str | bytes]] | None = None,
     ) -> None:
         self.path = Path(path)
-        self.body = body
-        self.ordered = ordered  # a sorted map: an unchanged one is seen as such, and nginx not reloaded
+        # The file's body from the index and its version (HAProxy's: beian.enforcement.haproxy.file_body).
+        self.body = body or nginx_body
         self.reload = reload
         self.min_interval = min_interval
         self.index: Index | None = None
@@ -79,12 +83,11 @@ class MapKeeper:
         if self._written == (index, version) and not self._owed and self.path.exists():
             # Nothing changed since: at millions of names a write is seconds of this process's CPU.
             return False
-        names = index.served_names(ordered=self.ordered)
-        _, changed = nginx.write_atomically(self.path, self.body(names, version))
+        lines, changed = nginx.write_atomically(self.path, self.body(index, version))
         self._written = (index, version)
         if changed:
             self.writes += 1
-            log.info("edge agent: %s written, %d domain(s), version %d", self.path, len(names), index.version)
+            log.info("edge agent: %s written, %d line(s), version %d", self.path, lines, version)
         if (changed or self._owed) and self.reload is not None:
             try:
                 self.reload()

@@ -70,6 +70,7 @@ NOT_FOUND = ("entry not found.", "key not found.")
 # walk); a rebuild costs HAProxy about a look-up's worth of CPU for every served name.
 COMPACT_AFTER = 100_000
 CHUNK = 20_000  # names added to the new version between two rounds of changes
+FILE_CHUNK = 1 << 20  # bytes of the map file made at a time
 
 
 def map_body(names: Iterable[str], version: int) -> Iterator[str]:
@@ -78,6 +79,21 @@ def map_body(names: Iterable[str], version: int) -> Iterator[str]:
     yield f"{VERSION_KEY} {version}\n"
     for name in names:
         yield f"{name} 1\n"
+
+
+def file_body(index: Index, version: int) -> Iterator[bytes]:
+    """The map file of the index, as map_body writes it, made from the served names packed in one
+    bytes object, FILE_CHUNK bytes at a time: no Python object a name, and no step that holds the
+    GIL for long, which the agent's threads that take and apply the changes wait for."""
+    yield HEADER.encode()
+    yield f"{VERSION_KEY} {version}\n".encode()
+    joined = index.served_joined()
+    start = 0
+    while start < len(joined):
+        end = joined.find(b"\n", start + FILE_CHUNK)
+        end = len(joined) if end < 0 else end + 1
+        yield joined[start:end].replace(b"\n", b" 1\n")
+        start = end
 
 
 class HaproxyError(Exception):
@@ -149,15 +165,35 @@ def _quoted(name: str) -> str:
 
 @dataclass
 class Rebuild:
-    """The served map being made whole in HAProxy: its new version, the names still to add to it,
-    and the round of the ended map's entries it makes useless at its commit."""
+    """The served map being made whole in HAProxy: its new version, the served names as the index
+    held them when it began, and the round of the ended map's entries it makes useless at its
+    commit. The names stay packed (Index.served_joined) and are split a chunk at a time: a list of
+    millions of strings would cost hundreds of megabytes, and the split holds the GIL for a second."""
 
     version: str
-    names: list[str]
+    joined: bytes  # a newline after each name
     index_version: int
     round: int
-    done: int = 0
+    at: int = 0  # how much of `joined` was added
+    done: int = 0  # names added
     committing: bool = False  # the commit was sent (HAProxy may have made it, answer or not)
+
+    def take(self, count: int) -> list[str]:
+        """The next `count` names (fewer at the end)."""
+        end = self.at
+        for _ in range(count):
+            newline = self.joined.find(b"\n", end)
+            if newline < 0:
+                break
+            end = newline + 1
+        names = self.joined[self.at : end].decode("ascii").split("\n")
+        names.pop()  # after the last newline
+        self.at = end
+        return names
+
+    @property
+    def taken(self) -> bool:
+        return self.at >= len(self.joined)
 
 
 class HaproxyMap:
@@ -183,7 +219,7 @@ class HaproxyMap:
         self.ended_name = ended_name or str(self.ended_path)
         # HAProxy builds a tree of the file whatever its order: no sort, which would hold the GIL
         # for seconds at millions of names while changes wait to be applied.
-        self.file = MapKeeper(self.path, reload=None, min_interval=file_interval, body=map_body, ordered=False)
+        self.file = MapKeeper(self.path, reload=None, min_interval=file_interval, body=file_body)
         self.retry = retry
         self.compact_after = compact_after
         self.chunk = chunk
@@ -294,9 +330,7 @@ class HaproxyMap:
             raise HaproxyError(f"prepare map {self.name}: {answer}")
         self._round += 1
         # The changes owed now are applied after this read, to both versions: none is lost.
-        self._rebuild = Rebuild(
-            answer.rsplit(":", 1)[1].strip(), index.served_names(ordered=False), index.version, self._round
-        )
+        self._rebuild = Rebuild(answer.rsplit(":", 1)[1].strip(), index.served_joined(), index.version, self._round)
         self._since_whole = 0
 
     def _rebuild_chunk(self, runtime: Runtime) -> None:
@@ -305,10 +339,10 @@ class HaproxyMap:
         at = f"add map @{rebuild.version} {self.name}"
         if rebuild.done == 0:
             self._check(runtime.run([f"{at} {VERSION_KEY} {rebuild.index_version}"]))
-        names = rebuild.names[rebuild.done : rebuild.done + self.chunk]
+        names = rebuild.take(self.chunk)
         self._check(runtime.run([f"{at} {_quoted(n)} 1" for n in names]))
         rebuild.done += len(names)
-        if rebuild.done < len(rebuild.names):
+        if not rebuild.taken:
             return
         sent_before, rebuild.committing = rebuild.committing, True
         answer = runtime.run([f"commit map @{rebuild.version} {self.name}"], timeout=COMMIT_TIMEOUT)[0]
@@ -330,7 +364,7 @@ class HaproxyMap:
         log.info(
             "edge agent: HAProxy's map %s made whole: %d domain(s), version %d; %d ended since",
             self.name,
-            len(rebuild.names),
+            rebuild.done,
             rebuild.index_version,
             len(kept),
         )

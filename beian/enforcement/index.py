@@ -416,6 +416,12 @@ class Index:
     def known_count(self) -> int:
         return len(self._known)
 
+    def served_joined(self) -> bytes:
+        """Every served name with a newline after each, in no order, as one bytes object: a copy
+        in C, no Python object per name (a third of a second of CPU at 5 million names, most of it
+        without the GIL: Packed.joined)."""
+        return self._served.joined()
+
     def served_names(self, *, ordered: bool = True) -> list[str]:
         """Every served name; `ordered=False` leaves out the sort, which holds the GIL throughout
         (seconds at millions of names), as the copy and the split here do for a fraction of that."""

@@ -32,20 +32,21 @@ def _digest(path: Path) -> str | None:
         return None
 
 
-def write_atomically(path: Path, chunks: Iterable[str]) -> tuple[int, bool]:
+def write_atomically(path: Path, chunks: Iterable[str | bytes]) -> tuple[int, bool]:
     """Write to a temporary file beside `path`, then rename it over `path`, so nginx never reads a
     half-written map. Returns (lines written, whether the file changed); an unchanged map is left
-    alone, so a reload can be skipped."""
+    alone, so a reload can be skipped. A chunk is text (written as UTF-8) or bytes."""
     path = Path(path)
     digest = hashlib.sha256()
     lines = 0
     handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as temp:
+        with os.fdopen(handle, "wb") as temp:
             for chunk in chunks:
-                temp.write(chunk)
-                digest.update(chunk.encode("utf-8"))
-                lines += chunk.count("\n")
+                data = chunk.encode("utf-8") if isinstance(chunk, str) else chunk
+                temp.write(data)
+                digest.update(data)
+                lines += data.count(b"\n")
             temp.flush()
             os.fsync(temp.fileno())
         if digest.hexdigest() == _digest(path):
