@@ -422,13 +422,13 @@ class Index:
         without the GIL: Packed.joined)."""
         return self._served.joined()
 
-    def served_names(self, *, ordered: bool = True) -> list[str]:
-        """Every served name; `ordered=False` leaves out the sort, which holds the GIL throughout
-        (seconds at millions of names), as the copy and the split here do for a fraction of that."""
+    def served_names(self) -> list[str]:
+        """Every served name, sorted (nginx's map: an unchanged one is seen as such). The sort and
+        the split hold the GIL for seconds at millions of names: HAProxy's agent, which must not
+        keep its changes waiting that long, reads `served_joined` instead."""
         names = self._served.joined().decode("ascii").split("\n")
         names.pop()  # after the last newline
-        if ordered:
-            names.sort()
+        names.sort()
         return names
 
 

@@ -44,6 +44,7 @@ import h11
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.bureau.test_public_query_scale import PUBLIC_FIELDS  # DESIGN §7a: nothing else goes out
 from tests.provider.test_worker_crash import DEADLINE, Databases, Processes, _free_port
 from tests.test_production import documented_production_env
 
@@ -53,19 +54,6 @@ ENTITY = "北京格兰测试科技有限公司"
 SITE = "格兰测试网"
 ACCESS_IP = "121.40.18.10"
 QUERY = "/bureau/api/v1/query"
-# The public record (beian/bureau/query.py `_records`, DESIGN §7a): nothing else goes out.
-PUBLIC_FIELDS = {
-    "entity_name",
-    "unit_type",
-    "unit_type_name",
-    "entity_number",
-    "website_number",
-    "website_name",
-    "domains",
-    "home_url",
-    "approved_on",
-    "access_limited",
-}
 
 SETUP = f"""
 import json
