@@ -630,13 +630,13 @@ def _analyze(tables: Sequence[str] = (*TABLES, "bureau_event"), phases: Counter 
 
 
 def _finish(items: list[SetAside], phases: Counter) -> None:
-    """Make again what was set aside, then ANALYZE. On PostgreSQL in two connections at once: the
-    entity table's indexes and its ANALYZE are the longest serial part of the end of a load (the
-    name index is a GIN index, which PostgreSQL builds without parallel workers, from a function of
-    each name; and the entity table's sample is ten times the others', for the name index's
-    statistics), so a second connection takes them while this one makes the other tables' indexes
-    and foreign keys, leaving for last the foreign keys that lock the entity table too (they would
-    only wait for it)."""
+    """Make again what was set aside, then ANALYZE (the entity table VACUUMed too, `_ANALYZE`). On
+    PostgreSQL in two connections at once: the entity table's indexes and its ANALYZE are the
+    longest serial part of the end of a load (the name index is a GIN index, which PostgreSQL
+    builds without parallel workers, from a function of each name; and the entity table's sample is
+    ten times the others', for the name index's statistics), so a second connection takes them
+    while this one makes the other tables' indexes and foreign keys, leaving for last the foreign
+    keys that lock the entity table too (they would only wait for it)."""
     conn = connections[DB]
     if conn.vendor != "postgresql" or not items:
         with _timed(phases, "indexes"):
