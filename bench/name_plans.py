@@ -3,7 +3,7 @@ by name, statement by statement, as the code before and after a change would run
 registry in one run (issue 10).
 
 Each checkout (its own .venv) prints the statement its `query.by_name` would send for each text and
-the window it chose (nothing is run there). This process runs every statement once under
+how it chose (the window, or the bigram; nothing is run there). This process runs every statement once under
 `EXPLAIN (ANALYZE, BUFFERS)` with the settings each checkout's bureau connections make (JIT off, …),
 and then as it is `--runs` times, its backend's CPU counted (in ticks of 10 ms: a text's own figure means something
 with 20 runs, the mean over all texts with one). The two checkouts have connections of their own and
@@ -44,11 +44,20 @@ def fetch(sql, params, **kwargs):
     sent.append((sql, params))
     return []
 query.fetch = fetch
-chosen = query.window
-def window(pieces, want, stats):
-    sizes.append(chosen(pieces, want, stats))
-    return sizes[-1]
-query.window = window
+# How the checkout chose: the window it read in id order before the index (None: the index alone),
+# or, since the bigram table (migration 0015), the bigram whose entities it read.
+if hasattr(query, "window"):
+    chosen = query.window
+    def window(pieces, want, stats):
+        sizes.append(chosen(pieces, want, stats))
+        return sizes[-1]
+    query.window = window
+else:
+    chosen = query.rarest
+    def rarest(pieces, stats):
+        sizes.append(chosen(pieces, stats))
+        return sizes[-1]
+    query.rarest = rarest
 for text in texts:
     sent.clear(); sizes.clear()
     query.by_name(text)
@@ -94,7 +103,9 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
 
 
-def way(size: int | None) -> str:
+def way(size: int | str | None) -> str:
+    if isinstance(size, str):
+        return f"bigram {size}"
     return "index" if size is None else f"window {size:,}"
 
 
@@ -139,7 +150,8 @@ def main() -> None:
     load = os.getloadavg()[0]
     print(f"{len(drawn)} texts of samples() + {len(texts) - len(drawn)} given; load average {load:.1f}")
     print(
-        "| code | execution ms: p50 / p90 / p99 / max (mean) | buffers: p50 / p90 / p99 / max (mean) | index / window |"
+        "| code | execution ms: p50 / p90 / p99 / max (mean) | buffers: p50 / p90 / p99 / max (mean) "
+        "| index / window (or bigram) |"
     )
     print("| --- | --- | --- | --- |")
     for code in ("before", "after"):

@@ -44,7 +44,7 @@ from django.db import IntegrityError, connections, transaction
 from django.db.models import Q
 
 from beian import sealing
-from beian.bureau import audit, holidays, national, providers
+from beian.bureau import audit, holidays, national, providers, query
 from beian.bureau.models import AuditRecord, Entity, FeedCounter, NumberSerial, Provider
 from beian.bureau.registry import province as province_row
 from beian.core import clock, numbers, provinces
@@ -52,6 +52,7 @@ from beian.core import clock, numbers, provinces
 DB = "bureau"
 BATCH = 50_000  # entities per batch: about 1,000,000 rows a transaction at two websites per entity
 TABLES = ("bureau_entity", "bureau_website", "bureau_domain", "bureau_access")
+GRAMS = "bureau_entitygram"  # PostgreSQL's name search (migration 0015): rows of the entities' bigrams
 
 
 @dataclasses.dataclass
@@ -283,9 +284,17 @@ def name_grams(name: str) -> str:
     return " ".join([low[i : i + 2] for i in range(min(len(low), _NAME_MAX - 1))])
 
 
+def entity_grams(ids: Sequence[str], names: Sequence[str]) -> bytes:
+    """The bigram table's rows for these entities on PostgreSQL (migration 0015), in COPY's text
+    format: each distinct bigram of each name, as `beian_name_grams` makes them (A-Z folded). The
+    generator's names hold no tab, newline or backslash (`_copy_text`)."""
+    lines = [f"{gram}\t{pk}" for pk, name in zip(ids, names, strict=True) for gram in dict.fromkeys(query.grams(name))]
+    return ("\n".join(lines) + "\n").encode() if lines else b""
+
+
 def _prepare(spec: national.Spec) -> tuple[national.Batch, dict[str, bytes] | None]:
     """Run in a worker: the batch, and for PostgreSQL its COPY payloads (bytes cross the process
-    boundary far cheaper than millions of small strings)."""
+    boundary far cheaper than millions of small strings), the bigram table's rows among them."""
     # A batch is millions of strings in lists and tuples that refer to no container: nothing the
     # cyclic collector could free, and its passes over them cost a tenth of the batch's time.
     collecting = gc.isenabled()
@@ -298,6 +307,8 @@ def _prepare(spec: national.Spec) -> tuple[national.Batch, dict[str, bytes] | No
             batch.name_grams = list(zip(map(int, ids), map(name_grams, names), strict=True))
             return batch, None
         payloads = {table: _copy_text(columns) for table, columns in batch.columns.items()}
+        entities = batch.columns["bureau_entity"]
+        payloads[GRAMS] = entity_grams(entities[ENTITY_ID], entities[ENTITY_NAME])
         batch.columns = {}
         return batch, payloads
     finally:
@@ -319,7 +330,8 @@ def _write(
     grams: bool = False,
 ) -> dict:
     """One batch, in the caller's transaction. Returns what the audit record states of its events.
-    `grams`: SQLite's name search trigger is set aside, so the batch writes its entities' rows."""
+    `grams`: the name search's insert trigger is set aside, so the batch writes its entities' rows
+    (SQLite's FTS5 table, PostgreSQL's bigram table)."""
     conn = connections[DB]
     events = batch.events
     first_event_id = _next_event_ids(len(events))
@@ -334,6 +346,9 @@ def _write(
             for table in TABLES:
                 with _timed(phases, table), raw.copy(f"COPY {table} ({', '.join(COLUMNS[table])}) FROM STDIN") as copy:
                     copy.write(payloads[table])
+            if grams:
+                with _timed(phases, GRAMS), raw.copy(f"COPY {GRAMS} (gram, entity_id) FROM STDIN") as copy:
+                    copy.write(payloads[GRAMS])
             if events:
                 lines = [
                     f"{first_event_id + i}\t{selected.pk}\t{first_seq + i}\t{kind}\t{data}\t{at}"
@@ -419,13 +434,13 @@ def database_bytes() -> int | None:
 
 @dataclasses.dataclass(frozen=True)
 class SetAside:
-    kind: str  # "index", "unique", "foreign_key" or "trigger": the order they are made again in
+    kind: str  # "primary", "index", "unique", "foreign_key" or "trigger": the order they are made again in
     table: str
     name: str
     create: tuple[str, ...]  # the statements that make it again
 
 
-_KIND_ORDER = {"index": 0, "unique": 1, "foreign_key": 2, "trigger": 3}
+_KIND_ORDER = {"primary": 0, "index": 1, "unique": 2, "foreign_key": 3, "trigger": 4}
 
 
 def _secondary(cur, last_ids: dict[str, int]) -> list[SetAside]:
@@ -475,6 +490,33 @@ def _secondary(cur, last_ids: dict[str, int]) -> list[SetAside]:
                     ),
                 )
             )
+        # The bigram table (migration 0015) is filled row by row by the entity table's insert
+        # trigger, each row landing somewhere in its key's B-tree: set aside, both. Each batch
+        # writes its entities' bigrams (made by the workers, `entity_grams`), the key is built from
+        # them at the end, and an entity filed beside the load (its id after the load's reserved
+        # ids) gets its rows when the trigger is made again, under the trigger's lock.
+        cur.execute(
+            "SELECT k.conname, pg_get_constraintdef(k.oid) FROM pg_constraint k "
+            "WHERE k.conrelid = %s::regclass AND k.contype = 'p'",
+            [GRAMS],
+        )
+        for constraint, definition in cur.fetchall():
+            found.append(
+                SetAside(
+                    "primary", GRAMS, constraint, (f'ALTER TABLE {GRAMS} ADD CONSTRAINT "{constraint}" {definition}',)
+                )
+            )
+        cur.execute(
+            "SELECT t.tgname, pg_get_triggerdef(t.oid) FROM pg_trigger t "
+            "WHERE t.tgrelid = 'bureau_entity'::regclass AND NOT t.tgisinternal AND t.tgname = %s",
+            [f"{GRAMS}_insert"],
+        )
+        for name, definition in cur.fetchall():
+            fill = (
+                f"INSERT INTO {GRAMS} (gram, entity_id) SELECT DISTINCT g, e.id FROM bureau_entity e, "
+                f"unnest(beian_name_grams(e.name)) AS g WHERE e.id > {last_ids['bureau_entity']} ON CONFLICT DO NOTHING"
+            )
+            found.append(SetAside("trigger", "bureau_entity", name, (definition, fill)))
     else:
         # SQLite: the indexes made by CREATE INDEX; a column's own UNIQUE and the foreign keys are
         # part of its table and stay.
@@ -516,6 +558,8 @@ def _exists(cur, item: SetAside) -> bool:
         cur.execute("SELECT 1 FROM sqlite_master WHERE type = %s AND name = %s", [item.kind, item.name])
     elif item.kind == "index":
         cur.execute("SELECT 1 FROM pg_class WHERE relname = %s AND relnamespace = 'public'::regnamespace", [item.name])
+    elif item.kind == "trigger":
+        cur.execute("SELECT 1 FROM pg_trigger WHERE tgname = %s AND tgrelid = %s::regclass", [item.name, item.table])
     else:
         cur.execute(
             "SELECT 1 FROM pg_constraint WHERE conname = %s AND conrelid = %s::regclass", [item.name, item.table]
@@ -528,7 +572,8 @@ def _drop(cur, items: list[SetAside]) -> None:
         if item.kind == "index":
             cur.execute(f'DROP INDEX IF EXISTS "{item.name}"')
         elif item.kind == "trigger":
-            cur.execute(f'DROP TRIGGER IF EXISTS "{item.name}"')
+            on = f" ON {item.table}" if connections[DB].vendor == "postgresql" else ""
+            cur.execute(f'DROP TRIGGER IF EXISTS "{item.name}"{on}')
         else:
             cur.execute(f'ALTER TABLE {item.table} DROP CONSTRAINT IF EXISTS "{item.name}"')
 
@@ -606,16 +651,17 @@ def _sets_aside(entities: int) -> bool:
     return not conn.in_atomic_block and entities >= Entity.objects.count()
 
 
-# The entity table's pages marked all visible as well: the public query by name reads names in id
-# order by an index-only scan of the names alone (migration 0014), which reads the table's own page
-# for every name on a page not so marked, as for all of them after a COPY. Autovacuum would mark
+# The name search's tables get their pages marked all visible as well: the public query by name
+# reads a bigram's entities from the bigram table's key and checks each name in the entity table's
+# narrow names index (migration 0014), both by index-only scans, which read the table's own page
+# for every row on a page not so marked, as for all of them after a COPY. Autovacuum would mark
 # them later; the load's end does it at once. No index is read: a table just loaded has nothing
 # for VACUUM to remove from them. VACUUM cannot run inside a transaction (the tests' smaller
 # loads), where ANALYZE alone does.
-_ANALYZE = {"bureau_entity": "VACUUM (ANALYZE, INDEX_CLEANUP OFF)"}
+_ANALYZE = {table: "VACUUM (ANALYZE, INDEX_CLEANUP OFF)" for table in ("bureau_entity", GRAMS)}
 
 
-def _analyze(tables: Sequence[str] = (*TABLES, "bureau_event"), phases: Counter | None = None) -> None:
+def _analyze(tables: Sequence[str] = (*TABLES, GRAMS, "bureau_event"), phases: Counter | None = None) -> None:
     conn = connections[DB]
     phases = Counter() if phases is None else phases
     with conn.cursor() as cur:
@@ -631,12 +677,10 @@ def _analyze(tables: Sequence[str] = (*TABLES, "bureau_event"), phases: Counter 
 
 def _finish(items: list[SetAside], phases: Counter) -> None:
     """Make again what was set aside, then ANALYZE (the entity table VACUUMed too, `_ANALYZE`). On
-    PostgreSQL in two connections at once: the entity table's indexes and its ANALYZE are the
-    longest serial part of the end of a load (the name index is a GIN index, which PostgreSQL
-    builds without parallel workers, from a function of each name; and the entity table's sample is
-    ten times the others', for the name index's statistics), so a second connection takes them
-    while this one makes the other tables' indexes and foreign keys, leaving for last the foreign
-    keys that lock the entity table too (they would only wait for it)."""
+    PostgreSQL in two connections at once: the name search's part (the entity table's indexes, the
+    bigram table's key, their VACUUM and ANALYZE) on a second connection, while this one makes the
+    other tables' indexes and foreign keys, leaving for last what locks the entity table too (the
+    foreign keys that refer to it and the bigram trigger: they would only wait for the second)."""
     conn = connections[DB]
     if conn.vendor != "postgresql" or not items:
         with _timed(phases, "indexes"):
@@ -644,9 +688,13 @@ def _finish(items: list[SetAside], phases: Counter) -> None:
         with _timed(phases, "analyze"):
             _analyze(phases=phases)
         return
-    entity = [i for i in items if i.table == "bureau_entity" and i.kind in ("index", "unique")]
+    names = ("bureau_entity", GRAMS)
+    entity = [i for i in items if i.table in names and i.kind in ("primary", "index", "unique")]
     locks_entity = [
-        i for i in items if i.kind == "foreign_key" and (i.table == "bureau_entity" or "bureau_entity(" in i.create[0])
+        i
+        for i in items
+        if i.kind == "trigger"
+        or (i.kind == "foreign_key" and (i.table == "bureau_entity" or "bureau_entity(" in i.create[0]))
     ]
     others = [i for i in items if i not in entity and i not in locks_entity]
     side_phases: Counter = Counter()
@@ -655,7 +703,7 @@ def _finish(items: list[SetAside], phases: Counter) -> None:
     def side() -> None:
         try:
             _make_again(entity, side_phases)
-            _analyze(("bureau_entity",), side_phases)
+            _analyze(names, side_phases)
         except BaseException as exc:  # handed to the loader's thread, which raises it
             failed.append(exc)
         finally:
@@ -666,7 +714,7 @@ def _finish(items: list[SetAside], phases: Counter) -> None:
         thread.start()
         try:
             _make_again(others, phases)
-            _analyze([t for t in (*TABLES, "bureau_event") if t != "bureau_entity"], phases)
+            _analyze([t for t in (*TABLES, "bureau_event") if t not in names], phases)
         finally:
             thread.join()
         phases.update(side_phases)

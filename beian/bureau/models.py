@@ -108,6 +108,25 @@ class Entity(PrincipalFields):
         return f"{self.number} {self.name}"
 
 
+class EntityGram(models.Model):
+    """PostgreSQL's name search (migration 0015): one row for each distinct two-character piece of
+    an entity's name (A-Z folded, `beian_name_grams`), kept by triggers on the entity table. Its key
+    gives the entities that hold a piece in id order, so the public query reads a piece's entities
+    from the cursor on and stops at a full page (`beian.bureau.query`). SQLite has its FTS5 table
+    instead (migration 0003), which gives them in rowid order too."""
+
+    pk = models.CompositePrimaryKey("gram", "entity")
+    gram = models.CharField(max_length=2)
+    # No constraint: the triggers keep the rows, the bulk load writes them beside its entities, and
+    # the key's own order is the only index a query needs.
+    entity = models.ForeignKey(
+        Entity, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+
+    class Meta:
+        required_db_vendor = "postgresql"
+
+
 class Website(PrincipalFields):
     entity = models.ForeignKey(Entity, on_delete=models.PROTECT, related_name="websites")
     seq = models.PositiveIntegerField()

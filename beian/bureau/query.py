@@ -4,9 +4,10 @@ certificate numbers, phones, emails or addresses.
 Every answer is one statement however many records it holds: the websites with their entities,
 whether any access is live and their domains; on PostgreSQL, by domain or number, a prepared one.
 By domain, the registrable domain of what was typed is looked up on the domain index; by number,
-the unique number indexes; by name, the name index of migration 0003 (bigrams: a GIN expression
-index on PostgreSQL, an FTS5 table on SQLite). Name and number answers are paged with a keyset
-(`after`: the last record's entity id and website sequence), so page 1,000 costs what page 1 costs.
+the unique number indexes; by name, the entities that hold the text's bigrams, in id order (on
+PostgreSQL the bigram table of migration 0015, on SQLite the FTS5 table of migration 0003). Name
+and number answers are paged with a keyset (`after`: the last record's entity id and website
+sequence), so page 1,000 costs what page 1 costs.
 
 A name matches when it contains the text as typed, with the Latin letters A-Z compared without
 regard to case (as SQLite's LIKE compares them): `name.translate(ASCII_LOWER)` contains
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 import time
 from dataclasses import dataclass
@@ -89,14 +89,13 @@ class _Prepared(psycopg.Cursor):
 
 # What the bureau's connections set when they open (`for_short_statements`).
 SESSION = {
-    # The name query's plan holds the index part it runs only when the window falls short, costed at
-    # the whole index's matches: at national size that is over `jit_optimize_above_cost`, and
-    # compiling the plan cost hundreds of times the statement's own time (docs/performance.md,
-    # "The name query").
+    # A plan is costed at what it would read without its LIMIT: at national size a name query's is
+    # over `jit_optimize_above_cost`, and compiling it cost hundreds of times the statement's own
+    # time (docs/performance.md, "The name query").
     "jit": "off",
-    # A window of names long enough is planned with parallel workers, and starting them cost 10-15 ms
-    # here for a scan of under one (docs/performance.md, "Names in id order, narrow"). The bureau's
-    # statements are short, and many run at once: there are no idle cores for workers to take.
+    # Starting parallel workers cost 10-15 ms here, for scans of under one (docs/performance.md,
+    # "Names in id order, narrow"). The bureau's statements are short, and many run at once: there
+    # are no idle cores for workers to take.
     "max_parallel_workers_per_gather": "0",
 }
 
@@ -292,92 +291,34 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-# PostgreSQL: how often each bigram occurs, from the planner's own statistics of the name index
-# (ANALYZE keeps them), read at most every STATS_SECONDS per process.
+# PostgreSQL: how many entities hold each of the commonest bigrams, from the planner's own
+# statistics of the bigram table (migration 0015; ANALYZE keeps them), read at most every
+# STATS_SECONDS per process.
 STATS_SECONDS = 600.0
-_stats: dict = {"read_at": None, "freqs": {}, "lead": {}, "floor": 0.0, "rows": 0.0}
+_stats: dict = {"read_at": None, "counts": {}}
 
 
 def _gram_stats() -> dict:
     now = time.monotonic()
     if _stats["read_at"] is None or now - _stats["read_at"] > STATS_SECONDS:
         found = fetch(
-            "SELECT s.most_common_elems::text::text[], s.most_common_elem_freqs, c.reltuples "
-            "FROM pg_class c LEFT JOIN pg_stats s ON s.tablename = 'bureau_entity_name_grams' "
-            "WHERE c.relname = 'bureau_entity'",
+            "SELECT s.most_common_vals::text::text[], s.most_common_freqs, c.reltuples "
+            "FROM pg_class c LEFT JOIN pg_stats s ON s.tablename = c.relname AND s.attname = 'gram' "
+            "WHERE c.relname = 'bureau_entitygram'",
             [],
         )
-        row = found[0] if found else None
-        elems, freqs, rows = row if row else (None, None, 0.0)
-        elems, freqs = elems or [], freqs or []
-        lead: dict[str, float] = {}
-        for elem, freq in zip(elems, freqs, strict=False):
-            lead[elem[:1]] = lead.get(elem[:1], 0.0) + freq
-        _stats.update(
-            read_at=now,
-            freqs=dict(zip(elems, freqs, strict=False)),
-            # How often each character is followed by another (the sum over the bigrams it begins).
-            lead=lead,
-            # A bigram not in the list is rarer than the rarest in it (the extra entries are min, max, nulls).
-            floor=freqs[len(elems)] if len(freqs) > len(elems) else 0.0,
-            rows=max(float(rows or 0), 0.0),
-        )
+        values, freqs, rows = found[0] if found else (None, None, 0.0)
+        rows = max(float(rows or 0), 0.0)  # -1: never analyzed
+        _stats.update(read_at=now, counts={v: f * rows for v, f in zip(values or [], freqs or [], strict=False)})
     return _stats
 
 
-# The window read in id order holds WINDOW times the names that hold a page, if the text is as
-# common as estimated; past it, the index gives the rest.
-WINDOW = 3
-# What a match read through the index costs, in names read in id order (its own heap page, and the
-# sort): the ratio of the PostgreSQL backend's CPU for each, measured at 1,000,000 websites
-# (docs/performance.md, "The name query").
-INDEX_COST = 4.0
-
-
-def _share(pieces: list[str], stats: dict) -> float:
-    """The share of names that hold the bigrams `pieces` (in the text's order) one after another, as
-    a chain: the first bigram's share, times for each next one how often its first character is
-    followed by its second (its share over the shares of all the bigrams that character begins).
-    Never more than the rarest bigram's share. Bigrams of a name are not independent (苏州 and 州市
-    come together), but a character's next one depends mostly on that character: `苏州市宏` is
-    about 苏州's share times how often 市 is followed by 宏."""
-    freqs, floor, lead = stats["freqs"], stats["floor"], stats["lead"]
-    shares = [freqs.get(p, floor) for p in pieces]
-    chain = shares[0]
-    for piece, share in zip(pieces[1:], shares[1:], strict=True):
-        chain *= share / max(lead.get(piece[0], 0.0), share) if share > 0 else 0.0
-    return min(chain, *shares)
-
-
-def window(pieces: list[str], want: int, stats: dict) -> int | None:
-    """How many ids to read in id order before the index is asked for the matches after them, or None
-    to ask the index at once. A GIN index has no order: every match it gives is read from its own heap
-    page and all of them sorted, so the index costs about `share × rows` matches; reading names in id
-    order finds `want` matches in about `want / share` names, and stops there. The two cost the same
-    at the turning share, `√(want / (INDEX_COST × rows))`, where reading in id order reads
-    `turn = √(want × INDEX_COST × rows)` names: a share of the registry that falls as it grows (as
-    1 / √rows), not a count.
-
-    The text's share is known only roughly. Its rarest bigram's share is a bound above (every match
-    holds that bigram): when even that is under the turning share the index is the cheaper way, and
-    reads no more than the turning point's matches. Otherwise the window is read first, never shorter
-    than `turn` names, and the index after it: a text that fills no page in the window is rarer
-    than the turning share (its matches after the window are fewer than the turning point's), and a
-    common one stops early. Either way a text costs at most about twice the turning point, whatever
-    the estimate. The chain estimate (`_share`) only lengthens the window, to WINDOW times the names
-    that hold a page at its share, when it puts the text near the turning point; a chain under the
-    turning share (often right, but at times 10–30 times too low: docs/performance.md) keeps the
-    window at `turn`, the length that bounds the cost of its being wrong both ways."""
-    rows = stats["rows"]
-    shares = [stats["freqs"].get(p, stats["floor"]) for p in pieces]
-    top = min(shares)
-    if top <= 0 or want / top >= INDEX_COST * top * rows:
-        return None
-    turn = math.sqrt(want * INDEX_COST * rows)
-    share = _share(pieces, stats)
-    if share <= 0 or want / share >= turn:
-        return math.ceil(turn)
-    return math.ceil(max(WINDOW * want / share, turn))
+def rarest(pieces: list[str], stats: dict) -> str:
+    """The bigram of `pieces` that the fewest entities hold, as far as the statistics tell: one they
+    do not list is rarer than every one they list (they list the commonest, far enough down that
+    the rest are rare: migration 0015), and of several such the first in the text."""
+    counts = stats["counts"]
+    return min(pieces, key=lambda piece: counts.get(piece, -1.0))
 
 
 def _filed(alias: str) -> str:
@@ -385,45 +326,26 @@ def _filed(alias: str) -> str:
 
 
 def _pg_name_matches(text: str, first: int) -> RawSQL:
-    ordered = grams(text)
-    pieces = sorted(set(ordered))
+    """Every match holds the text's rarest bigram: that bigram's entities are read in id order from
+    the cursor on (the bigram table's key), each name checked, until a page is full. A text costs
+    the entities of its rarest bigram that come before its own page's last match: a rare bigram few
+    in all, a common text few before a page is found; at most all of the rarest bigram's, which the
+    statistics keep small (migration 0015)."""
     # translate() costs more than LIKE itself; without a Latin letter in the text it changes nothing.
     name = (
         "translate(e.name, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
         if any("a" <= ch <= "z" for ch in text.translate(ASCII_LOWER))
         else "e.name"
     )
-    like = _like(text)
-    match = f"{name} LIKE %s AND e.status = 'active'"
-    want = LIMIT + 2
-    # The index's matches are sorted by id before their websites are looked for (OFFSET 0 keeps the
-    # planner from looking for a website of every match first: as many index reads again as matches).
-    # The outer ORDER BY costs nothing when the websites are looked for in that order, as they are
-    # at size; a planner that joins them otherwise (a hash join) sorts again rather than cut the
-    # page short out of order.
-    indexed = (
-        "SELECT m.id FROM ("
-        f"  SELECT e.id FROM bureau_entity e WHERE beian_name_grams(e.name) @> %s::text[] AND {match} "
-        "   AND e.id >= %s ORDER BY e.id OFFSET 0) m "
-        f"WHERE {_filed('m')} ORDER BY m.id LIMIT %s"
-    )
-    size = window(ordered, want, _gram_stats())
-    if size is None:
-        return RawSQL(indexed, [pieces, like, first, want])
-    # Common: the window of ids from `first`, read in id order, holds a page unless the text is rarer
-    # than estimated; then the index gives the matches after the window. That part runs only then:
-    # its condition on `hits` is evaluated once, above it, before anything under it starts (no
-    # parallel workers, no index read).
+    # The cursor is said of each table: a merge join (the planner's choice for a common bigram) reads
+    # its sides from where their own conditions start them, and without one from their first row.
     sql = (
-        "WITH hits AS MATERIALIZED ("
-        f"  SELECT e.id FROM bureau_entity e WHERE e.id >= %s AND e.id < %s AND {match} AND {_filed('e')} "
-        "   ORDER BY e.id LIMIT %s) "
-        "SELECT id FROM hits "
-        "UNION ALL "
-        f"SELECT id FROM ({indexed}) rest WHERE (SELECT count(*) FROM hits) < %s"
+        "SELECT g.entity_id FROM bureau_entitygram g JOIN bureau_entity e ON e.id = g.entity_id "
+        f"WHERE g.gram = %s AND g.entity_id >= %s AND e.id >= %s AND {name} LIKE %s AND e.status = 'active' "
+        "AND EXISTS (SELECT 1 FROM bureau_website w WHERE w.entity_id = e.id AND w.entity_id >= %s "
+        "AND w.status = 'active') ORDER BY g.entity_id LIMIT %s"
     )
-    end = first + size
-    return RawSQL(sql, [first, end, like, want, pieces, like, end, want, want])
+    return RawSQL(sql, [rarest(grams(text), _gram_stats()), first, first, _like(text), first, LIMIT + 2])
 
 
 def _name_matches(text: str, cursor: tuple[int, int] | None) -> RawSQL:

@@ -4,7 +4,6 @@ same few queries however many records an answer holds."""
 
 from __future__ import annotations
 
-import math
 import re
 import unicodedata
 from contextlib import nullcontext
@@ -111,11 +110,10 @@ def _property(data, rows, names, numbers_, domains):
         if len(text) < 2 or not any(ch.isalnum() for ch in text):
             return
         expected = [r for name, r in rows if fold(" ".join(text.split())) in fold(name)]
-        # Every way PostgreSQL may find a name, whichever the statistics would choose: the index alone
-        # (None), or a window of ids read in id order and the index after it, the window ending
-        # anywhere among the matches (SQLite has one way; the draw changes nothing there).
-        size = data.draw(st.one_of(st.none(), st.integers(1, 400)))
-        way = patch.object(query, "window", lambda pieces, want, stats: size)
+        # Whichever bigram of the text PostgreSQL's statistics would take for the rarest, its entities
+        # in id order hold every match (SQLite has one way; the draw changes nothing there).
+        pick = data.draw(st.integers(0, 6))
+        way = patch.object(query, "rarest", lambda pieces, stats: pieces[pick % len(pieces)])
     elif kind == "number":
         number = data.draw(st.sampled_from(numbers_))
         text = number
@@ -178,79 +176,78 @@ def test_s11_deregistered_filings_are_not_shown(registry):
     assert all(all_pages("domain", name) == [] for name in names)
 
 
-def _stats(rows: float, shares: dict[str, float], lead: dict[str, float]) -> dict:
-    return {"freqs": shares, "floor": 0.0001, "rows": rows, "lead": lead}
+def test_s24_a_name_is_looked_for_by_its_rarest_bigram():
+    """The statistics list the commonest bigrams with how many entities hold each; one they do not
+    list is rarer than all of them, and of several such the first in the text is taken."""
+    stats = {"counts": {"有限": 4_500_000.0, "苏州": 65_000.0, "州市": 400_000.0, "市宏": 47_000.0}}
+    assert query.rarest(query.grams("苏州市宏"), stats) == "市宏"
+    assert query.rarest(query.grams("有限苏州"), stats) == "限苏"  # not listed: rarer than 苏州
+    assert query.rarest(query.grams("犇犇科技"), stats) == "犇犇"
+    assert query.rarest(["有限"], stats) == "有限"
 
 
-def test_s24_a_name_is_read_in_id_order_when_it_is_a_large_enough_share_of_the_registry():
-    """The choice between the index and reading in id order is a share that falls as the registry
-    grows: the index reads every match, reading in id order as many names as hold a page."""
-    want = query.LIMIT + 2
-    shares = {"有限": 0.9, "环保": 0.003, "苏州": 0.013, "州市": 0.08, "市宏": 0.0094}
-    lead = {"有": 0.9, "环": 0.003, "苏": 0.013, "州": 0.08, "市": 0.7}
-    # 0.3% of the names: 1,500 matches at 500,000 and 15,000 at 5,000,000 (each costing as much as
-    # INDEX_COST names read in id order), against about 17,000 names read in id order at either size.
-    assert query.window(["环保"], want, _stats(500_000, shares, lead)) is None
-    assert query.window(["环保"], want, _stats(5_000_000, shares, lead)) == math.ceil(query.WINDOW * want / 0.003)
-    # A common text: never a window shorter than the turning point's names (it stops at a full page).
-    turn = math.sqrt(want * query.INDEX_COST * 500_000)
-    assert query.window(["有限"], want, _stats(500_000, shares, lead)) == math.ceil(turn)
-    # Common bigrams, rare together: 苏州 (1.3%) times how often 市 is followed by 宏 (0.94 of 70).
-    pieces = query.grams("苏州市宏")
-    assert query._share(pieces, _stats(5_000_000, shares, lead)) == pytest.approx(0.013 * 0.0094 / 0.7)
-    # Never more than the rarest bigram's share, and a bigram the statistics do not list is rare.
-    assert query._share(["有限", "限责"], _stats(500_000, shares, lead)) == 0.0001
-    assert query.window(["犇犇"], want, _stats(5_000_000, shares, lead)) is None
+def test_s24_the_bigram_counts_are_read_from_the_bigram_tables_statistics(registry):
+    """PostgreSQL: how many entities hold a bigram is its share of the bigram table's rows times
+    their count (ANALYZE samples all of a table this small, so the counts are exact)."""
+    if connections["bureau"].vendor != "postgresql":
+        pytest.skip("SQLite has one way to find a name")
+    with connections["bureau"].cursor() as cur:
+        cur.execute("ANALYZE bureau_entitygram")
+        cur.execute("SELECT gram, count(*) FROM bureau_entitygram GROUP BY gram")
+        exact = dict(cur.fetchall())
+    query._stats["read_at"] = None
+    try:
+        counts = query._gram_stats()["counts"]
+    finally:
+        query._stats["read_at"] = None
+    assert counts
+    assert {gram: round(count) for gram, count in counts.items()} == {gram: exact[gram] for gram in counts}
+    assert min(counts.values()) >= max(n for gram, n in exact.items() if gram not in counts)
 
 
-def test_s24_a_text_rare_only_by_the_chain_reads_the_turning_points_names_first():
-    """Issue 10 at 10M: the chain's estimate put 京市海淀 at 3,676 matches and 上海市闵 at 3,571, the
-    index was chosen and read 112,990 and 80,982 (seconds each). The chain cannot tell them from
-    苏州市宏, which is as rare as it says; their rarest bigram (市宏 0.94%, 京市 2.2%) is common. Such a
-    text reads a window of the turning point's names first and asks the index only for the matches
-    after it: a text as common as its rarest bigram fills its page in the window (about 52 / 0.94% =
-    5,500 names), and one that fills none is rarer than the turning share, so the index after it reads
-    fewer than the turning point's matches. Only a rarest bigram under the turning share chooses the
-    index at once (it bounds the matches)."""
-    want = query.LIMIT + 2
-    shares = {"苏州": 0.013, "州市": 0.08, "市宏": 0.0094, "北京": 0.03, "京市": 0.022, "市海": 0.02, "海淀": 0.023}
-    lead = {"苏": 0.013, "州": 0.08, "市": 0.7, "北": 0.03, "京": 0.03, "海": 0.05}
-    stats = _stats(5_000_000, shares, lead)
-    turn = math.ceil(math.sqrt(want * query.INDEX_COST * 5_000_000))  # 32,249 names: 8,062 matches
-    for text in ("苏州市宏", "京市海淀"):
-        pieces = query.grams(text)
-        chain = query._share(pieces, stats)
-        assert want / chain > turn  # the chain alone chose the index, as the code before did
-        assert query.window(pieces, want, stats) == turn
-    # 0.1% (5,000 matches at 5M): under the turning share (0.16%), read through the index at once.
-    assert query.window(["环保"], want, _stats(5_000_000, {"环保": 0.001}, {"环": 0.001})) is None
-    # A chain just over the turning share keeps WINDOW pages' worth of names at its share.
-    near = {"律师": 0.002}
-    assert query.window(["律师"], want, _stats(5_000_000, near, {"律": 0.002})) == math.ceil(
-        query.WINDOW * want / 0.002
-    )
-
-
-def test_s24_a_text_rare_only_by_the_chain_agrees_with_a_plain_scan(registry, small_pages):
-    """The same choice on the small registry, page by page (LIMIT 7: a window of 66 ids at 120
-    entities, so later pages read their window and then the index after it): the same records as a
-    plain scan, and on PostgreSQL a window first (SQLite's index gives matches in id order: one way)."""
-    stats = {"freqs": {"有限": 0.9, "限公": 0.9, "公司": 0.9}, "lead": {"限": 50.0, "公": 50.0}, "floor": 0.0001}
-    stats |= {"rows": float(Entity.objects.count()), "read_at": 0.0}
+def test_s24_a_common_name_is_paged_from_its_rarest_bigrams_entities(registry, small_pages):
+    """Page by page (LIMIT 7) a common text is found as a plain scan finds it, on PostgreSQL from
+    the bigram table's rows of the bigram the statistics call rarest."""
     text = "有限公司"
-    pieces = query.grams(text)
-    want = query.LIMIT + 2
-    assert want / query._share(pieces, stats) > math.sqrt(want * query.INDEX_COST * stats["rows"])
-    with patch.object(query, "_gram_stats", lambda: stats):
-        size = query.window(pieces, want, stats)
-        assert size == math.ceil(math.sqrt(want * query.INDEX_COST * stats["rows"]))
-        with CaptureQueriesContext(connections["bureau"]) as captured:
-            found = all_pages("name", text)
-        expected = [r for name, r in scan() if text in name]
-        assert len(expected) > 3 * query.LIMIT
-        assert found == expected
-        if connections["bureau"].vendor == "postgresql":
-            assert all("WITH hits AS MATERIALIZED" in q["sql"] for q in captured.captured_queries)
+    with CaptureQueriesContext(connections["bureau"]) as captured:
+        found = all_pages("name", text)
+    expected = [r for name, r in scan() if text in name]
+    assert len(expected) > 3 * query.LIMIT
+    assert found == expected
+    if connections["bureau"].vendor == "postgresql":
+        pages = [q["sql"] for q in captured.captured_queries if "bureau_website" in q["sql"]]
+        assert len(pages) > 3
+        assert all("FROM bureau_entitygram g" in sql for sql in pages)
+
+
+def test_s24_the_bigram_rows_follow_an_entitys_name(registry):
+    """PostgreSQL: the entity table's triggers keep the bigram table (migration 0015) to exactly the
+    distinct bigrams of each name, as an entity is filed, renamed and removed."""
+    conn = connections["bureau"]
+    if conn.vendor != "postgresql":
+        pytest.skip("SQLite's FTS5 table has its own triggers (migration 0003)")
+
+    def rows() -> set[tuple[str, int]]:
+        with conn.cursor() as cur:
+            cur.execute("SELECT gram, entity_id FROM bureau_entitygram")
+            return set(cur.fetchall())
+
+    def wanted() -> set[tuple[str, int]]:
+        return {(g, pk) for pk, name in Entity.objects.values_list("id", "name") for g in query.grams(name)}
+
+    assert rows() == wanted()
+    entity = Entity.objects.order_by("id").first()
+    entity.pk, entity.number, entity.status = None, "粤ICP备99999999号", Status.DEREGISTERED
+    entity.save()  # a new row: its bigrams come with it
+    assert {g for g, pk in rows() if pk == entity.pk} == set(query.grams(entity.name))
+    Entity.objects.filter(pk=entity.pk).update(name="ABC云计算 ABC")  # a repeated bigram is one row
+    assert {g for g, pk in rows() if pk == entity.pk} == {"ab", "bc", "c云", "云计", "计算", "算 ", " a"}
+    assert rows() == wanted()
+    Entity.objects.filter(pk=entity.pk).update(address="不是名称")
+    assert rows() == wanted()
+    Entity.objects.filter(pk=entity.pk).delete()  # the registry never removes one; the trigger holds anyway
+    assert entity.pk not in {pk for _, pk in rows()}
+    assert rows() == wanted()
 
 
 def _queries(kind: str, text: str) -> tuple[int, int]:
