@@ -103,9 +103,9 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
 
 
-def way(size: int | str | None) -> str:
-    if isinstance(size, str):
-        return f"bigram {size}"
+def way(size: int | str | list | None) -> str:
+    if isinstance(size, (str, list)):
+        return f"bigrams {' '.join([size] if isinstance(size, str) else size)}"
     return "index" if size is None else f"window {size:,}"
 
 

@@ -313,12 +313,24 @@ def _gram_stats() -> dict:
     return _stats
 
 
-def rarest(pieces: list[str], stats: dict) -> str:
-    """The bigram of `pieces` that the fewest entities hold, as far as the statistics tell: one they
-    do not list is rarer than every one they list (they list the commonest, far enough down that
-    the rest are rare: migration 0015), and of several such the first in the text."""
+# The second rarest bigram is read beside the rarest only when it is at most this many times as
+# common: the two are merged entry by entry (about a buffer an entry, for its page's visibility),
+# where each entry of the rarest alone costs a look-up of its name (about four and a half).
+# Measured at 10M (docs/performance.md, "The name query").
+MERGE_RATIO = 3.0
+
+
+def rarest(pieces: list[str], stats: dict) -> list[str]:
+    """The bigrams of `pieces` whose entities are read: the one the fewest entities hold, and the
+    next rarest if it is about as rare (`MERGE_RATIO`), as far as the statistics tell. A bigram they
+    do not list is rarer than every one they list (they list the commonest, far enough down that the
+    rest are rare: migration 0015) and taken for as common as the least common listed; of several
+    such, the first in the text comes first."""
     counts = stats["counts"]
-    return min(pieces, key=lambda piece: counts.get(piece, -1.0))
+    floor = min(counts.values(), default=0.0)
+    ranked = sorted(dict.fromkeys(pieces), key=lambda piece: counts.get(piece, -1.0))
+    count = [counts.get(piece, floor) for piece in ranked[:2]]
+    return ranked[:2] if len(ranked) > 1 and count[1] <= MERGE_RATIO * count[0] else ranked[:1]
 
 
 def _filed(alias: str) -> str:
@@ -326,26 +338,31 @@ def _filed(alias: str) -> str:
 
 
 def _pg_name_matches(text: str, first: int) -> RawSQL:
-    """Every match holds the text's rarest bigram: that bigram's entities are read in id order from
-    the cursor on (the bigram table's key), each name checked, until a page is full. A text costs
-    the entities of its rarest bigram that come before its own page's last match: a rare bigram few
-    in all, a common text few before a page is found; at most all of the rarest bigram's, which the
-    statistics keep small (migration 0015)."""
+    """Every match holds each of the text's bigrams: the entities of its two rarest are read in id
+    order from the cursor on (the bigram table's key; a merge of two runs of its leaves), and the
+    names of those that hold both checked, until a page is full. A text costs the entities of its
+    rarest bigrams that come before its page's last match: of a rare bigram few in all, of a common
+    text few before a page is found; at most all of them, which the statistics keep few (migration
+    0015)."""
     # translate() costs more than LIKE itself; without a Latin letter in the text it changes nothing.
     name = (
         "translate(e.name, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
         if any("a" <= ch <= "z" for ch in text.translate(ASCII_LOWER))
         else "e.name"
     )
+    pieces = rarest(grams(text), _gram_stats())
     # The cursor is said of each table: a merge join (the planner's choice for a common bigram) reads
     # its sides from where their own conditions start them, and without one from their first row.
+    both = "JOIN bureau_entitygram h ON h.entity_id = g.entity_id AND h.gram = %s AND h.entity_id >= %s "
     sql = (
-        "SELECT g.entity_id FROM bureau_entitygram g JOIN bureau_entity e ON e.id = g.entity_id "
+        "SELECT g.entity_id FROM bureau_entitygram g "
+        f"{both if len(pieces) > 1 else ''}JOIN bureau_entity e ON e.id = g.entity_id "
         f"WHERE g.gram = %s AND g.entity_id >= %s AND e.id >= %s AND {name} LIKE %s AND e.status = 'active' "
         "AND EXISTS (SELECT 1 FROM bureau_website w WHERE w.entity_id = e.id AND w.entity_id >= %s "
         "AND w.status = 'active') ORDER BY g.entity_id LIMIT %s"
     )
-    return RawSQL(sql, [rarest(grams(text), _gram_stats()), first, first, _like(text), first, LIMIT + 2])
+    second = [pieces[1], first] if len(pieces) > 1 else []
+    return RawSQL(sql, [*second, pieces[0], first, first, _like(text), first, LIMIT + 2])
 
 
 def _name_matches(text: str, cursor: tuple[int, int] | None) -> RawSQL:
