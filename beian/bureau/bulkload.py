@@ -271,7 +271,6 @@ def _warm(seed: int) -> None:
 
 
 ENTITY_ID, ENTITY_NAME = (national.COLUMNS["bureau_entity"].index(column) for column in ("id", "name"))
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _NAME_MAX = 100  # Entity.name's max_length: the insert trigger spells out this many bigrams less one
 
 
@@ -280,7 +279,7 @@ def name_grams(name: str) -> str:
     0003: `substr(lower(name), i, 2)` for i from 1 to 99, joined by spaces; SQLite's lower() folds
     A-Z only), without the trigger's trailing empty pieces, which the tokenizer skips. Made in the
     loader's workers: the trigger's 99 substr calls a row were most of the bulk fill's time."""
-    low = name.translate(_ASCII_LOWER)
+    low = name.translate(query.ASCII_LOWER)
     return " ".join([low[i : i + 2] for i in range(min(len(low), _NAME_MAX - 1))])
 
 
@@ -444,7 +443,8 @@ _KIND_ORDER = {"primary": 0, "index": 1, "unique": 2, "foreign_key": 3, "trigger
 
 
 def _secondary(cur, last_ids: dict[str, int]) -> list[SetAside]:
-    """What of the loaded tables may be set aside: everything but primary keys and checks."""
+    """What of the loaded tables may be set aside: everything but primary keys and checks, and the
+    name search's insert trigger (on PostgreSQL with its bigram table's key)."""
     found: list[SetAside] = []
     if connections[DB].vendor == "postgresql":
         cur.execute(
