@@ -295,7 +295,7 @@ def _like(text: str) -> str:
 # statistics of the bigram table (migration 0015; ANALYZE keeps them), read at most every
 # STATS_SECONDS per process.
 STATS_SECONDS = 600.0
-_stats: dict = {"read_at": None, "counts": {}}
+_stats: dict = {"read_at": None, "counts": {}, "floor": 0.0}
 
 
 def _gram_stats() -> dict:
@@ -309,7 +309,9 @@ def _gram_stats() -> dict:
         )
         values, freqs, rows = found[0] if found else (None, None, 0.0)
         rows = max(float(rows or 0), 0.0)  # -1: never analyzed
-        _stats.update(read_at=now, counts={v: f * rows for v, f in zip(values or [], freqs or [], strict=False)})
+        counts = {v: f * rows for v, f in zip(values or [], freqs or [], strict=False)}
+        # How many hold the least common bigram listed: what one not listed is taken for.
+        _stats.update(read_at=now, counts=counts, floor=min(counts.values(), default=0.0))
     return _stats
 
 
@@ -326,8 +328,7 @@ def rarest(pieces: list[str], stats: dict) -> list[str]:
     do not list is rarer than every one they list (they list the commonest, far enough down that the
     rest are rare: migration 0015) and taken for as common as the least common listed; of several
     such, the first in the text comes first."""
-    counts = stats["counts"]
-    floor = min(counts.values(), default=0.0)
+    counts, floor = stats["counts"], stats["floor"]
     ranked = sorted(dict.fromkeys(pieces), key=lambda piece: counts.get(piece, -1.0))
     count = [counts.get(piece, floor) for piece in ranked[:2]]
     return ranked[:2] if len(ranked) > 1 and count[1] <= MERGE_RATIO * count[0] else ranked[:1]

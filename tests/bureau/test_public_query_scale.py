@@ -185,14 +185,14 @@ def test_s24_a_name_is_looked_for_by_its_rarest_bigrams():
     """The statistics list the commonest bigrams with how many entities hold each; one they do not
     list is rarer than all of them (first in the text first). The next rarest is read beside the
     rarest only when it is about as rare (MERGE_RATIO)."""
-    stats = {"counts": {"有限": 4_500_000.0, "苏州": 65_000.0, "州市": 400_000.0, "市宏": 47_000.0}}
+    stats = {"counts": {"有限": 4_500_000.0, "苏州": 65_000.0, "州市": 400_000.0, "市宏": 47_000.0}, "floor": 47_000.0}
     assert query.rarest(query.grams("苏州市宏"), stats) == ["市宏", "苏州"]
     assert query.rarest(query.grams("有限苏州"), stats) == ["限苏", "苏州"]  # 限苏: not listed
     assert query.rarest(query.grams("犇犇科技"), stats) == ["犇犇", "犇科"]
     assert query.rarest(query.grams("州市有限"), stats) == ["市有"]  # 州市: 8 times the least listed
     assert query.rarest(["有限"], stats) == ["有限"]
     assert query.rarest(["有限", "有限"], stats) == ["有限"]
-    common_second = {"counts": {"华祥": 1_234.0, "市华": 47_000.0, "莞市": 119_000.0}}
+    common_second = {"counts": {"华祥": 1_234.0, "市华": 47_000.0, "莞市": 119_000.0}, "floor": 1_234.0}
     assert query.rarest(query.grams("莞市华祥"), common_second) == ["华祥"]
 
 
@@ -207,12 +207,14 @@ def test_s24_the_bigram_counts_are_read_from_the_bigram_tables_statistics(regist
         exact = dict(cur.fetchall())
     query._stats["read_at"] = None
     try:
-        counts = query._gram_stats()["counts"]
+        stats = query._gram_stats()
+        counts = stats["counts"]
     finally:
         query._stats["read_at"] = None
     assert counts
     assert {gram: round(count) for gram, count in counts.items()} == {gram: exact[gram] for gram in counts}
-    assert min(counts.values()) >= max(n for gram, n in exact.items() if gram not in counts)
+    assert stats["floor"] == min(counts.values())
+    assert stats["floor"] >= max(n for gram, n in exact.items() if gram not in counts)
 
 
 def test_s24_a_common_name_is_paged_from_its_rarest_bigrams_entities(registry, small_pages):
