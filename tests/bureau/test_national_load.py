@@ -484,6 +484,56 @@ def test_postgresqls_bigram_rows_written_by_the_batches_are_what_the_triggers_ma
     assert any(pk == beside_id for _, pk in rows)
 
 
+@committed
+def test_migration_0015_fills_the_bigram_table_of_a_registry_already_filled_and_is_reversible(world):
+    """Issue 10: a registry filed before migration 0015 gets a bigram row for each distinct bigram of
+    each name (the key made after them), the triggers keep it from then on, and the migration goes
+    back (the table and its triggers gone, the GIN index of 0003 still there throughout)."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    conn = connections["bureau"]
+    if conn.vendor != "postgresql":
+        pytest.skip("PostgreSQL's bigram table")
+    before, after = ("bureau", "0014_entity_names_in_id_order"), ("bureau", "0015_entity_grams")
+
+    def migrate_to(target):
+        MigrationExecutor(conn).migrate([target])  # a fresh graph: it reads what is applied now
+
+    def relations() -> set[str]:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT relname FROM pg_class WHERE relname IN ('bureau_entitygram', 'bureau_entity_name_grams')"
+            )
+            found = {name for (name,) in cur.fetchall()}
+            cur.execute("SELECT tgname FROM pg_trigger WHERE tgname LIKE 'bureau_entitygram_%%'")
+            return found | {name for (name,) in cur.fetchall()}
+
+    bulkload.load(entities=120, websites=200, seed=5, provider="operator", batch=60, jobs=0)
+    migrate_to(before)
+    try:
+        assert relations() == {"bureau_entity_name_grams"}
+        world.file("filed-before-0015.cn", province="44")
+        migrate_to(after)
+        assert relations() == {
+            "bureau_entitygram",
+            "bureau_entity_name_grams",
+            "bureau_entitygram_insert",
+            "bureau_entitygram_update",
+            "bureau_entitygram_delete",
+        }
+        with conn.cursor() as cur:
+            cur.execute("SELECT gram, entity_id FROM bureau_entitygram")
+            rows = cur.fetchall()
+        wanted = {(g, pk) for pk, name in Entity.objects.values_list("id", "name") for g in query.grams(name)}
+        assert len(rows) == len(wanted) > 500
+        assert set(rows) == wanted
+        op = world.file("filed-after-0015.cn", province="44")
+        entity = Entity.objects.get(number=op.result["entity_number"])
+        assert query.by_name(entity.name[:4]).results
+    finally:
+        migrate_to(after)
+
+
 def test_the_workers_bigrams_are_the_sqlite_triggers_text():
     """Issue 10: the rows SQLite's name search gets from a bulk load (`bulkload.name_grams`) are
     the insert trigger's text (migration 0003) less its trailing empty pieces, for names with

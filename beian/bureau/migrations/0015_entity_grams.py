@@ -10,7 +10,12 @@ cursor on, checks each name, and stops at a full page.
 
 Kept by three triggers on the entity table (the bulk load sets the insert trigger aside and writes
 the rows itself, `beian.bureau.bulkload`). A registry already filled gets its rows here, the key
-made after them (a B-tree built from sorted rows, not grown row by row). The GIN index goes.
+made after them (a B-tree built from sorted rows, not grown row by row); filings wait for this
+migration (the triggers' lock on the entity table), the public query does not.
+
+The GIN index stays for now, unread by this code: the code before this migration still serves
+while an upgrade migrates (docs/deploy.md, "Upgrades"), and its name query without the index
+would read the whole entity table for every name. A migration of a later release drops it.
 """
 
 import django.db.models.deletion
@@ -60,7 +65,6 @@ def forward(apps, schema_editor):
             )
             cur.execute("ALTER TABLE bureau_entitygram ADD CONSTRAINT bureau_entitygram_pkey PRIMARY KEY (gram, entity_id)")
             cur.execute("ANALYZE bureau_entitygram")
-        cur.execute("DROP INDEX IF EXISTS bureau_entity_name_grams")
 
 
 def backward(apps, schema_editor):
@@ -73,10 +77,6 @@ def backward(apps, schema_editor):
             "DROP TRIGGER IF EXISTS bureau_entitygram_delete ON bureau_entity; "
             "DROP FUNCTION IF EXISTS bureau_entitygram_keep()"
         )
-        cur.execute(
-            "CREATE INDEX IF NOT EXISTS bureau_entity_name_grams ON bureau_entity USING gin (beian_name_grams(name))"
-        )
-        cur.execute("ALTER INDEX bureau_entity_name_grams ALTER COLUMN 1 SET STATISTICS 1000")
 
 
 class Migration(migrations.Migration):
