@@ -92,7 +92,7 @@ class Migration(migrations.Migration):
                         "gram", "entity", blank=True, editable=False, primary_key=True, serialize=False
                     ),
                 ),
-                ("gram", models.CharField(max_length=2)),
+                ("gram", models.CharField(db_collation="C", max_length=2)),
                 (
                     "entity",
                     models.ForeignKey(
