@@ -318,7 +318,7 @@ def _gram_stats() -> dict:
 # The second rarest bigram is read beside the rarest only when it is at most this many times as
 # common: the two are merged entry by entry (about a buffer an entry, for its page's visibility),
 # where each entry of the rarest alone costs a look-up of its name (about four and a half).
-# Measured at 10M (docs/performance.md, "The name query").
+# Measured at 10M (docs/performance.md, "Built: each bigram's entities in id order").
 MERGE_RATIO = 3.0
 
 
@@ -339,12 +339,12 @@ def _filed(alias: str) -> str:
 
 
 def _pg_name_matches(text: str, first: int) -> RawSQL:
-    """Every match holds each of the text's bigrams: the entities of its two rarest are read in id
-    order from the cursor on (the bigram table's key; a merge of two runs of its leaves), and the
-    names of those that hold both checked, until a page is full. A text costs the entities of its
-    rarest bigrams that come before its page's last match: of a rare bigram few in all, of a common
-    text few before a page is found; at most all of them, which the statistics keep few (migration
-    0015)."""
+    """Every match holds each of the text's bigrams: the entities of its rarest (`rarest`: and of the
+    next rarest, merged beside them, when it is about as rare) are read in id order from the cursor
+    on, from the bigram table's key, and the names of those that hold them checked, until a page is
+    full. A text costs the entities of its rarest bigram that come before its page's last match: of
+    a rare bigram few in all, of a common text few before a page is found; at most all of them,
+    which the statistics keep few (migration 0015)."""
     # translate() costs more than LIKE itself; without a Latin letter in the text it changes nothing.
     name = (
         "translate(e.name, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
