@@ -151,19 +151,21 @@ def main() -> None:
     print(f"{len(drawn)} texts of samples() + {len(texts) - len(drawn)} given; load average {load:.1f}")
     print(
         "| code | execution ms: p50 / p90 / p99 / max (mean) | buffers: p50 / p90 / p99 / max (mean) "
-        "| index / window (or bigram) |"
+        "| index / window / bigrams |"
     )
     print("| --- | --- | --- | --- |")
     for code in ("before", "after"):
         ms = [r[0] for r in results[code][: len(drawn)]]
         bufs = [r[1] for r in results[code][: len(drawn)]]
-        index = sum(1 for p in plans[code][: len(drawn)] if p[1] and p[3] is None)
+        chosen = [p[3] for p in plans[code][: len(drawn)] if p[1]]
+        index = sum(1 for c in chosen if c is None)
+        window = sum(1 for c in chosen if isinstance(c, int))
         print(
             f"| {code} | {' / '.join(f'{pct(ms, q):,.1f}' for q in (0.5, 0.9, 0.99))} / {max(ms):,.1f} "
             f"({sum(ms) / len(ms):,.2f}) "
             f"| {' / '.join(f'{pct(bufs, q):,.0f}' for q in (0.5, 0.9, 0.99))} / {max(bufs):,} "
             f"({sum(bufs) / len(bufs):,.0f}) "
-            f"| {index} / {len(ms) - index} |"
+            f"| {index} / {window} / {len(chosen) - index - window} |"
         )
     tick = os.sysconf("SC_CLK_TCK")
     print(f"\nbackend CPU a statement (ms; each text's runs after its EXPLAIN, {args.runs} a text):")
