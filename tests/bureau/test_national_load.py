@@ -380,8 +380,9 @@ def _index_finds(gram: str) -> set[int]:
 
 @committed
 def test_a_bulk_loaded_registrys_name_index_answers_as_a_plain_scan_does(world):
-    """Issue 10: with the name index set aside and filled in bulk (PostgreSQL: the GIN index built
-    on a second connection; SQLite: the FTS rows written by each batch from the workers' bigrams),
+    """Issue 10: with the name index set aside and filled in bulk (PostgreSQL: the bigram table's
+    rows written by each batch, its key built at the end; SQLite: the FTS rows written by each batch
+    from the workers' bigrams),
     every bigram of the loaded names finds exactly the entities whose name holds it, as a scan
     of the names finds them; an entity filed after the load is found too."""
     bulkload.load(entities=300, websites=640, seed=7, provider="operator", batch=120, jobs=0)
