@@ -183,17 +183,26 @@ def test_s11_deregistered_filings_are_not_shown(registry):
 
 def test_s24_a_name_is_looked_for_by_its_rarest_bigrams():
     """The statistics list the commonest bigrams with how many entities hold each; one they do not
-    list is rarer than all of them (first in the text first). The next rarest is read beside the
-    rarest only when it is about as rare (MERGE_RATIO)."""
+    list is rarer than all of them (first in the text first). Two bigrams apart in the text are
+    merged when that reads less than the rarest alone (MERGE_RATIO); a neighbour of the rarest only
+    when no pair apart is cheaper and it is about as rare."""
     stats = {"counts": {"有限": 4_500_000.0, "苏州": 65_000.0, "州市": 400_000.0, "市宏": 47_000.0}, "floor": 47_000.0}
     assert query.rarest(query.grams("苏州市宏"), stats) == ["市宏", "苏州"]
-    assert query.rarest(query.grams("有限苏州"), stats) == ["限苏", "苏州"]  # 限苏: not listed
-    assert query.rarest(query.grams("犇犇科技"), stats) == ["犇犇", "犇科"]
-    assert query.rarest(query.grams("州市有限"), stats) == ["市有"]  # 州市: 8 times the least listed
+    assert query.rarest(query.grams("有限苏州"), stats) == ["限苏", "苏州"]  # 限苏: not listed; 苏州 its neighbour
+    assert query.rarest(query.grams("犇犇科技"), stats) == ["犇犇", "科技"]  # none listed: the pair apart
+    assert query.rarest(query.grams("州市有限"), stats) == ["市有", "州市"]  # 州市: 8.5 times the least listed
+    assert query.rarest(query.grams("有限有限"), stats) == ["限有"]  # its one other: a neighbour, far commoner
     assert query.rarest(["有限"], stats) == ["有限"]
     assert query.rarest(["有限", "有限"], stats) == ["有限"]
+    assert query.rarest([], stats) == []
     common_second = {"counts": {"华祥": 1_234.0, "市华": 47_000.0, "莞市": 119_000.0}, "floor": 1_234.0}
-    assert query.rarest(query.grams("莞市华祥"), common_second) == ["华祥"]
+    assert query.rarest(query.grams("莞市华祥"), common_second) == ["华祥"]  # either second reads more
+    # 宁市 is rarer than 市合, but nearly every entity holding 南宁 holds 宁市 too: the pair apart.
+    city = {"counts": {"南宁": 34_576.0, "宁市": 40_526.0, "市合": 46_476.0}, "floor": 1_000.0}
+    assert query.rarest(query.grams("南宁市合"), city) == ["南宁", "市合"]
+    # The rarest in the middle has no bigram apart from it; a pair apart of the others reads less.
+    middle = {"counts": {"宝鸡": 33_696.0, "鸡市": 32_542.0, "市丰": 46_552.0}, "floor": 1_000.0}
+    assert query.rarest(query.grams("宝鸡市丰"), middle) == ["宝鸡", "市丰"]
 
 
 def test_s24_the_bigram_counts_are_read_from_the_bigram_tables_statistics(registry):
