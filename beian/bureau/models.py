@@ -77,7 +77,9 @@ class Entity(PrincipalFields):
     then gets a new row and a new number."""
 
     province = models.ForeignKey(Province, on_delete=models.PROTECT)
-    number = models.CharField(max_length=40, unique=True)
+    # Unique by a named constraint rather than unique=True, which on PostgreSQL adds a second index
+    # for LIKE 'prefix%' that nothing asks (migration 0016).
+    number = models.CharField(max_length=40)
     unit_type = models.CharField(max_length=40)
     name = models.CharField(max_length=100)
     cert_type = models.CharField(max_length=40)
@@ -102,6 +104,7 @@ class Entity(PrincipalFields):
                 condition=Q(status="active"),
                 name="one_active_entity_per_certificate",
             ),
+            models.UniqueConstraint(fields=["number"], name="entity_number_once"),
         ]
 
     def __str__(self) -> str:
@@ -133,7 +136,7 @@ class EntityGram(models.Model):
 class Website(PrincipalFields):
     entity = models.ForeignKey(Entity, on_delete=models.PROTECT, related_name="websites")
     seq = models.PositiveIntegerField()
-    number = models.CharField(max_length=44, unique=True)
+    number = models.CharField(max_length=44)  # unique: `website_number_once` (as Entity.number)
     name = models.CharField(max_length=50)
     home_url = models.CharField(max_length=300)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
@@ -145,7 +148,10 @@ class Website(PrincipalFields):
     shell_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["entity", "seq"], name="website_seq_unique_per_entity")]
+        constraints = [
+            models.UniqueConstraint(fields=["entity", "seq"], name="website_seq_unique_per_entity"),
+            models.UniqueConstraint(fields=["number"], name="website_number_once"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.number} {self.name}"
@@ -165,7 +171,6 @@ class Domain(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["name"], condition=Q(active=True), name="domain_active_once"),
         ]
-        indexes = [models.Index(fields=["name"])]
 
     def __str__(self) -> str:
         return self.name
