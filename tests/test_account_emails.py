@@ -9,11 +9,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldError
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from beian import sealing
 from beian.accounts import emails
 from beian.accounts.models import AccountEmail
+from tests.migrating import migrate_to, migrate_to_latest
 
 User = get_user_model()
 BEFORE, AFTER = ("accounts", "0001_initial"), ("accounts", "0002_account_emails_sealed")
@@ -96,11 +96,6 @@ def test_an_accounts_email_does_not_open_in_another_column():
         sealing.unseal(text, "provider_profile.mobile")
 
 
-def migrate_to(target: tuple[str, str]) -> None:
-    executor = MigrationExecutor(connection)  # a fresh graph: it reads what is applied now
-    executor.migrate([target])
-
-
 @pytest.mark.django_db(transaction=True, databases=["default", "bureau"], serialized_rollback=True)
 def test_migration_0002_seals_the_emails_a_deployment_holds_and_is_reversible():
     migrate_to(BEFORE)
@@ -123,5 +118,5 @@ def test_migration_0002_seals_the_emails_a_deployment_holds_and_is_reversible():
         assert [clear_column(u) for u in (erin, frank, gina)] == ["Erin@Example.cn", "frank@example.cn", ""]
         assert not AccountEmail.objects.exists()
     finally:
-        migrate_to(AFTER)
+        migrate_to_latest("accounts")
     assert emails.of(erin) == "Erin@Example.cn"

@@ -32,6 +32,7 @@ from beian.bureau.registry import LIVE_ACCESS
 from beian.core import numbers, synthetic, workdays
 from beian.core import validators as v
 from beian.core.clock import CHINA
+from tests.migrating import migrate_to, migrate_to_latest
 
 pytestmark = pytest.mark.django_db(databases=["default", "bureau"])
 
@@ -489,15 +490,10 @@ def test_migration_0015_fills_the_bigram_table_of_a_registry_already_filled_and_
     """Issue 10: a registry filed before migration 0015 gets a bigram row for each distinct bigram of
     each name (the key made after them), the triggers keep it from then on, and the migration goes
     back (the table and its triggers gone, the GIN index of 0003 still there throughout)."""
-    from django.db.migrations.executor import MigrationExecutor
-
     conn = connections["bureau"]
     if conn.vendor != "postgresql":
         pytest.skip("PostgreSQL's bigram table")
     before, after = ("bureau", "0014_entity_names_in_id_order"), ("bureau", "0015_entity_grams")
-
-    def migrate_to(target):
-        MigrationExecutor(conn).migrate([target])  # a fresh graph: it reads what is applied now
 
     def relations() -> set[str]:
         with conn.cursor() as cur:
@@ -509,11 +505,11 @@ def test_migration_0015_fills_the_bigram_table_of_a_registry_already_filled_and_
             return found | {name for (name,) in cur.fetchall()}
 
     bulkload.load(entities=120, websites=200, seed=5, provider="operator", batch=60, jobs=0)
-    migrate_to(before)
+    migrate_to(before, "bureau")
     try:
         assert relations() == {"bureau_entity_name_grams"}
         world.file("filed-before-0015.cn", province="44")
-        migrate_to(after)
+        migrate_to(after, "bureau")
         assert relations() == {
             "bureau_entitygram",
             "bureau_entity_name_grams",
@@ -531,7 +527,7 @@ def test_migration_0015_fills_the_bigram_table_of_a_registry_already_filled_and_
         entity = Entity.objects.get(number=op.result["entity_number"])
         assert query.by_name(entity.name[:4]).results
     finally:
-        migrate_to(after)
+        migrate_to_latest("bureau", "bureau")
 
 
 def test_the_workers_bigrams_are_the_sqlite_triggers_text():

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 from django.db import IntegrityError, connections, transaction
-from django.db.migrations.executor import MigrationExecutor
 
 from beian.bureau import bulkload, query
 from beian.bureau.models import Entity, Website
+from tests.migrating import migrate_to, migrate_to_latest
 
 committed = pytest.mark.django_db(transaction=True, databases=["default", "bureau"], serialized_rollback=True)
 
@@ -35,10 +35,6 @@ def _indexes() -> dict[str, int]:
         return dict(cur.fetchall())
 
 
-def _migrate_to(target) -> None:
-    MigrationExecutor(connections["bureau"]).migrate([target])  # a fresh graph: it reads what is applied now
-
-
 @committed
 def test_migration_0016_drops_the_unread_indexes_and_keeps_the_numbers_unique(world):
     """The domain name's index of every row (look-ups are of active domains: `domain_active_once`)
@@ -50,12 +46,12 @@ def test_migration_0016_drops_the_unread_indexes_and_keeps_the_numbers_unique(wo
     conn = connections["bureau"]
     bulkload.load(entities=20, websites=40, seed=3, provider="operator", batch=20, jobs=0)
     website = Website.objects.select_related("entity").filter(status="active", entity__status="active").first()
-    _migrate_to(BEFORE)
+    migrate_to(BEFORE, "bureau")
     try:
         before = _indexes()
         wanted = UNREAD if conn.vendor == "postgresql" else {"bureau_doma_name_aa9e1f_idx"}
         assert wanted <= set(before)
-        _migrate_to(AFTER)
+        migrate_to(AFTER, "bureau")
         after = _indexes()
         assert not UNREAD & set(after)
         if conn.vendor == "postgresql":
@@ -74,9 +70,9 @@ def test_migration_0016_drops_the_unread_indexes_and_keeps_the_numbers_unique(wo
                 number=Entity.objects.exclude(pk=website.entity.pk)[0].number
             )
         assert [r["website_number"] for r in query.by_number(website.number).results] == [website.number]
-        _migrate_to(BEFORE)
+        migrate_to(BEFORE, "bureau")
         assert set(_indexes()) == set(before)
     finally:
-        _migrate_to(AFTER)
+        migrate_to_latest("bureau", "bureau")
     op = world.file("filed-after-0016.cn", province="44")
     assert query.by_number(op.result["website_number"]).results
