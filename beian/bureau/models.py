@@ -121,7 +121,7 @@ class EntityGram(models.Model):
     pk = models.CompositePrimaryKey("gram", "entity")
     # Compared byte by byte: a bigram is only ever looked up by equality, and the database's own
     # collation (C.UTF-8, en_US.UTF-8, …) would cost every comparison of the key's sort and look-ups
-    # a locale's rules (docs/performance.md: the key built at 10M in a quarter less time).
+    # a locale's rules (docs/performance.md, "Built: each bigram's entities in id order").
     gram = models.CharField(max_length=2, db_collation="C")
     # No constraint: the triggers keep the rows, the bulk load writes them beside its entities, and
     # the key's own order is the only index a query needs.

@@ -69,7 +69,8 @@ _DOMAINS = {
     "sqlite": "(SELECT json_group_array(d.name) FROM bureau_domain d WHERE d.website_id = w.id AND d.active)",
 }
 # The day of approval in China, as the record's text: made by the database, since decoding a
-# timestamp into Python and moving it to China's day was a third of a 50-record answer's CPU.
+# timestamp into Python and moving it to China's day was much of a long answer's CPU
+# (docs/performance.md, "The name query planned once").
 _APPROVED_ON = {
     "postgresql": f"to_char(w.approved_at AT TIME ZONE '{clock.CHINA.key}', 'YYYY-MM-DD')",
     # Django's own function for a date in a zone on SQLite (its ORM's TruncDate), which stores UTC.
@@ -108,7 +109,7 @@ SESSION = {
     # The public query's statements (the only ones prepared on these connections, `_Prepared`) are
     # planned once per connection. Left to choose, PostgreSQL plans a statement afresh for its first
     # five runs and then for as long as the plan for any value looks dearer than the last ones: a
-    # name's statement was planned on every run, about 1 ms against the 1 ms it runs (docs/
+    # name's statement was planned on every run, which took as long as running it (docs/
     # performance.md, "The name query planned once"). Every scan of the plan for any value starts at
     # an index condition (the bigram, the cursor, the row the join hands it: `_pg_name_matches`).
     "plan_cache_mode": "force_generic_plan",
@@ -326,10 +327,10 @@ def _gram_stats() -> dict:
     return _stats
 
 
-# Reading a text's entities from one bigram's list costs a look-up of each entry's name, about 3 µs
-# and three or four buffers; merging a second bigram's list beside it costs about 0.17 µs an entry
-# (its key's leaf pages), and only the entries both hold are looked up: this many times cheaper.
-# Measured at 10M (docs/performance.md, "Two bigrams apart").
+# Reading a text's entities from one bigram's list costs a look-up of each entry's name; merging a
+# second bigram's list beside it reads its key's leaf pages, and only the entries both hold are
+# looked up. A merged entry costs about this many times less than a look-up, as measured at 10M
+# (docs/performance.md, "Two bigrams apart").
 MERGE_RATIO = 18.0
 PAIRED = 8  # how many of the rarest bigrams are tried in pairs (a text may have up to 299)
 

@@ -2,19 +2,20 @@
 
 - `Domain.name`'s own index, on every row, removed or not: every look-up by name is of the active
   domains, which the partial unique index `domain_active_once` answers (the public query, the
-  registry's checks). At 10M: 470 MB, 41 s of a bulk load's end.
+  registry's checks).
 - The second index PostgreSQL gets beside each `unique=True` text column (`…_like`,
   `varchar_pattern_ops`), which serves only `LIKE 'prefix%'`: no filing number is looked for by its
-  beginning. At 10M: 474 MB and 12 s for the websites' numbers, 194 MB and 5 s for the entities'.
+  beginning.
   The numbers stay unique by a named constraint, and on PostgreSQL that is the same index renamed,
   not built again: adding the constraint would lock the tables against the public query while a
-  national registry's index is built (about 20 s at 10M). SQLite has no such second index, and
+  national registry's index is built. SQLite has no such second index, and
   there only the models' state changes: the column's own UNIQUE is the same rule, and Django makes
   any change of a SQLite column by building the table again, which would drop the triggers that
   keep the name search (migration 0003).
 
 Nothing here is read by the code before it either (its look-ups were the same), so it can be
-applied while that code still serves (docs/deploy.md, "Upgrades").
+applied while that code still serves (docs/deploy.md, "Upgrades"). What each index cost a load,
+and its size, at 10M: docs/performance.md, "Indexes nothing reads, gone".
 """
 
 from django.db import migrations, models
