@@ -1,5 +1,5 @@
-"""Issue 10: the registry keeps only the indexes something reads (migration bureau 0016): at
-national size each costs the bulk load its build and every filing its upkeep."""
+"""Issue 10: the registry keeps only the indexes something reads (migrations bureau 0016 and
+0017): at national size each costs the bulk load its build and every filing its upkeep."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from tests.migrating import migrate_to, migrate_to_latest
 committed = pytest.mark.django_db(transaction=True, databases=["default", "bureau"], serialized_rollback=True)
 
 BEFORE, AFTER = ("bureau", "0015_entity_grams"), ("bureau", "0016_unread_indexes")
+GIN_BEFORE, GIN_AFTER = ("bureau", "0016_unread_indexes"), ("bureau", "0017_drop_name_gin")
 UNREAD = {"bureau_doma_name_aa9e1f_idx", "bureau_entity_number_6b003e22_like", "bureau_website_number_f590e9b2_like"}
 
 
@@ -76,3 +77,32 @@ def test_migration_0016_drops_the_unread_indexes_and_keeps_the_numbers_unique(wo
         migrate_to_latest("bureau", "bureau")
     op = world.file("filed-after-0016.cn", province="44")
     assert query.by_number(op.result["website_number"]).results
+
+
+@committed
+def test_migration_0017_drops_the_name_gin_index_the_name_search_no_longer_reads(world):
+    """On PostgreSQL the GIN index of the names' bigrams (0003) goes, its upkeep and its build in
+    every bulk load with it, and a name is still found, an entity filed afterwards too (the bigram
+    table answers); on SQLite, whose name search is the FTS5 table, nothing changes; back, the
+    index is made again."""
+    conn = connections["bureau"]
+    bulkload.load(entities=20, websites=40, seed=5, provider="operator", batch=20, jobs=0)
+    entity = Entity.objects.filter(status="active").order_by("pk").first()
+    found = [r["entity_name"] for r in query.by_name(entity.name[:4]).results]
+    assert entity.name in found
+    migrate_to(GIN_BEFORE, "bureau")
+    try:
+        before = _indexes()
+        assert ("bureau_entity_name_grams" in before) == (conn.vendor == "postgresql")
+        migrate_to(GIN_AFTER, "bureau")
+        after = _indexes()
+        assert "bureau_entity_name_grams" not in after
+        assert set(after) == set(before) - {"bureau_entity_name_grams"}
+        assert [r["entity_name"] for r in query.by_name(entity.name[:4]).results] == found
+        migrate_to(GIN_BEFORE, "bureau")
+        assert set(_indexes()) == set(before)
+    finally:
+        migrate_to_latest("bureau", "bureau")
+    op = world.file("filed-after-0017.cn", province="44")
+    filed = Website.objects.select_related("entity").get(number=op.result["website_number"]).entity
+    assert filed.name in [r["entity_name"] for r in query.by_name(filed.name).results]
