@@ -15,7 +15,7 @@ migration (the triggers' lock on the entity table), the public query does not.
 
 The GIN index stays for now, unread by this code: the code before this migration still serves
 while an upgrade migrates (docs/deploy.md, "Upgrades"), and its name query without the index
-would read the whole entity table for every name. A migration of a later release drops it.
+would read the whole entity table for every name. A migration of a later release drops it (0017).
 """
 
 import django.db.models.deletion
