@@ -18,7 +18,6 @@ HAProxy takes each change through its runtime API instead, and reads the file on
 from __future__ import annotations
 
 import logging
-import subprocess
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -27,13 +26,6 @@ from beian.enforcement import nginx
 from beian.enforcement.index import Index
 
 log = logging.getLogger("beian.enforcement")
-
-
-def nginx_reload(binary: str) -> Callable[[], None]:
-    def reload() -> None:
-        subprocess.run([binary, "-s", "reload"], check=True, capture_output=True, text=True, timeout=30)
-
-    return reload
 
 
 def nginx_body(index: Index, version: int) -> Iterable[str]:
@@ -91,9 +83,9 @@ class MapKeeper:
         if (changed or self._owed) and self.reload is not None:
             try:
                 self.reload()
-            except (OSError, subprocess.SubprocessError) as exc:
+            except (OSError, nginx.ReloadError) as exc:
                 self._owed = True
-                self.last_error = (getattr(exc, "stderr", "") or str(exc)).strip()[:500]
+                self.last_error = str(exc).strip()[:500]
                 log.error("edge agent: the map was written, but reloading nginx failed: %s", self.last_error)
             else:
                 self._owed = False

@@ -2,6 +2,8 @@
 
 import os
 import stat
+import subprocess
+import sys
 from io import StringIO
 
 import pytest
@@ -76,6 +78,35 @@ def test_reload_runs_nginx(rows, tmp_path):
     out = run(str(tmp_path / "beian.map"), "--reload", "--nginx", str(fake))
     assert "nginx reloaded" in out
     assert calls.read_text() == "-s reload\n"
+
+
+def test_reload_by_pid_file_signals_the_master(rows, tmp_path):
+    """`--nginx-pid`: SIGHUP to the pid the file holds, as `nginx -s reload` sends after reading the
+    whole configuration (which is what takes it 35 s at 5 million names); no nginx binary is run."""
+    rows.website("one.cn")
+    code = "import signal, sys\nsignal.signal(signal.SIGHUP, lambda *_: sys.exit(7))\nprint('ready', flush=True)\n"
+    master = subprocess.Popen(
+        [sys.executable, "-c", code + "signal.pause()"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert master.stdout.readline() == "ready\n"  # its SIGHUP handler is in place
+        (tmp_path / "nginx.pid").write_text(f"{master.pid}\n")
+        out = run(
+            str(tmp_path / "beian.map"),
+            "--reload",
+            *("--nginx", str(tmp_path / "no-such-nginx")),
+            *("--nginx-pid", str(tmp_path / "nginx.pid")),
+        )
+        assert "nginx reloaded" in out
+        assert master.wait(timeout=30) == 7
+    finally:
+        master.kill()
+        master.stdout.close()
+    (tmp_path / "beian.map").unlink()
+    with pytest.raises(CommandError, match=r"gone\.pid"):
+        run(str(tmp_path / "beian.map"), "--reload", "--nginx-pid", str(tmp_path / "gone.pid"))
 
 
 def test_a_failed_reload_is_an_error(rows, tmp_path):

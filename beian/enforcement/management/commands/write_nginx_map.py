@@ -8,7 +8,6 @@ rewritten and nginx is then not reloaded.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -25,8 +24,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--nginx", dest="nginx_binary", default="nginx", help="the nginx binary (default: nginx on PATH)"
         )
+        parser.add_argument(
+            "--nginx-pid",
+            metavar="PATH",
+            help="with --reload: nginx's pid file (Debian's: /run/nginx.pid), signalled rather than running"
+            " `nginx -s reload`, which reads the whole configuration first",
+        )
 
-    def handle(self, *args, path: str, reload: bool, nginx_binary: str, **options):
+    def handle(self, *args, path: str, reload: bool, nginx_binary: str, nginx_pid: str | None, **options):
         target = Path(path)
         if not target.parent.is_dir():
             raise CommandError(f"{target.parent} is not a directory")
@@ -38,8 +43,7 @@ class Command(BaseCommand):
         self.stdout.write(f"{target}: {domains} domain(s) written")
         if reload:
             try:
-                subprocess.run([nginx_binary, "-s", "reload"], check=True, capture_output=True, text=True, timeout=30)
-            except (OSError, subprocess.SubprocessError) as exc:
-                detail = (getattr(exc, "stderr", "") or str(exc)).strip()
-                raise CommandError(f"the map was written, but `{nginx_binary} -s reload` failed: {detail}") from exc
+                nginx.reloader(binary=nginx_binary, pid_file=Path(nginx_pid) if nginx_pid else None)()
+            except nginx.ReloadError as exc:
+                raise CommandError(f"the map was written, but reloading nginx failed: {exc}") from exc
             self.stdout.write("nginx reloaded")
