@@ -50,8 +50,9 @@ def test_s20_the_admin_creates_a_specialist_who_signs_in_and_approves(platform, 
     admin.locator("tr.model-user a.addlink").click()
     # Django's change_form.js is an async script that moves focus to the form's first field when it
     # runs: typed before it has, the password can land in the username (CI saw "samVt9-…"). It has
-    # run once the page's load event has fired.
+    # run once the load event has fired, and left the focus on the username.
     admin.wait_for_load_state("load")
+    expect(admin.locator("#id_username")).to_be_focused()
     admin.locator("#id_username").fill("sam")
     admin.locator("#id_password1").fill(SPECIALIST_PASSWORD)
     admin.locator("#id_password2").fill(SPECIALIST_PASSWORD)
