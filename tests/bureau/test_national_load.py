@@ -363,6 +363,29 @@ def test_what_a_load_that_stopped_set_aside_is_made_again_by_the_next(world):
     assert _schema() == before
 
 
+@committed
+def test_what_a_migration_removed_since_a_load_stopped_is_not_made_again(world):
+    """A load stopped before migration 0017 names the names' GIN index among what it set aside (on
+    PostgreSQL); once 0017 has dropped that index, the restore makes everything else again, and not
+    it (`bulkload.RETIRED`)."""
+    before = _schema()
+
+    def stop(batch):
+        raise _Stop
+
+    migrate_to(("bureau", "0016_unread_indexes"), "bureau")
+    try:
+        with pytest.raises(_Stop):
+            bulkload.load(entities=300, websites=640, seed=7, provider="operator", batch=120, jobs=0, progress=stop)
+    finally:
+        migrate_to_latest("bureau", "bureau")
+    started = AuditRecord.objects.get(action="registry_bulk_load_started")
+    named = {name for _, _, name, _ in started.data["set_aside"]}
+    assert ("bureau_entity_name_grams" in named) == (connections["bureau"].vendor == "postgresql")
+    assert bulkload.restore_set_aside() > 0
+    assert _schema() == before
+
+
 # ---------------------------------------------------------------- the name index filled in bulk (issue 10)
 
 

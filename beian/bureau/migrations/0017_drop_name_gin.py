@@ -9,6 +9,8 @@ names, dropped").
 Dropped CONCURRENTLY, so that the public query, reading the entity table meanwhile, never waits
 behind the drop's lock; hence a migration outside a transaction. `beian_name_grams` stays: the
 bigram table's triggers call it. SQLite's name search is its FTS5 table, still read: untouched.
+A national load that stopped before this migration names the index among what it set aside; the
+restore leaves it out (`beian.bureau.bulkload.RETIRED`).
 """
 
 from django.db import migrations
