@@ -83,6 +83,10 @@ class MapKeeper:
         if (changed or self._owed) and self.reload is not None:
             try:
                 self.reload()
+            except nginx.NotRunning as exc:
+                self._owed = False
+                self.last_error = ""
+                log.warning("edge agent: the map was written, and not reloaded: %s", exc)
             except (OSError, nginx.ReloadError) as exc:
                 self._owed = True
                 self.last_error = str(exc).strip()[:500]

@@ -73,6 +73,11 @@ class ReloadError(Exception):
     """nginx was not told to reload: the message says why."""
 
 
+class NotRunning(ReloadError):
+    """No nginx master to tell (no pid file, or its process gone): nothing is owed, as nginx reads
+    the map when it starts. An edge agent starts before nginx, which needs the map it writes."""
+
+
 def reloader(*, binary: str = "nginx", pid_file: Path | None = None) -> Callable[[], None]:
     """What tells nginx to reload: SIGHUP to the master whose pid the file holds (what `nginx -s
     reload` sends, without reading the configuration first), or else `nginx -s reload`."""
@@ -81,6 +86,8 @@ def reloader(*, binary: str = "nginx", pid_file: Path | None = None) -> Callable
         try:
             pid = int(Path(pid_file).read_text().strip())
             os.kill(pid, signal.SIGHUP)
+        except (FileNotFoundError, ProcessLookupError) as exc:
+            raise NotRunning(f"no nginx master at {pid_file}: it reads the map when it starts") from exc
         except (OSError, ValueError) as exc:
             raise ReloadError(f"SIGHUP to the pid in {pid_file}: {exc}") from exc
 

@@ -127,11 +127,22 @@ def test_the_agent_reloads_nginx_by_its_pid_file(rows, tmp_path, nginx):
     assert keeper.last_error == ""
     until("nginx to refuse the cancelled site", lambda: status(nginx.port, "www.news.cn") == 403)
 
-    keeper.reload = reloader(pid_file=tmp_path / "gone.pid")  # no such pid file: owed, and said
+    (tmp_path / "garbled.pid").write_text("not a pid\n")
+    keeper.reload = reloader(pid_file=tmp_path / "garbled.pid")  # owed, and said
     rows.change(rows.website("later.cn"))
     follower.step()
     assert keeper.write()
-    assert "gone.pid" in keeper.last_error
+    assert "garbled.pid" in keeper.last_error
+
+    # No pid file: no nginx running, which reads the map when it starts; nothing owed (an agent
+    # starts before nginx, and would otherwise reload it once it is up for nothing).
+    keeper.reload = reloader(pid_file=tmp_path / "gone.pid")
+    assert not keeper.write()  # the reload owed above is dropped: nothing to tell
+    assert (keeper.last_error, keeper._owed) == ("", False)
+    rows.change(rows.website("latest.cn"))
+    follower.step()
+    assert keeper.write()
+    assert (keeper.last_error, keeper._owed) == ("", False)
 
 
 def test_a_burst_of_changes_is_one_write_and_one_reload(rows, tmp_path):

@@ -105,8 +105,12 @@ def test_reload_by_pid_file_signals_the_master(rows, tmp_path):
         master.kill()
         master.stdout.close()
     (tmp_path / "beian.map").unlink()
-    with pytest.raises(CommandError, match=r"gone\.pid"):
-        run(str(tmp_path / "beian.map"), "--reload", "--nginx-pid", str(tmp_path / "gone.pid"))
+    out = run(str(tmp_path / "beian.map"), "--reload", "--nginx-pid", str(tmp_path / "gone.pid"))
+    assert "not reloaded: no nginx master" in out  # nginx is not running: it reads the map when it starts
+    (tmp_path / "beian.map").unlink()
+    (tmp_path / "garbled.pid").write_text("not a pid\n")
+    with pytest.raises(CommandError, match=r"garbled\.pid"):
+        run(str(tmp_path / "beian.map"), "--reload", "--nginx-pid", str(tmp_path / "garbled.pid"))
 
 
 def test_a_failed_reload_is_an_error(rows, tmp_path):

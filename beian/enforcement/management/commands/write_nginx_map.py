@@ -44,6 +44,9 @@ class Command(BaseCommand):
         if reload:
             try:
                 nginx.reloader(binary=nginx_binary, pid_file=Path(nginx_pid) if nginx_pid else None)()
+            except nginx.NotRunning as exc:
+                self.stdout.write(f"nginx not reloaded: {exc}")
+                return
             except nginx.ReloadError as exc:
                 raise CommandError(f"the map was written, but reloading nginx failed: {exc}") from exc
             self.stdout.write("nginx reloaded")
