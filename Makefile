@@ -113,13 +113,16 @@ bench: $(STAMP) edge-tools
 # load), the public query through gunicorn and the provider's feed catch-up (bench/scale.py; figures
 # and a plot to docs/performance.md); then the decision server's cold start from a mirror of 1 million
 # served websites and change → decision while 100 changes/s flow (bench/edge_scale.py; figures in
-# docs/enforcement.md). SCALE="--full" runs the full sizes (10M websites, 5M served domains);
+# docs/enforcement.md); last, an /api/v1/ request with a personal API token against the same with a
+# session (bench/tokens.py). SCALE="--full" runs the full sizes (10M websites, 5M served domains);
 # QUERY_SERVER=granian serves the public query as `python -m beian.granian_serve` does.
 QUERY_SERVER ?= gunicorn
+BEIAN_SCALE_PG ?= postgres://postgres@127.0.0.1:5432
 bench-scale: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench.scale $(SCALE) --server $(QUERY_SERVER)
 	$(BIN)/python -m bench edge-scale $(SCALE)
+	$(BIN)/python -m bench tokens --database-url $(BEIAN_SCALE_PG)
 
 # Filing at volume (issue 10): applications from the provider API's draft to the filing number on
 # PostgreSQL, through gunicorn and several provider and bureau workers, SMS codes answered by the
