@@ -82,7 +82,7 @@ def test_reload_runs_nginx(rows, tmp_path):
 
 def test_reload_by_pid_file_signals_the_master(rows, tmp_path):
     """`--nginx-pid`: SIGHUP to the pid the file holds, as `nginx -s reload` sends after reading the
-    whole configuration (which is what takes it 35 s at 5 million names); no nginx binary is run."""
+    whole configuration (what makes it slow at millions of names); no nginx binary is run."""
     rows.website("one.cn")
     code = "import signal, sys\nsignal.signal(signal.SIGHUP, lambda *_: sys.exit(7))\nprint('ready', flush=True)\n"
     master = subprocess.Popen(
