@@ -7,7 +7,9 @@ BEIAN_PUBLIC_RATE_PER_MINUTE), for several servers one after the other: gunicorn
 checkout (`--before`, its own .venv) and from this one, with sync workers and with gthread. Beside
 wrk's queries/s and gunicorn's own server time (%(D)s, p50 and p99), the CPU each query cost the
 gunicorn workers and the PostgreSQL backends (read from /proc, so that a busy machine shows in the
-wall-clock figures but much less in these), and the load average.
+wall-clock figures but much less in these) and wrk itself (what the client takes of the same cores),
+and the load average. `--servers` names each server as CODE:VARIANT (`after:sync`, `before:gthread`,
+`after:sync*3` for three workers rather than two).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -23,7 +26,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.scale import LUA, ROOT, access_log_since, free_port, samples
+from bench.scale import GUNICORN_SYNC, LUA, ROOT, access_log_since, free_port, samples
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -35,6 +38,12 @@ def _ticks(pid: int) -> int:
     except OSError:
         return 0
     return int(fields[11]) + int(fields[12])
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's children that have ended and been waited for: wrk's."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 def _children(pid: int) -> list[int]:
@@ -129,8 +138,10 @@ class Server:
         start = self.log.stat().st_size if self.log.exists() else 0
         before = (sum(map(_ticks, workers)), sum(map(_ticks, backends)))
         load = os.getloadavg()[0]
+        client = _children_cpu()
         done = subprocess.run([*wrk[:3], f"-d{seconds:g}s", *wrk[3:]], capture_output=True, text=True)
         after = (sum(map(_ticks, workers)), sum(map(_ticks, backends)))
+        client = _children_cpu() - client
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", done.stdout)[1])
         lines = access_log_since(self.log, start)
         micros = sorted(float(d) * self.to_micros for d, status in lines if status == "200")
@@ -144,15 +155,27 @@ class Server:
             "non_200": sum(1 for _, status in lines if status != "200"),
             "cpu_web_us": (after[0] - before[0]) / TICK / n * 1e6,
             "cpu_pg_us": (after[1] - before[1]) / TICK / n * 1e6,
+            "cpu_client_us": client / n * 1e6,
             "load": load,
         }
 
 
 VARIANTS = {
-    "sync": ["--worker-class", "sync", "--workers", "2"],
+    "sync": GUNICORN_SYNC,
+    # What the project's config runs (beian/gunicorn_conf.py), and what "sync" was before --threads 1.
+    "gthread4": ["--worker-class", "gthread", "--workers", "2", "--threads", "4"],
     "gthread": ["--worker-class", "gthread", "--workers", "2", "--threads", "2"],
     "granian": ["granian", "--workers", "2", "--blocking-threads", "2", "--runtime-threads", "1"],
 }
+
+
+def arguments(variant: str) -> list[str]:
+    """A server's arguments: a key of VARIANTS, or one with `*N` for N workers rather than 2 (`sync*4`)."""
+    kind, _, workers = variant.partition("*")
+    args = list(VARIANTS[kind])
+    if workers:
+        args[args.index("--workers") + 1] = workers
+    return args
 
 
 def main() -> None:
@@ -167,17 +190,19 @@ def main() -> None:
     env = {**os.environ}
     paths = samples(env, args.sample)
     checkouts = {"before": args.before, "after": ROOT}
-    print(f"{'server':16} {'kind':7} {'p50 ms':>7} {'p99 ms':>7} {'q/s':>7} {'web µs':>7} {'pg µs':>7} load  non-200")
+    heads = ("p50 ms", "p99 ms", "q/s", "web µs", "pg µs", "wrk µs")
+    print(f"{'server':16} {'kind':7} " + " ".join(f"{h:>7}" for h in heads) + " load  non-200")
     with tempfile.TemporaryDirectory(prefix="beian-query-") as tmpdir:
         tmp = Path(tmpdir)
         for name in args.servers.split(","):
             code, _, variant = name.partition(":")
-            server = Server(checkouts[code], env, tmp, VARIANTS[variant])
+            server = Server(checkouts[code], env, tmp, arguments(variant))
             try:
                 for kind in args.kinds.split(","):
                     m = server.measure(paths[kind], tmp, args.seconds, args.connections)
                     print(f"{name:16} {kind:7} {m['p50']:7.2f} {m['p99']:7.2f} {m['rps']:7.0f} {m['cpu_web_us']:7.0f} "
-                          f"{m['cpu_pg_us']:7.0f} {m['load']:5.1f} {m['non_200']}", flush=True)  # fmt: skip
+                          f"{m['cpu_pg_us']:7.0f} {m['cpu_client_us']:7.0f} {m['load']:5.1f} {m['non_200']}",
+                          flush=True)  # fmt: skip
             finally:
                 server.stop()
 

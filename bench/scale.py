@@ -191,6 +191,12 @@ print(json.dumps(out))
     }
 
 
+# Two sync workers: one request at a time in each process, so that a request's server time is its
+# own, not shared with a thread's under the GIL. gunicorn makes a sync worker with more than one
+# thread a gthread worker, and the project's config asks for 4 threads: without `--threads 1` these
+# were gthread workers of 4 threads (until 2026-12-06; docs/performance.md, "Sync workers, at last").
+GUNICORN_SYNC = ["--worker-class", "sync", "--workers", "2", "--threads", "1"]
+
 # What each server is, as the tables name it.
 SERVERS = {
     "gunicorn": "gunicorn (2 sync workers)",
@@ -218,8 +224,7 @@ class Server:
         else:
             command = [str(bin_dir / "gunicorn"), "beian.wsgi:application", "--config", "beian/gunicorn_conf.py",
                        "--access-logfile", str(self.log), "--access-logformat", "%(D)s %(s)s",
-                       # Sync workers: a request's server time is its own, not shared with a thread's under the GIL.
-                       "--worker-class", "sync", "--workers", "2"]  # fmt: skip
+                       *GUNICORN_SYNC]  # fmt: skip
             out, self.to_micros = subprocess.DEVNULL, 1.0
         self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.DEVNULL)
         # Ready when both workers have answered: the socket accepts before they have loaded Django.
