@@ -165,6 +165,8 @@ VARIANTS = {
     # What the project's config runs (beian/gunicorn_conf.py), and what "sync" was before --threads 1.
     "gthread4": ["--worker-class", "gthread", "--workers", "2", "--threads", "4"],
     "gthread": ["--worker-class", "gthread", "--workers", "2", "--threads", "2"],
+    # The project's config with BEIAN_WEB_THREADS=1: one request at a time, connections kept.
+    "gthread1": ["--worker-class", "gthread", "--workers", "2", "--threads", "1"],
     "granian": ["granian", "--workers", "2", "--blocking-threads", "2", "--runtime-threads", "1"],
 }
 
