@@ -11,7 +11,8 @@ After each PostgreSQL step:
 - load: websites/s of the step, beside a plain COPY (SQLite: executemany in one transaction) of
   the same number of trivial two-column rows into an empty table on the same database: the most
   any loader could do there;
-- the public query through gunicorn (the project's config, 2 sync workers) or, with `--server
+- the public query, after what it reads has been read into memory (`prewarm`), through gunicorn
+  (the project's config, 2 sync workers: `GUNICORN_SYNC`) or, with `--server
   granian`, through granian as `python -m beian.granian_serve` serves it (2 workers of 2 blocking
   threads: the public query tier's option, docs/deploy.md), driven by wrk with paths rotated from
   a file: by domain (loaded domains, half behind `www.`), by number (website and entity numbers),
