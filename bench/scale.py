@@ -154,8 +154,8 @@ def prewarm(env: dict) -> float:
     that the query is measured as a registry in service answers: from memory. Right after a load
     this machine's kernel has already let much of it go (its proactive reclaim, kdamond, evicts pages
     not touched for a while), and at 10M the first minutes of wrk then measured the disk: domain p99
-    43 ms, name 2.1 s, on a registry that answers in 1-10 ms once read (docs/performance.md, "Sync
-    workers, at last")."""
+    43 ms, name 2.1 s, on a registry that answers in 1-10 ms once read (docs/performance.md, "In
+    memory, or from the disk")."""
     import psycopg
 
     with closing(psycopg.connect(env["BEIAN_BUREAU_DATABASE_URL"], autocommit=True)) as conn:
@@ -223,7 +223,7 @@ print(json.dumps(out))
 # own, not shared with a thread's under the GIL. gunicorn makes a sync worker with more than one
 # thread a gthread worker, and the project's config asks for 4 threads: without `--threads 1` these
 # were gthread workers of 4 threads (until 2026-12-06; docs/performance.md, "Sync workers, at last").
-GUNICORN_SYNC = ["--worker-class", "sync", "--workers", "2", "--threads", "1"]
+GUNICORN_SYNC = ("--worker-class", "sync", "--workers", "2", "--threads", "1")
 
 # What each server is, as the tables name it.
 SERVERS = {

@@ -7,6 +7,7 @@ the arguments as gunicorn reads them, the project's config file included."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
 import pytest
 from gunicorn.app.wsgiapp import WSGIApplication
@@ -14,10 +15,12 @@ from gunicorn.app.wsgiapp import WSGIApplication
 from bench import query_gunicorn, scale
 
 
-def _gunicorn(arguments: list[str], monkeypatch: pytest.MonkeyPatch):
+def _gunicorn(arguments: Sequence[str], monkeypatch: pytest.MonkeyPatch):
     argv = ["gunicorn", "beian.wsgi:application", "--config", str(scale.ROOT / "beian" / "gunicorn_conf.py")]
     monkeypatch.setattr(sys, "argv", [*argv, *arguments])
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/nonexistent-unused")  # the config makes one otherwise
+    for name in ("BEIAN_WEB_WORKERS", "BEIAN_WEB_THREADS"):  # the config's defaults, whatever the shell says
+        monkeypatch.delenv(name, raising=False)
     return WSGIApplication("%(prog)s [OPTIONS] [APP_MODULE]").cfg
 
 
