@@ -488,10 +488,11 @@ def write(rows: list[dict], out: Path) -> None:
             f"{fmt(r.get('sqlite_load_rate', 0))} | {fmt(r.get('sqlite_many_rate', 0))} | "
             f"{r['pg_gib']} / {r.get('sqlite_gib')} |"
         )
+    warmed = all(r["prewarmed_gib"] for r in rows)
     lines += [
         "",
         f"Public query through {SERVERS[rows[0]['server']]}, server time from {rows[0]['server']}'s access log, "
-        "wrk -t1 -c4, what the query reads first read into memory (pg_prewarm):",
+        "wrk -t1 -c4" + (", what the query reads first read into memory (pg_prewarm):" if warmed else ":"),
         "",
         "| websites | kind | p50 (ms) | p99 (ms) | queries/s | target |",
         "| ---: | --- | ---: | ---: | ---: | --- |",
