@@ -153,9 +153,8 @@ def prewarm(env: dict) -> float:
     """Read what the public query reads into the OS's page cache (pg_prewarm) and return its GiB, so
     that the query is measured as a registry in service answers: from memory. Right after a load
     this machine's kernel has already let much of it go (its proactive reclaim, kdamond, evicts pages
-    not touched for a while), and at 10M the first minutes of wrk then measured the disk: domain p99
-    43 ms, name 2.1 s, on a registry that answers in 1-10 ms once read (docs/performance.md, "In
-    memory, or from the disk")."""
+    not touched for a while), and wrk then measured the disk (what that did to the figures:
+    docs/performance.md, "In memory, or from the disk")."""
     import psycopg
 
     with closing(psycopg.connect(env["BEIAN_BUREAU_DATABASE_URL"], autocommit=True)) as conn:
